@@ -1,0 +1,3 @@
+from backprop_tui.cli import main
+
+raise SystemExit(main())

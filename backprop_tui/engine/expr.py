@@ -1,0 +1,352 @@
+"""The expression language of preset steps: parsed safely, evaluated with torch.
+
+Text is parsed by Python's `ast` in "eval" mode and then checked against an
+allow-list; what passes is turned into a small tree of our own (`Expr`) that is
+walked by `evaluate`. The text is never given to eval, exec or compile.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH
+
+# ---------------------------------------------------------------- the tree
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / ** @
+    left: "Expr"
+    right: "Expr"
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+
+
+@dataclass(frozen=True)
+class Transpose:
+    operand: "Expr"
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple["Expr", ...]
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    module: str
+    arg: "Expr"
+
+
+Expr = Num | Ref | BinOp | Neg | Transpose | Call | ModuleCall
+
+# ---------------------------------------------------------------- functions
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """An allowed function: how many positional args, which keywords, what it means."""
+
+    n_args: int
+    keywords: dict[str, type | tuple] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+_REDUCTION = {"reduction": ("mean", "sum")}
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "relu": FunctionSpec(1, summary="max(z, 0), elementwise"),
+    "sigmoid": FunctionSpec(1, summary="1 / (1 + exp(-z)), elementwise"),
+    "tanh": FunctionSpec(1, summary="hyperbolic tangent, elementwise"),
+    "exp": FunctionSpec(1, summary="e ** z, elementwise"),
+    "log": FunctionSpec(1, summary="natural logarithm, elementwise"),
+    "sqrt": FunctionSpec(1, summary="square root, elementwise"),
+    "abs": FunctionSpec(1, summary="absolute value, elementwise"),
+    "sum": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="sum of elements"),
+    "mean": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="mean of elements"),
+    "softmax": FunctionSpec(1, {"dim": int}, {"dim": -1}, summary="softmax along dim"),
+    "log_softmax": FunctionSpec(1, {"dim": int}, {"dim": -1}, summary="log of softmax along dim"),
+    "mse": FunctionSpec(2, _REDUCTION, summary="mean squared error (prediction, target)"),
+    "bce": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on probabilities"),
+    "bce_with_logits": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on logits"),
+    "cross_entropy": FunctionSpec(2, _REDUCTION, summary="cross-entropy (logits, class indices)"),
+}
+
+_BINOPS = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+    ast.MatMult: "@",
+}
+
+_FORBIDDEN_WORDS = {
+    ast.Lambda: "lambda",
+    ast.ListComp: "a list comprehension",
+    ast.SetComp: "a set comprehension",
+    ast.DictComp: "a dict comprehension",
+    ast.GeneratorExp: "a generator expression",
+    ast.JoinedStr: "an f-string",
+    ast.FormattedValue: "an f-string",
+    ast.NamedExpr: "':=' (walrus)",
+    ast.Subscript: "indexing",
+    ast.Compare: "a comparison",
+    ast.BoolOp: "'and'/'or'",
+    ast.IfExp: "'if ... else'",
+    ast.Await: "'await'",
+    ast.Yield: "'yield'",
+    ast.YieldFrom: "'yield'",
+    ast.Starred: "'*' unpacking",
+    ast.List: "a list literal",
+    ast.Tuple: "a tuple",
+    ast.Dict: "a dict literal",
+    ast.Set: "a set literal",
+    ast.Slice: "a slice",
+}
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class ParsedExpr:
+    """A checked expression: its text, its tree and the names it reads, in order."""
+
+    text: str
+    tree: Expr
+    names: tuple[str, ...]
+    modules: tuple[str, ...]
+    reads: tuple[str, ...]  # names and modules, in order of first appearance
+
+
+def is_valid_name(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and "__" not in name and not name.startswith("_")
+
+
+def parse_expression(text: str, modules: frozenset[str] | set[str] = frozenset()) -> ParsedExpr:
+    """Parse `text` into a checked tree; raise PresetError with a one-line reason."""
+    if not isinstance(text, str):
+        raise PresetError("expression must be a string")
+    if len(text) > MAX_EXPR_CHARS:
+        raise PresetError(f"expression is {len(text)} characters long; the limit is {MAX_EXPR_CHARS}")
+    if not text.strip():
+        raise PresetError("expression is empty")
+    _check_bracket_depth(text)
+    try:
+        module = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        detail = exc.msg or "invalid syntax"
+        where = f" at column {exc.offset}" if exc.offset else ""
+        raise PresetError(f"syntax error in expression {text.strip()!r}{where}: {detail}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise PresetError(f"cannot parse expression: {type(exc).__name__}") from None
+    _check_tree_depth(module.body)
+    builder = _Builder(modules)
+    tree = builder.build(module.body)
+    return ParsedExpr(
+        text=text.strip(),
+        tree=tree,
+        names=tuple(dict.fromkeys(builder.names)),
+        modules=tuple(dict.fromkeys(builder.modules)),
+        reads=tuple(dict.fromkeys(builder.reads)),
+    )
+
+
+def _check_bracket_depth(text: str) -> None:
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_EXPR_DEPTH:
+                raise PresetError(f"expression nests brackets deeper than {MAX_EXPR_DEPTH} levels")
+        elif ch in ")]}":
+            depth -= 1
+
+
+def _check_tree_depth(root: ast.AST) -> None:
+    """Iterative, so a very deep tree is refused rather than blowing the stack."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPR_DEPTH:
+            raise PresetError(f"expression nests deeper than {MAX_EXPR_DEPTH} operations; split it into steps")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+class _Builder:
+    def __init__(self, modules: frozenset[str] | set[str]):
+        self.module_names = set(modules)
+        self.names: list[str] = []
+        self.modules: list[str] = []
+        self.reads: list[str] = []
+
+    def build(self, node: ast.AST) -> Expr:
+        method = getattr(self, f"_build_{type(node).__name__}", None)
+        if method is None:
+            what = _FORBIDDEN_WORDS.get(type(node), type(node).__name__)
+            raise PresetError(f"{what} is not allowed in an expression")
+        return method(node)
+
+    def _build_Constant(self, node: ast.Constant) -> Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PresetError(f"constant {value!r} is not allowed; only numbers")
+        return Num(float(value))
+
+    def _build_Name(self, node: ast.Name) -> Expr:
+        name = node.id
+        if not is_valid_name(name):
+            raise PresetError(f"name {name!r} is not allowed (no leading underscore or '__')")
+        if name in FUNCTIONS:
+            raise PresetError(f"{name!r} is a function; call it, e.g. {name}(x)")
+        if name in self.module_names:
+            raise PresetError(f"{name!r} is a module; call it, e.g. {name}(x)")
+        self.names.append(name)
+        self.reads.append(name)
+        return Ref(name)
+
+    def _build_BinOp(self, node: ast.BinOp) -> Expr:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise PresetError(f"operator {type(node.op).__name__} is not allowed; use + - * / ** @")
+        return BinOp(op, self.build(node.left), self.build(node.right))
+
+    def _build_UnaryOp(self, node: ast.UnaryOp) -> Expr:
+        if isinstance(node.op, ast.USub):
+            operand = self.build(node.operand)
+            return Num(-operand.value) if isinstance(operand, Num) else Neg(operand)
+        if isinstance(node.op, ast.UAdd):
+            return self.build(node.operand)
+        raise PresetError(f"unary operator {type(node.op).__name__} is not allowed")
+
+    def _build_Attribute(self, node: ast.Attribute) -> Expr:
+        if node.attr != "T":
+            raise PresetError(f"attribute access '.{node.attr}' is not allowed; only '.T' (transpose)")
+        return Transpose(self.build(node.value))
+
+    def _build_Call(self, node: ast.Call) -> Expr:
+        if not isinstance(node.func, ast.Name):
+            raise PresetError("only functions and declared modules can be called, by name")
+        name = node.func.id
+        if name in self.module_names:
+            if node.keywords or len(node.args) != 1:
+                raise PresetError(f"module {name!r} takes exactly one argument, e.g. {name}(X)")
+            arg = self.build(node.args[0])  # the input first, then the module's parameters
+            self.modules.append(name)
+            self.reads.append(name)
+            return ModuleCall(name, arg)
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            raise PresetError(
+                f"{name!r} is not a function or declared module; functions: {', '.join(FUNCTIONS)}"
+            )
+        if len(node.args) != spec.n_args or any(isinstance(a, ast.Starred) for a in node.args):
+            raise PresetError(f"{name}() takes {spec.n_args} argument(s), got {len(node.args)}")
+        kwargs = tuple((kw.arg, self._keyword(name, spec, kw)) for kw in node.keywords)
+        return Call(name, tuple(self.build(a) for a in node.args), kwargs)
+
+    def _keyword(self, func: str, spec: FunctionSpec, kw: ast.keyword) -> Any:
+        if kw.arg is None:
+            raise PresetError(f"'**' unpacking is not allowed in {func}()")
+        allowed = spec.keywords.get(kw.arg)
+        if allowed is None:
+            names = ", ".join(f"{k}=" for k in spec.keywords) or "none"
+            raise PresetError(f"{func}() has no keyword {kw.arg!r}; allowed: {names}")
+        value = _literal(kw.value)
+        if isinstance(allowed, tuple):
+            if value not in allowed:
+                raise PresetError(f"{func}({kw.arg}=...) must be one of {', '.join(map(repr, allowed))}")
+        elif allowed is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PresetError(f"{func}({kw.arg}=...) must be an integer")
+        elif allowed is bool and not isinstance(value, bool):
+            raise PresetError(f"{func}({kw.arg}=...) must be True or False")
+        return value
+
+
+def _literal(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, str)):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
+        return -node.operand.value
+    raise PresetError("keyword values must be plain constants (an integer, True/False or a string)")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(tree: Expr, ops: "Ops") -> Any:
+    """Walk the tree, asking `ops` for each operation (torch ops, or shape checks)."""
+    match tree:
+        case Num(value):
+            return ops.number(value)
+        case Ref(name):
+            return ops.ref(name)
+        case BinOp(op, left, right):
+            return ops.binop(op, evaluate(left, ops), evaluate(right, ops))
+        case Neg(operand):
+            return ops.neg(evaluate(operand, ops))
+        case Transpose(operand):
+            return ops.transpose(evaluate(operand, ops))
+        case Call(func, args, kwargs):
+            return ops.call(func, [evaluate(a, ops) for a in args], dict(kwargs))
+        case ModuleCall(module, arg):
+            return ops.module(module, evaluate(arg, ops))
+    raise TypeError(f"unknown expression node {tree!r}")  # pragma: no cover
+
+
+class Ops:
+    """What `evaluate` needs; graph.py implements it with real torch ops."""
+
+    number: Callable[[float], Any]
+    ref: Callable[[str], Any]
+    binop: Callable[[str, Any, Any], Any]
+    neg: Callable[[Any], Any]
+    transpose: Callable[[Any], Any]
+    call: Callable[[str, list, dict], Any]
+    module: Callable[[str, Any], Any]
+
+
+def unparse(tree: Expr) -> str:
+    """Text of a tree, for messages and exports."""
+    match tree:
+        case Num(value):
+            return repr(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
+        case Ref(name):
+            return name
+        case BinOp(op, left, right):
+            return f"({unparse(left)} {op} {unparse(right)})"
+        case Neg(operand):
+            return f"-{unparse(operand)}"
+        case Transpose(operand):
+            return f"{unparse(operand)}.T"
+        case Call(func, args, kwargs):
+            parts = [unparse(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs]
+            return f"{func}({', '.join(parts)})"
+        case ModuleCall(module, arg):
+            return f"{module}({unparse(arg)})"
+    raise TypeError(tree)  # pragma: no cover

@@ -1,0 +1,10 @@
+"""Hard limits that keep a hostile or mistaken preset from hanging the machine."""
+
+MAX_FILE_BYTES = 2_000_000
+MAX_EXPR_CHARS = 2_000
+MAX_EXPR_DEPTH = 40
+MAX_STEPS = 2_000
+MAX_LEAVES = 2_000
+MAX_ELEMENTS_PER_TENSOR = 1_000_000
+MAX_ELEMENTS_TOTAL = 4_000_000
+MAX_HISTORY = 10_000

@@ -1,0 +1,151 @@
+"""The torch meaning of each expression operation, with clear errors.
+
+Used twice: on real tensors to compute (graph.py), and on torch's "meta" device to
+check shapes when a preset loads (shapes.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from backprop_tui.engine.errors import BackpropError
+from backprop_tui.engine.expr import Ops
+
+_UNARY = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+}
+_LOSSES = {
+    "mse": F.mse_loss,
+    "bce": F.binary_cross_entropy,
+    "bce_with_logits": F.binary_cross_entropy_with_logits,
+    "cross_entropy": F.cross_entropy,
+}
+_BINARY = {
+    "+": torch.add,
+    "-": torch.sub,
+    "*": torch.mul,
+    "/": torch.div,
+    "**": torch.pow,
+    "@": torch.matmul,
+}
+_TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+def _shape(x: Any) -> str:
+    return str(list(x.shape)) if isinstance(x, torch.Tensor) else "scalar"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class TorchOps(Ops):
+    """Evaluate an expression tree with torch, reading names from `env`."""
+
+    def __init__(
+        self,
+        env: dict[str, torch.Tensor],
+        call_module: Callable[[str, torch.Tensor], torch.Tensor],
+        error: type[BackpropError],
+        where: str,
+        device: str = "cpu",
+    ):
+        self.env = env
+        self.call_module = call_module
+        self.error = error
+        self.where = where
+        self.device = device
+
+    def fail(self, what: str, exc: Exception | str) -> BackpropError:
+        detail = exc if isinstance(exc, str) else _first_line(exc)
+        return self.error(f"{self.where}: {what}: {detail}")
+
+    def number(self, value: float) -> torch.Tensor:
+        return torch.tensor(value, dtype=torch.float32, device=self.device)
+
+    def ref(self, name: str) -> torch.Tensor:
+        return self.env[name]
+
+    def binop(self, op: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if op == "@":
+            if a.dim() == 0 or b.dim() == 0:
+                raise self.fail("'@' needs tensors, not scalars", f"shapes {_shape(a)} and {_shape(b)}; use '*'")
+            inner_a = a.shape[-1]
+            inner_b = b.shape[-2] if b.dim() >= 2 else b.shape[0]
+            if inner_a != inner_b:
+                raise self.fail(
+                    "shape mismatch in '@'",
+                    f"{_shape(a)} @ {_shape(b)}: inner sizes {inner_a} and {inner_b} differ",
+                )
+        else:
+            try:
+                torch.broadcast_shapes(a.shape, b.shape)
+            except RuntimeError:
+                raise self.fail(f"shape mismatch in '{op}'", f"shapes {_shape(a)} and {_shape(b)} do not broadcast") from None
+        if a.is_floating_point() != b.is_floating_point():
+            raise self.fail(f"'{op}' mixes an int tensor with a float one", "int tensors are class indices for cross_entropy")
+        try:
+            return _BINARY[op](a, b)
+        except _TORCH_ERRORS as exc:
+            raise self.fail(f"cannot compute '{op}' on shapes {_shape(a)} and {_shape(b)}", exc) from None
+
+    def neg(self, a: torch.Tensor) -> torch.Tensor:
+        return torch.neg(a)
+
+    def transpose(self, a: torch.Tensor) -> torch.Tensor:
+        if a.dim() > 2:
+            raise self.fail("'.T' needs at most 2 dimensions", f"got shape {_shape(a)}")
+        return a.T
+
+    def call(self, func: str, args: list[torch.Tensor], kwargs: dict[str, Any]) -> torch.Tensor:
+        if func not in ("cross_entropy",) and any(not a.is_floating_point() for a in args):
+            raise self.fail(f"{func}() needs float tensors", "int tensors are class indices for cross_entropy")
+        try:
+            if func in _UNARY:
+                return _UNARY[func](args[0])
+            if func in ("sum", "mean"):
+                op = torch.sum if func == "sum" else torch.mean
+                if "dim" in kwargs:
+                    return op(args[0], dim=kwargs["dim"], keepdim=kwargs.get("keepdim", False))
+                return op(args[0])
+            if func in ("softmax", "log_softmax"):
+                op = torch.softmax if func == "softmax" else torch.log_softmax
+                return op(args[0], dim=kwargs.get("dim", -1))
+            return self._loss(func, args, kwargs)
+        except BackpropError:
+            raise
+        except _TORCH_ERRORS as exc:
+            shapes = ", ".join(_shape(a) for a in args)
+            raise self.fail(f"cannot compute {func}() on shapes {shapes}", exc) from None
+
+    def _loss(self, func: str, args: list[torch.Tensor], kwargs: dict[str, Any]) -> torch.Tensor:
+        pred, target = args
+        reduction = kwargs.get("reduction", "mean")
+        if func == "cross_entropy":
+            if target.is_floating_point():
+                raise self.fail("cross_entropy() needs class indices", "give the target dtype = \"int\"")
+            if pred.dim() != 2 or target.shape != pred.shape[:1]:
+                raise self.fail(
+                    "shape mismatch in cross_entropy()",
+                    f"logits {_shape(pred)} need shape [batch, classes] and targets [batch]; got targets {_shape(target)}",
+                )
+        elif pred.shape != target.shape:
+            raise self.fail(f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ")
+        return _LOSSES[func](pred, target, reduction=reduction)
+
+    def module(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.call_module(name, x)
+        except BackpropError:
+            raise
+        except _TORCH_ERRORS as exc:
+            raise self.fail(f"cannot apply {name}() to shape {_shape(x)}", exc) from None

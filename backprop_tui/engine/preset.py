@@ -1,0 +1,509 @@
+"""Preset files: TOML in, validated plain data out (no torch graph built here).
+
+A preset is data and is never executed: expressions go through `expr.parse_expression`,
+values must be numbers, and every key is checked against an allow-list.
+See docs/presets.md for the format.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backprop_tui.engine import limits
+from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
+
+ROLES = ("input", "target", "parameter")
+DTYPES = ("float", "int")
+INITS = ("zeros", "ones", "randn", "rand", "randint")
+MODULE_TYPES = ("Linear",)
+DEFAULT_LEARNING_RATE = 0.1
+
+
+@dataclass(frozen=True)
+class LeafSpec:
+    """A tensor the user can edit: an input, a target or a parameter."""
+
+    name: str
+    role: str
+    initial: np.ndarray  # read-only; float32 or int64
+    requires_grad: bool
+    note: str = ""
+    module: str | None = None  # "linear1" for "linear1.weight"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.initial.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "int" if self.initial.dtype.kind == "i" else "float"
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    type: str
+    in_features: int
+    out_features: int
+    has_bias: bool
+    note: str = ""
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        own = ("weight", "bias") if self.has_bias else ("weight",)
+        return tuple(f"{self.name}.{p}" for p in own)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    expr: ParsedExpr
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    description: str
+    leaves: tuple[LeafSpec, ...]
+    modules: tuple[ModuleSpec, ...]
+    steps: tuple[StepSpec, ...]
+    output: str
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    source: str = "<text>"
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+
+    def leaf(self, name: str) -> LeafSpec:
+        for leaf in self.leaves:
+            if leaf.name == name:
+                return leaf
+        raise KeyError(name)
+
+    @property
+    def leaf_names(self) -> tuple[str, ...]:
+        return tuple(leaf.name for leaf in self.leaves)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def load_preset(path: str | Path) -> Preset:
+    """Read, parse and validate a preset file; every problem is one PresetError line."""
+    path = Path(path)
+    label = path.name
+    try:
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise PresetError(f"{label}: file is {size:,} bytes; the limit is {limits.MAX_FILE_BYTES:,}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PresetError(f"{label}: cannot read file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"{label}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    return parse_preset(text, source=str(path), default_name=path.stem)
+
+
+def parse_preset(text: str, source: str = "<text>", default_name: str = "custom") -> Preset:
+    label = Path(source).name if source != "<text>" else source
+    if len(text.encode("utf-8", "surrogatepass")) > limits.MAX_FILE_BYTES:
+        raise PresetError(f"{label}: text is longer than {limits.MAX_FILE_BYTES:,} bytes")
+    if not text.strip():
+        raise PresetError(f"{label}: file is empty; a preset needs [tensors], [[steps]] and output")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{label}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"{label}: TOML nests too deeply") from None
+    try:
+        return _Validator(label, source, default_name).preset(doc)
+    except RecursionError:
+        raise PresetError(f"{label}: nests too deeply") from None
+
+
+# ---------------------------------------------------------------- validation
+
+_TOP_KEYS = {"name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps"}
+_TENSOR_KEYS = {"role", "value", "shape", "init", "seed", "high", "dtype", "requires_grad", "note"}
+_MODULE_KEYS = {"type", "in_features", "out_features", "weight", "bias", "seed", "requires_grad", "note"}
+_STEP_KEYS = {"name", "expr", "note"}
+
+
+class _Validator:
+    def __init__(self, label: str, source: str, default_name: str):
+        self.label = label
+        self.source = source
+        self.default_name = default_name
+        self.total_elements = 0
+
+    def fail(self, where: str, message: str) -> PresetError:
+        return PresetError(f"{self.label}: {where}: {message}" if where else f"{self.label}: {message}")
+
+    # -- top level
+
+    def preset(self, doc: dict[str, Any]) -> Preset:
+        self._unknown_keys(doc, _TOP_KEYS, "")
+        name = self._string(doc, "name", "", default=self.default_name)
+        title = self._string(doc, "title", "", default=name)
+        description = self._string(doc, "description", "", default="")
+        output = self._string(doc, "output", "", default=None)
+        lr = doc.get("learning_rate", DEFAULT_LEARNING_RATE)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise self.fail("", f"learning_rate must be a positive number, got {lr!r}")
+
+        tensors = self._table(doc, "tensors", required=True)
+        modules = self._table(doc, "modules", required=False)
+        steps = doc.get("steps")
+        if steps is None:
+            raise self.fail("", "missing [[steps]]: a preset needs at least one step")
+        if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+            raise self.fail("steps", "must be an array of tables, written [[steps]]")
+        if not steps:
+            raise self.fail("steps", "needs at least one step")
+        if len(steps) > limits.MAX_STEPS:
+            raise self.fail("steps", f"{len(steps)} steps; the limit is {limits.MAX_STEPS}")
+        if len(tensors) + len(modules) > limits.MAX_LEAVES:
+            raise self.fail("tensors", f"too many tensors and modules; the limit is {limits.MAX_LEAVES}")
+
+        taken: dict[str, str] = {}
+        leaves: list[LeafSpec] = []
+        for tname, table in tensors.items():
+            self._claim(taken, tname, f"[tensors.{tname}]")
+            leaves.append(self._tensor(tname, table))
+        module_specs: list[ModuleSpec] = []
+        for mname, table in modules.items():
+            self._claim(taken, mname, f"[modules.{mname}]")
+            spec, params = self._module(mname, table)
+            module_specs.append(spec)
+            leaves.extend(params)
+
+        step_specs = self._steps(steps, taken, {m.name for m in module_specs})
+        if output is None:
+            raise self.fail("", f"missing 'output': name the step that is the cost, e.g. output = \"{step_specs[-1].name}\"")
+        if output not in {s.name for s in step_specs}:
+            kind = "a tensor, not a step" if output in tensors else "not a step"
+            raise self.fail("output", f"{output!r} is {kind}; output must name a step")
+
+        preset = Preset(
+            name=name,
+            title=title,
+            description=description,
+            leaves=tuple(leaves),
+            modules=tuple(module_specs),
+            steps=tuple(step_specs),
+            output=output,
+            learning_rate=float(lr),
+            source=self.source,
+        )
+        # Shapes are checked by running the graph on torch's "meta" device: no data, no memory.
+        from backprop_tui.engine.shapes import infer_shapes
+
+        shapes = infer_shapes(preset, self.label)
+        out_shape = shapes[output]
+        if math.prod(out_shape) != 1:
+            raise self.fail(f"output {output!r}", f"must be a scalar cost, but has shape {list(out_shape)}; wrap it in mean() or sum()")
+        preset.shapes.update(shapes)
+        return preset
+
+    def _claim(self, taken: dict[str, str], name: str, where: str) -> None:
+        if not is_valid_name(name):
+            raise self.fail(where, f"{name!r} is not a valid name (letters, digits, '_'; no leading '_')")
+        if name in FUNCTIONS:
+            raise self.fail(where, f"{name!r} is the name of a function; choose another name")
+        if name in taken:
+            raise self.fail(where, f"duplicate name {name!r} (already used by {taken[name]})")
+        taken[name] = where
+
+    def _unknown_keys(self, table: dict, allowed: set[str], where: str) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+    def _string(self, table: dict, key: str, where: str, default: Any) -> Any:
+        value = table.get(key, default)
+        if value is not default and not isinstance(value, str):
+            raise self.fail(where, f"'{key}' must be a string, got {_type_name(value)}")
+        return value
+
+    def _table(self, doc: dict, key: str, required: bool) -> dict:
+        value = doc.get(key)
+        if value is None:
+            if required:
+                raise self.fail("", f"missing [{key}] table")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, written [{key}.NAME]")
+        for name, sub in value.items():
+            if not isinstance(sub, dict):
+                raise self.fail(f"[{key}.{name}]", f"must be a table, got {_type_name(sub)}")
+        return value
+
+    # -- tensors
+
+    def _tensor(self, name: str, table: dict) -> LeafSpec:
+        where = f"[tensors.{name}]"
+        self._unknown_keys(table, _TENSOR_KEYS, where)
+        role = table.get("role")
+        if role not in ROLES:
+            raise self.fail(where, f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        dtype = table.get("dtype", "float")
+        if dtype not in DTYPES:
+            raise self.fail(where, f"dtype must be 'float' or 'int', got {dtype!r}")
+        default_rg = role == "parameter" and dtype == "float"
+        requires_grad = table.get("requires_grad", default_rg)
+        if not isinstance(requires_grad, bool):
+            raise self.fail(where, "requires_grad must be true or false")
+        if requires_grad and dtype == "int":
+            raise self.fail(where, "an int tensor cannot require grad")
+        note = self._string(table, "note", where, default="")
+        if "value" in table:
+            for key in ("shape", "init", "seed", "high"):
+                if key in table:
+                    raise self.fail(where, f"give either 'value' or 'shape' + 'init', not both ('{key}')")
+            array = self._values(table["value"], where, "value", dtype)
+        elif "shape" in table:
+            array = self._initialised(table, where, dtype)
+        else:
+            raise self.fail(where, "needs 'value' (a number or nested list) or 'shape' and 'init'")
+        return LeafSpec(name, role, _frozen(array), requires_grad, note)
+
+    def _values(self, value: Any, where: str, key: str, dtype: str) -> np.ndarray:
+        shape = _nested_shape(value, self.fail(where, f"'{key}' must be a number or a rectangular nested list"))
+        n = math.prod(shape)
+        self._count(n, where)
+        flat = list(_flatten(value))
+        for x in flat:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise self.fail(where, f"'{key}' holds {x!r}; only numbers are allowed")
+            if isinstance(x, float) and not math.isfinite(x):
+                raise self.fail(where, f"'{key}' holds {x}; values must be finite")
+            if dtype == "int" and not isinstance(x, int):
+                raise self.fail(where, f"'{key}' holds {x!r}; an int tensor takes whole numbers")
+            if dtype == "float" and abs(x) > 3.4e38:
+                raise self.fail(where, f"'{key}' holds {x!r}, out of float32 range")
+            if dtype == "int" and abs(x) > 2**62:
+                raise self.fail(where, f"'{key}' holds {x!r}, out of int64 range")
+        np_dtype = np.int64 if dtype == "int" else np.float32
+        return np.array(flat, dtype=np_dtype).reshape(shape)
+
+    def _initialised(self, table: dict, where: str, dtype: str) -> np.ndarray:
+        shape = table["shape"]
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 4
+            or not all(type(d) is int and d >= 1 for d in shape)
+        ):
+            raise self.fail(where, f"shape must be a list of up to 4 positive integers, got {shape!r}")
+        self._count(math.prod(shape), where)
+        init = table.get("init")
+        if init not in INITS:
+            raise self.fail(where, f"init must be one of {', '.join(INITS)}, got {init!r}")
+        seed = table.get("seed", 0)
+        if type(seed) is not int or not 0 <= seed < 2**63:
+            raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
+        if (init == "randint") != (dtype == "int"):
+            raise self.fail(where, "init 'randint' goes with dtype 'int', and only with it")
+        high = table.get("high")
+        if init == "randint":
+            if type(high) is not int or not 1 <= high <= 2**31:
+                raise self.fail(where, "init 'randint' needs 'high', a positive integer (values are 0..high-1)")
+        elif high is not None:
+            raise self.fail(where, "'high' is only for init 'randint'")
+        import torch
+
+        gen = torch.Generator().manual_seed(seed)
+        if init == "zeros":
+            t = torch.zeros(shape)
+        elif init == "ones":
+            t = torch.ones(shape)
+        elif init == "randn":
+            t = torch.randn(shape, generator=gen)
+        elif init == "rand":
+            t = torch.rand(shape, generator=gen)
+        else:
+            t = torch.randint(0, high, shape, generator=gen)
+        return t.numpy()
+
+    def _count(self, n: int, where: str) -> None:
+        if n > limits.MAX_ELEMENTS_PER_TENSOR:
+            raise self.fail(where, f"{n:,} elements; the limit per tensor is {limits.MAX_ELEMENTS_PER_TENSOR:,}")
+        self.total_elements += n
+        if self.total_elements > limits.MAX_ELEMENTS_TOTAL:
+            raise self.fail(where, f"more than {limits.MAX_ELEMENTS_TOTAL:,} elements in all tensors together")
+
+    # -- modules
+
+    def _module(self, name: str, table: dict) -> tuple[ModuleSpec, list[LeafSpec]]:
+        where = f"[modules.{name}]"
+        self._unknown_keys(table, _MODULE_KEYS, where)
+        mtype = table.get("type")
+        if mtype not in MODULE_TYPES:
+            raise self.fail(where, f"type must be one of {', '.join(MODULE_TYPES)}, got {mtype!r}")
+        dims = {}
+        for key in ("in_features", "out_features"):
+            v = table.get(key)
+            if type(v) is not int or not 1 <= v <= limits.MAX_ELEMENTS_PER_TENSOR:
+                raise self.fail(where, f"'{key}' must be a positive integer, got {v!r}")
+            dims[key] = v
+        n_in, n_out = dims["in_features"], dims["out_features"]
+        bias = table.get("bias", True)
+        has_bias = bias is not False
+        requires_grad = table.get("requires_grad", True)
+        if not isinstance(requires_grad, bool):
+            raise self.fail(where, "requires_grad must be true or false")
+        note = self._string(table, "note", where, default="")
+        self._count(n_in * n_out + (n_out if has_bias else 0), where)
+
+        explicit = "weight" in table
+        seed = table.get("seed")
+        if explicit and seed is not None:
+            raise self.fail(where, "give either explicit 'weight' (and 'bias') or 'seed', not both")
+        if explicit:
+            weight = self._values(table["weight"], where, "weight", "float")
+            if weight.shape != (n_out, n_in):
+                raise self.fail(where, f"weight has shape {list(weight.shape)}, expected [out_features, in_features] = [{n_out}, {n_in}]")
+            if has_bias:
+                if bias is True or isinstance(bias, bool):
+                    raise self.fail(where, "with an explicit weight, give 'bias' values too (or bias = false)")
+                bias_values = self._values(bias, where, "bias", "float")
+                if bias_values.shape != (n_out,):
+                    raise self.fail(where, f"bias has shape {list(bias_values.shape)}, expected [out_features] = [{n_out}]")
+        else:
+            if not isinstance(bias, bool):
+                raise self.fail(where, "bias values need an explicit 'weight' too; or give 'seed' and bias = true/false")
+            seed = 0 if seed is None else seed
+            if type(seed) is not int or not 0 <= seed < 2**63:
+                raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
+            weight, bias_values = _seeded_linear(n_in, n_out, has_bias, seed)
+
+        spec = ModuleSpec(name, mtype, n_in, n_out, has_bias, note)
+        params = [LeafSpec(f"{name}.weight", "parameter", _frozen(weight), requires_grad, note, module=name)]
+        if has_bias:
+            params.append(LeafSpec(f"{name}.bias", "parameter", _frozen(bias_values), requires_grad, note, module=name))
+        return spec, params
+
+    # -- steps
+
+    def _steps(self, steps: list[dict], taken: dict[str, str], modules: set[str]) -> list[StepSpec]:
+        all_step_names = [s.get("name") for s in steps]
+        defined = {n for n, w in taken.items() if w.startswith("[tensors.")}
+        specs: list[StepSpec] = []
+        for i, table in enumerate(steps):
+            sname = table.get("name")
+            where = f"step {sname!r} (steps[{i}])" if isinstance(sname, str) else f"steps[{i}]"
+            self._unknown_keys(table, _STEP_KEYS, where)
+            if not isinstance(sname, str):
+                raise self.fail(where, "needs a 'name' (a string)")
+            self._claim(taken, sname, f"step {sname!r}")
+            text = table.get("expr")
+            if not isinstance(text, str):
+                raise self.fail(where, "needs an 'expr' (a string), e.g. expr = \"w * x + b\"")
+            note = self._string(table, "note", where, default="")
+            try:
+                parsed = parse_expression(text, modules)
+            except PresetError as exc:
+                raise self.fail(where, str(exc)) from None
+            for ref in parsed.names:
+                if ref == sname:
+                    raise self.fail(where, f"uses itself ({sname!r}); steps cannot form a cycle")
+                if ref in defined:
+                    continue
+                if ref in all_step_names:
+                    raise self.fail(where, f"uses {ref!r} before it is defined (steps run in order)")
+                if ref in modules:
+                    raise self.fail(where, f"{ref!r} is a module; call it, e.g. {ref}(x)")
+                raise self.fail(where, f"unknown name {ref!r}")
+            defined.add(sname)
+            specs.append(StepSpec(sname, parsed, note))
+        return specs
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _nested_shape(value: Any, error: PresetError) -> tuple[int, ...]:
+    """Shape of a rectangular nested list, checked iteratively (no deep recursion)."""
+    shape: list[int] = []
+    probe = value
+    while isinstance(probe, list):
+        if not probe or len(shape) >= 4:
+            raise error
+        shape.append(len(probe))
+        probe = probe[0]
+    if math.prod(shape) > limits.MAX_ELEMENTS_PER_TENSOR:
+        return tuple(shape)  # the caller reports the element limit
+    level = [value]
+    for dim in shape:
+        nxt = []
+        for item in level:
+            if not isinstance(item, list) or len(item) != dim:
+                raise error
+            nxt.extend(item)
+        level = nxt
+    if any(isinstance(item, list) for item in level):
+        raise error
+    return tuple(shape)
+
+
+def _flatten(value: Any):
+    if isinstance(value, list):
+        for item in value:
+            yield from _flatten(item)
+    else:
+        yield value
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True, order="C")  # (ascontiguousarray would make 0-d into 1-d)
+    array.setflags(write=False)
+    return array
+
+
+def _seeded_linear(n_in: int, n_out: int, has_bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """PyTorch's own initialisation of nn.Linear, under a fixed seed, without touching global RNG."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = torch.nn.Linear(n_in, n_out, bias=has_bias)
+    weight = layer.weight.detach().numpy().copy()
+    bias = layer.bias.detach().numpy().copy() if has_bias else None
+    return weight, bias
+
+
+# ---------------------------------------------------------------- bundled presets
+
+
+def presets_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "presets"
+
+
+def bundled_presets() -> dict[str, Path]:
+    """Bundled preset names to their files, sorted by name."""
+    return {p.stem: p for p in sorted(presets_dir().glob("*.toml"))}
+
+
+def resolve_preset(name_or_path: str) -> Path:
+    bundled = bundled_presets()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    raise PresetError(f"no preset named {name_or_path!r} and no such file; bundled: {', '.join(bundled)}")

@@ -1,0 +1,236 @@
+"""The state a user changes: leaf values, requires_grad flags, undo/redo and SGD history.
+
+Every edit goes through `Session`, which recomputes through the engine and returns the
+new Snapshot. A refused edit raises EditError and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from backprop_tui.engine.errors import ComputeError, EditError
+from backprop_tui.engine.graph import Graph
+from backprop_tui.engine.limits import MAX_HISTORY
+from backprop_tui.engine.numbers import FLOAT32_MAX, fmt
+from backprop_tui.engine.preset import Preset
+from backprop_tui.engine.snapshot import Snapshot
+
+Index = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One leaf's value (one element, or the whole tensor) and requires_grad, before and after."""
+
+    name: str
+    index: Index | None  # None: the whole tensor
+    old: torch.Tensor | float
+    new: torch.Tensor | float
+    old_rg: bool
+    new_rg: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One undoable edit."""
+
+    label: str
+    changes: tuple[Change, ...]
+    losses: tuple[float, ...] = ()  # what an SGD step appended to the loss history
+
+
+def format_index(name: str, index: Index | None) -> str:
+    return name if not index else f"{name}[{','.join(map(str, index))}]"
+
+
+class Session:
+    def __init__(self, preset: Preset, graph: Graph | None = None):
+        self.preset = preset
+        self.graph = graph or Graph(preset)
+        self.values = self.graph.initial_values()
+        self.requires_grad = self.graph.initial_requires_grad()
+        self.undo_stack: list[Entry] = []
+        self.redo_stack: list[Entry] = []
+        self.sgd_losses: list[float] = []
+        self.steps_taken = 0
+        self._saved_top: Entry | None = None
+        self.snapshot: Snapshot = self.graph.compute(self.values, self.requires_grad)
+        self.previous: Snapshot | None = None
+        self.learning_rate = preset.learning_rate
+
+    # ------------------------------------------------------------ queries
+
+    @property
+    def loss_history(self) -> list[float]:
+        """Loss before the first SGD step, then after each one; [current loss] before any step."""
+        return list(self.sgd_losses) if self.sgd_losses else [self.snapshot.loss]
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self.undo_stack)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self.redo_stack)
+
+    @property
+    def dirty(self) -> bool:
+        """True when the state differs from the preset as loaded or last saved."""
+        return (self.undo_stack[-1] if self.undo_stack else None) is not self._saved_top
+
+    def mark_saved(self) -> None:
+        self._saved_top = self.undo_stack[-1] if self.undo_stack else None
+
+    def leaf_value(self, name: str, index: Index = ()) -> float:
+        return float(self.values[name][index]) if index else float(self.values[name].reshape(-1)[0])
+
+    # ------------------------------------------------------------ edits
+
+    def set_element(self, name: str, index: Index, value: float) -> Snapshot:
+        tensor = self._leaf(name)
+        index = self._check_index(name, tensor, tuple(index))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise EditError(f"{format_index(name, index)}: {value!r} is not a finite number")
+        if abs(value) > FLOAT32_MAX:
+            raise EditError(f"{format_index(name, index)}: {value} is out of float32 range")
+        if not tensor.is_floating_point() and value != int(value):
+            raise EditError(f"{format_index(name, index)}: holds class indices; {value} is not a whole number")
+        old = tensor[index].item()
+        stored = float(torch.tensor(value, dtype=tensor.dtype).item())
+        rg = self.requires_grad[name]
+        label = f"{format_index(name, index)} = {fmt(stored)}"
+        return self._commit(Entry(label, (Change(name, index, old, stored, rg, rg),)))
+
+    def nudge(self, name: str, index: Index, delta: float) -> Snapshot:
+        return self.set_element(name, index, self.values[name][tuple(index)].item() + delta)
+
+    def toggle_requires_grad(self, name: str) -> Snapshot:
+        tensor = self._leaf(name)
+        if not tensor.is_floating_point():
+            raise EditError(f"{name} holds class indices (int); only float tensors can require grad")
+        rg = self.requires_grad[name]
+        state = "off" if rg else "on"
+        return self._commit(Entry(f"requires_grad of {name} {state}", (Change(name, None, tensor.clone(), tensor.clone(), rg, not rg),)))
+
+    def reset_leaf(self, name: str) -> Snapshot:
+        self._leaf(name)
+        change = self._reset_change(name)
+        return self._commit(Entry(f"reset {name}", (change,)))
+
+    def reset_all(self) -> Snapshot:
+        changes = tuple(self._reset_change(leaf.name) for leaf in self.preset.leaves)
+        return self._commit(Entry("reset all", changes))
+
+    def step(self, lr: float | None = None) -> Snapshot:
+        """One SGD step: θ ← θ − lr·∇θ for every leaf that requires grad."""
+        lr = self.learning_rate if lr is None else lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise EditError(f"learning rate must be a positive finite number, got {lr!r}")
+        changes = []
+        for node in self.snapshot.leaves:
+            if node.grad is None or not self.requires_grad[node.name]:
+                continue
+            old = self.values[node.name]
+            new = old - lr * torch.from_numpy(node.grad.copy())
+            rg = self.requires_grad[node.name]
+            changes.append(Change(node.name, None, old.clone(), new, rg, rg))
+        if not changes:
+            raise EditError("no leaf requires grad: there is nothing for SGD to update")
+        before = () if self.sgd_losses and self._history_is_current() else (self.snapshot.loss,)
+        entry = Entry(f"SGD step (lr {fmt(lr)})", tuple(changes))
+        snapshot = self._commit(entry)
+        # the loss history entries are attached once the new loss is known
+        losses = before + (snapshot.loss,)
+        self.undo_stack[-1] = Entry(entry.label, entry.changes, losses)
+        if self._saved_top is entry:
+            self._saved_top = self.undo_stack[-1]
+        self.sgd_losses.extend(losses)
+        self.steps_taken += 1
+        return snapshot
+
+    def set_learning_rate(self, lr: float) -> None:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise EditError(f"learning rate must be a positive finite number, got {lr!r}")
+        self.learning_rate = float(lr)
+
+    def undo(self) -> Snapshot:
+        if not self.undo_stack:
+            raise EditError("nothing to undo")
+        entry = self.undo_stack[-1]
+        snapshot = self._apply(entry, forward=False)
+        self.undo_stack.pop()
+        self.redo_stack.append(entry)
+        if entry.losses:
+            del self.sgd_losses[len(self.sgd_losses) - len(entry.losses):]
+            self.steps_taken -= 1
+        return snapshot
+
+    def redo(self) -> Snapshot:
+        if not self.redo_stack:
+            raise EditError("nothing to redo")
+        entry = self.redo_stack[-1]
+        snapshot = self._apply(entry, forward=True)
+        self.redo_stack.pop()
+        self.undo_stack.append(entry)
+        if entry.losses:
+            self.sgd_losses.extend(entry.losses)
+            self.steps_taken += 1
+        return snapshot
+
+    # ------------------------------------------------------------ internals
+
+    def _history_is_current(self) -> bool:
+        """True when the last thing done was an SGD step, so its loss is the current one."""
+        return bool(self.undo_stack) and bool(self.undo_stack[-1].losses)
+
+    def _leaf(self, name: str) -> torch.Tensor:
+        if name not in self.values:
+            leaves = ", ".join(self.values)
+            raise EditError(f"unknown leaf {name!r}; leaves: {leaves}")
+        return self.values[name]
+
+    def _check_index(self, name: str, tensor: torch.Tensor, index: Index) -> Index:
+        if len(index) != tensor.dim():
+            if tensor.dim() == 0:
+                raise EditError(f"{name} is a scalar: give no index")
+            raise EditError(f"{name} has shape {list(tensor.shape)}: give {tensor.dim()} index(es), got {len(index)}")
+        for i, (k, size) in enumerate(zip(index, tensor.shape)):
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < size:
+                raise EditError(f"{format_index(name, index)}: index {k} is out of range 0..{size - 1} in dimension {i}")
+        return index
+
+    def _reset_change(self, name: str) -> Change:
+        initial = torch.from_numpy(self.preset.leaf(name).initial.copy())
+        return Change(
+            name, None, self.values[name].clone(), initial, self.requires_grad[name], self.preset.leaf(name).requires_grad
+        )
+
+    def _commit(self, entry: Entry) -> Snapshot:
+        snapshot = self._apply(entry, forward=True)
+        self.undo_stack.append(entry)
+        del self.undo_stack[:-MAX_HISTORY]
+        self.redo_stack.clear()
+        return snapshot
+
+    def _apply(self, entry: Entry, forward: bool) -> Snapshot:
+        """Write the entry's changes, recompute; on a torch failure put everything back."""
+        self._write(entry.changes, forward)
+        try:
+            snapshot = self.graph.compute(self.values, self.requires_grad)
+        except ComputeError as exc:
+            self._write(entry.changes, not forward)
+            raise EditError(f"{entry.label}: torch cannot compute this ({exc}); nothing changed") from None
+        self.previous, self.snapshot = self.snapshot, snapshot
+        return snapshot
+
+    def _write(self, changes: tuple[Change, ...], forward: bool) -> None:
+        for change in changes:
+            value = change.new if forward else change.old
+            if change.index is None:
+                self.values[change.name] = value.clone()
+            else:
+                self.values[change.name][change.index] = value
+            self.requires_grad[change.name] = change.new_rg if forward else change.old_rg
