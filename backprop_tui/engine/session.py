@@ -139,14 +139,11 @@ class Session:
             changes.append(Change(node.name, None, old.clone(), new, rg, rg))
         if not changes:
             raise EditError("no leaf requires grad: there is nothing for SGD to update")
-        before = () if self.sgd_losses and self._history_is_current() else (self.snapshot.loss,)
+        before = () if self._history_is_current() else (self.snapshot.loss,)
         entry = Entry(f"SGD step (lr {fmt(lr)})", tuple(changes))
-        snapshot = self._commit(entry)
-        # the loss history entries are attached once the new loss is known
+        snapshot = self._apply(entry, forward=True)
         losses = before + (snapshot.loss,)
-        self.undo_stack[-1] = Entry(entry.label, entry.changes, losses)
-        if self._saved_top is entry:
-            self._saved_top = self.undo_stack[-1]
+        self._push(Entry(entry.label, entry.changes, losses))
         self.sgd_losses.extend(losses)
         self.steps_taken += 1
         return snapshot
@@ -183,8 +180,8 @@ class Session:
     # ------------------------------------------------------------ internals
 
     def _history_is_current(self) -> bool:
-        """True when the last thing done was an SGD step, so its loss is the current one."""
-        return bool(self.undo_stack) and bool(self.undo_stack[-1].losses)
+        """True when the last thing done was an SGD step, so the history ends at the current loss."""
+        return bool(self.sgd_losses) and bool(self.undo_stack) and bool(self.undo_stack[-1].losses)
 
     def _leaf(self, name: str) -> torch.Tensor:
         if name not in self.values:
@@ -210,10 +207,13 @@ class Session:
 
     def _commit(self, entry: Entry) -> Snapshot:
         snapshot = self._apply(entry, forward=True)
+        self._push(entry)
+        return snapshot
+
+    def _push(self, entry: Entry) -> None:
         self.undo_stack.append(entry)
         del self.undo_stack[:-MAX_HISTORY]
         self.redo_stack.clear()
-        return snapshot
 
     def _apply(self, entry: Entry, forward: bool) -> Snapshot:
         """Write the entry's changes, recompute; on a torch failure put everything back."""
