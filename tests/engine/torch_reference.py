@@ -1,0 +1,185 @@
+"""Each bundled preset written out again by hand in plain torch, independent of the engine.
+
+A reference function takes the preset's leaves (a dict name -> tensor, any dtype) and
+returns every step as a dict name -> tensor, computed with ordinary torch code the way
+the seed notebook writes it. Nothing here reads the preset's expressions, the parser,
+graph.py or ops.py: if the engine misreads a step, these disagree with it.
+
+`gradients` runs such a function with autograd (float64 by default); `finite_difference`
+differentiates it numerically (central differences), with no autograd at all.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """nn.Linear written out: y = x W^T + b."""
+    return x @ weight.T + bias
+
+
+def relu(z: torch.Tensor) -> torch.Tensor:
+    """max(z, 0) with torch's convention at the kink: no gradient at z == 0."""
+    return z * (z > 0)
+
+
+def scalar_chain(t: Tensors) -> Tensors:
+    h = t["x"] + 5
+    g = h**3 + 1
+    f = g**2
+    return {"h": h, "g": g, "f": f}
+
+
+def linear_regression(t: Tensors) -> Tensors:
+    c = t["w"] * t["x"]
+    f = c + t["b"]
+    d = f - t["y"]
+    J = d**2 / 2
+    return {"c": c, "f": f, "d": d, "J": J}
+
+
+def simple_nn(t: Tensors) -> Tensors:
+    Z1 = linear(t["X"], t["linear1.weight"], t["linear1.bias"])
+    A1 = relu(Z1)
+    Z2 = linear(A1, t["linear2.weight"], t["linear2.bias"])
+    A2 = relu(Z2)
+    Z3 = linear(A2, t["linear3.weight"], t["linear3.bias"])
+    A3 = 1 / (1 + torch.exp(-Z3))
+    m = t["X"].shape[0]
+    J = ((A3 - t["Y"]) ** 2).sum() / (2 * m)
+    return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2, "Z3": Z3, "A3": A3, "J": J}
+
+
+def gradient_accumulation(t: Tensors) -> Tensors:
+    p = t["x"] * t["y"]
+    f = p + t["x"]
+    return {"p": p, "f": f}
+
+
+def dead_relu(t: Tensors) -> Tensors:
+    Z = linear(t["X"], t["hidden.weight"], t["hidden.bias"])
+    H = relu(Z)
+    logit = linear(H, t["out.weight"], t["out.bias"])
+    P = 1 / (1 + torch.exp(-logit))
+    J = ((P - t["Y"]) ** 2).mean()
+    return {"Z": Z, "H": H, "logit": logit, "P": P, "J": J}
+
+
+def cross_entropy(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of -log softmax(logits)[class], written out."""
+    rows = torch.arange(logits.shape[0])
+    return (torch.logsumexp(logits, dim=1) - logits[rows, classes.long()]).mean()
+
+
+def softmax_classifier(t: Tensors) -> Tensors:
+    logits = linear(t["X"], t["classifier.weight"], t["classifier.bias"])
+    exp = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+    probs = exp / exp.sum(dim=1, keepdim=True)
+    loss = cross_entropy(logits, t["classes"])
+    return {"logits": logits, "probs": probs, "loss": loss}
+
+
+def mlp_784(t: Tensors) -> Tensors:
+    Z1 = linear(t["X"], t["linear1.weight"], t["linear1.bias"])
+    A1 = relu(Z1)
+    Z2 = linear(A1, t["linear2.weight"], t["linear2.bias"])
+    A2 = relu(Z2)
+    logits = linear(A2, t["linear3.weight"], t["linear3.bias"])
+    loss = cross_entropy(logits, t["classes"])
+    return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2, "logits": logits, "loss": loss}
+
+
+DEEP_CHAIN_LAYERS = 250
+
+
+def deep_chain(t: Tensors) -> Tensors:
+    """h_0 = x; a_k = w * h_(k-1) + b; h_k = tanh(a_k); J = (h_250 - y)^2 / 2."""
+    out: Tensors = {}
+    h = t["x"]
+    for k in range(1, DEEP_CHAIN_LAYERS + 1):
+        a = t["w"] * h + t["b"]
+        h = torch.tanh(a)
+        out[f"a{k}"], out[f"h{k}"] = a, h
+    out["J"] = (h - t["y"]) ** 2 / 2
+    return out
+
+
+REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
+    "scalar_chain": scalar_chain,
+    "linear_regression": linear_regression,
+    "simple_nn": simple_nn,
+    "gradient_accumulation": gradient_accumulation,
+    "dead_relu": dead_relu,
+    "softmax_classifier": softmax_classifier,
+    "mlp_784": mlp_784,
+    "deep_chain": deep_chain,
+}
+
+# The step each reference differentiates (the preset's output, restated by hand).
+OUTPUTS = {
+    "scalar_chain": "f",
+    "linear_regression": "J",
+    "simple_nn": "J",
+    "gradient_accumulation": "f",
+    "dead_relu": "J",
+    "softmax_classifier": "loss",
+    "mlp_784": "loss",
+    "deep_chain": "J",
+}
+
+# Steps that feed a ReLU: where the function has a kink and finite differences mislead.
+KINKS = {"simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2")}
+
+
+def as_tensors(values: dict[str, np.ndarray], dtype: torch.dtype = torch.float64) -> Tensors:
+    """Leaves as float tensors of `dtype`; integer leaves (class indices) stay int64."""
+    out = {}
+    for name, array in values.items():
+        array = np.asarray(array)
+        out[name] = torch.tensor(array, dtype=torch.int64 if array.dtype.kind == "i" else dtype)
+    return out
+
+
+def gradients(
+    preset: str, values: dict[str, np.ndarray], wrt: set[str], dtype: torch.dtype = torch.float64
+) -> tuple[Tensors, Tensors]:
+    """Values and gradients (autograd, in `dtype`) of every leaf in `wrt` and of every step.
+
+    Steps off the path to the output get no gradient (None), like retain_grad in torch.
+    """
+    leaves = as_tensors(values, dtype)
+    for name in wrt:
+        leaves[name].requires_grad_(True)
+    steps = REFERENCES[preset](leaves)
+    for tensor in steps.values():
+        if tensor.requires_grad:
+            tensor.retain_grad()
+    output = steps[OUTPUTS[preset]]
+    if output.requires_grad:
+        output.backward()
+    computed = {**leaves, **steps}
+    values_out = {name: t.detach() for name, t in computed.items()}
+    grads = {name: (t.grad if t.requires_grad else None) for name, t in computed.items()}
+    return values_out, grads
+
+
+def loss64(preset: str, values: dict[str, np.ndarray]) -> float:
+    with torch.no_grad():
+        return float(REFERENCES[preset](as_tensors(values))[OUTPUTS[preset]])
+
+
+def finite_difference(
+    preset: str, values: dict[str, np.ndarray], name: str, index: tuple[int, ...], h: float = 1e-6
+) -> float:
+    """d output / d values[name][index] by a central difference in float64 (no autograd)."""
+    base = {k: np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v) for k, v in values.items()}
+    plus, minus = base[name].copy(), base[name].copy()
+    plus[index] += h
+    minus[index] -= h
+    return (loss64(preset, {**base, name: plus}) - loss64(preset, {**base, name: minus})) / (2 * h)
