@@ -1,0 +1,370 @@
+"""The Textual app: routes panel messages to the Session and pushes snapshots back.
+
+Data flows one way: a key press becomes a message, the app asks the Session (engine,
+torch) for a new Snapshot, and every panel updates its labels and cells in place.
+torch is imported in a thread worker after the first screen has painted.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from rich.text import Text
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Static
+
+from backprop_tui.ui.messages import (
+    Inspect,
+    Nudge,
+    OpenInEditor,
+    PresetFailed,
+    ResetLeaf,
+    SessionReady,
+    SetElement,
+    ToggleRequiresGrad,
+)
+from backprop_tui.ui.screens.error_dialog import ErrorDialog
+from backprop_tui.ui.screens.help import HelpScreen
+from backprop_tui.ui.screens.preset_picker import PresetPicker
+from backprop_tui.ui.screens.prompt import PromptScreen
+from backprop_tui.ui.widgets.graph_tree import GraphPanel, GraphTree
+from backprop_tui.ui.widgets.header import AppHeader
+from backprop_tui.ui.widgets.inspector import Inspector
+from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafList, WeightEditor
+
+if TYPE_CHECKING:
+    from backprop_tui.engine import Session
+
+DEFAULT_PRESET = "scalar_chain"
+NARROW_WIDTH = 90
+NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all"}
+
+
+class BackpropApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "backprop-tui"
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Quit backprop-tui."),
+        Binding("question_mark", "help", "Help", id="app.help",
+                tooltip="Every key, and what each panel means."),
+        Binding("s", "sgd_step", "SGD step", id="app.sgd_step",
+                tooltip="One step of gradient descent: every leaf that requires grad moves by -lr × grad."),
+        Binding("ctrl+z", "undo", "Undo", id="app.undo", tooltip="Undo the last edit or SGD step."),
+        Binding("ctrl+y", "redo", "Redo", id="app.redo", show=False, tooltip="Redo what was undone."),
+        Binding("l", "learning_rate", "Learning rate", id="app.learning_rate", show=False,
+                tooltip="Type the learning rate used by SGD steps."),
+        Binding("R", "reset_all", "Reset all", id="app.reset_all", show=False,
+                tooltip="Put every leaf back to the preset's values and requires_grad."),
+        Binding("p", "pick_preset", "Presets", id="app.presets", show=False,
+                tooltip="Open one of the bundled presets."),
+        Binding("o", "open_file", "Open file", id="app.open_file", show=False,
+                tooltip="Open a preset file by its path."),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette", show=False,
+                tooltip="Search every command, including the bundled presets."),
+    ]
+
+    def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark") -> None:
+        super().__init__()
+        self.preset_spec = preset
+        self.session: Session | None = None
+        self.cursor_blink = cursor_blink
+        self.theme = theme
+        self.inspected: str | None = None
+        self._load_generation = 0
+        self._preset_titles: list[tuple[str, str]] | None = None
+
+    def compose(self):
+        yield AppHeader(id="header")
+        yield LoadingIndicator(id="loading")
+        yield Static(id="empty")
+        with Horizontal(id="body"):
+            yield GraphPanel(id="graph")
+            with Vertical(id="right"):
+                yield WeightEditor(id="weights", cursor_blink=self.cursor_blink)
+                yield Inspector(id="inspector")
+        yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.screen.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
+    def on_mount(self) -> None:
+        self.screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        self.query_one("#body").display = False
+        self.query_one("#empty").display = False
+        self.open_preset(self.preset_spec)
+
+    # ------------------------------------------------------------ loading
+
+    def open_preset(self, spec: str) -> None:
+        """Load a bundled preset or a file in a thread; the current one stays until it succeeds."""
+        self._load_generation += 1
+        self.query_one(AppHeader).show_status(f"opening {spec}…")
+        self._load(spec, self._load_generation)
+
+    @work(thread=True, exclusive=True, group="preset")
+    def _load(self, spec: str, generation: int) -> None:
+        # The first call imports torch (about 2 s); the screen is already painted.
+        try:
+            from backprop_tui.engine import BackpropError, Session, load_preset, resolve_preset
+        except Exception as exc:  # a broken install: say so in the dialog rather than crash
+            self.post_message(PresetFailed(spec, f"cannot import the engine: {exc}"))
+            return
+        try:
+            session = Session(load_preset(resolve_preset(spec)))
+        except BackpropError as exc:
+            self.post_message(PresetFailed(spec, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure must leave the app usable
+            self.post_message(PresetFailed(spec, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(SessionReady(session, generation))
+
+    def on_session_ready(self, message: SessionReady) -> None:
+        if message.generation != self._load_generation:
+            return  # a newer request superseded this one
+        self.session = message.session
+        snapshot = self.session.snapshot
+        self.inspected = snapshot.output
+        self.query_one("#loading").display = False
+        self.query_one("#empty").display = False
+        self.query_one("#body").display = True
+        with self.batch_update():
+            self.query_one(GraphPanel).load(snapshot)
+            self.query_one(WeightEditor).load(snapshot)
+            self._refresh_panels()
+            self.query_one(AppHeader).show_status(f"opened {self.session.preset.name}")
+        self.query_one(GraphTree).focus()
+        self.refresh_bindings()
+
+    def on_preset_failed(self, message: PresetFailed) -> None:
+        self.query_one("#loading").display = False
+        if self.session is None:
+            empty = self.query_one("#empty", Static)
+            empty.update(Text("No preset is open.  p: pick a bundled preset   o: open a file   ctrl+q: quit"))
+            empty.display = True
+            self.query_one(AppHeader).show_status("no preset open", error=True)
+        else:
+            self.query_one(AppHeader).show_status(f"could not open {message.spec}", error=True)
+        self.push_screen(ErrorDialog("Cannot open this preset", message.message))
+
+    # ------------------------------------------------------------ panels
+
+    def _refresh_panels(self) -> None:
+        session = self.session
+        snapshot, previous = session.snapshot, session.previous
+        with self.batch_update():
+            self.query_one(AppHeader).update_session(session)
+            self.query_one(GraphPanel).update_snapshot(snapshot, previous)
+            self.query_one(WeightEditor).update_snapshot(snapshot, previous)
+            self._inspect()
+
+    def _inspect(self) -> None:
+        from backprop_tui.ui.chain import chain_rule
+
+        session = self.session
+        snapshot = session.snapshot
+        name = self.inspected if self.inspected in snapshot else snapshot.output
+        previous = session.previous
+        before = previous.node(name) if previous is not None and name in previous else None
+        try:
+            rule = chain_rule(session, name)
+        except Exception as exc:  # noqa: BLE001 - the inspector must not take the app down
+            rule = f"chain rule unavailable: {exc}"
+        self.query_one(Inspector).show(snapshot.node(name), before, rule, snapshot.output)
+
+    def _apply(self, edit: Callable[..., object], *args) -> bool:
+        """Run one session edit; a refused edit shows its reason and changes nothing."""
+        from backprop_tui.engine import EditError
+
+        try:
+            edit(*args)
+        except EditError as exc:
+            self.query_one(AppHeader).show_status(str(exc), error=True)
+            self.bell()
+            return False
+        self._refresh_panels()
+        return True
+
+    def _last_label(self) -> str:
+        stack = self.session.undo_stack
+        return stack[-1].label if stack else ""
+
+    def _report(self, text: str) -> None:
+        header = self.query_one(AppHeader)
+        header.show_status(text)
+        warnings = self.session.snapshot.warnings
+        if warnings:
+            header.show_status("; ".join(warnings), error=True)
+
+    # ------------------------------------------------------------ messages from panels
+
+    def on_inspect(self, message: Inspect) -> None:
+        if self.session is not None and message.name in self.session.snapshot:
+            self.inspected = message.name
+            self._inspect()
+
+    def on_open_in_editor(self, message: OpenInEditor) -> None:
+        self.query_one(WeightEditor).select_leaf(message.name, focus_grid=True)
+
+    def on_set_element(self, message: SetElement) -> None:
+        from backprop_tui.engine import EditError
+
+        weights = self.query_one(WeightEditor)
+        try:
+            self.session.set_element(message.name, message.index, message.value)
+        except EditError as exc:
+            weights.edit_failed(str(exc))
+            return
+        weights.edit_succeeded()
+        self._refresh_panels()
+        self._report(self._last_label())
+
+    def on_nudge(self, message: Nudge) -> None:
+        if self._apply(self.session.nudge, message.name, message.index, message.delta):
+            self._report(self._last_label())
+
+    def on_toggle_requires_grad(self, message: ToggleRequiresGrad) -> None:
+        if self._apply(self.session.toggle_requires_grad, message.name):
+            self._report(self._last_label())
+
+    def on_reset_leaf(self, message: ResetLeaf) -> None:
+        if self._apply(self.session.reset_leaf, message.name):
+            self._report(self._last_label())
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in NEEDS_SESSION and self.session is None:
+            return None
+        return True
+
+    def action_quit(self) -> None:
+        self.exit(0 if self.session is not None else 1)
+
+    def action_sgd_step(self) -> None:
+        if self._apply(self.session.step):
+            self._report(self._last_label())
+
+    def action_undo(self) -> None:
+        if self.session.can_undo:
+            label = self.session.undo_stack[-1].label
+            if self._apply(self.session.undo):
+                self._report(f"undo: {label}")
+        else:
+            self.query_one(AppHeader).show_status("nothing to undo", error=True)
+
+    def action_redo(self) -> None:
+        if self.session.can_redo:
+            if self._apply(self.session.redo):
+                self._report(f"redo: {self._last_label()}")
+        else:
+            self.query_one(AppHeader).show_status("nothing to redo", error=True)
+
+    def action_reset_all(self) -> None:
+        if self._apply(self.session.reset_all):
+            self._report("reset every leaf to the preset")
+
+    def action_learning_rate(self) -> None:
+        from backprop_tui.engine import EditError
+        from backprop_tui.engine.numbers import parse_number
+        from backprop_tui.ui.format import fmt
+
+        session = self.session
+
+        def submit(text: str) -> str | None:
+            try:
+                session.set_learning_rate(parse_number(text))
+            except EditError as exc:
+                return str(exc)
+            return None
+
+        def done(result: str | None) -> None:
+            if result is not None:
+                self._refresh_panels()
+                self._report(f"learning rate {fmt(session.learning_rate)}")
+
+        self.push_screen(
+            PromptScreen("Learning rate", "used by s (one SGD step); a positive number, e.g. 0.01",
+                         fmt(session.learning_rate), submit, self.cursor_blink),
+            done,
+        )
+
+    def action_open_file(self) -> None:
+        def done(path: str | None) -> None:
+            if path:
+                self.open_preset(path.strip())
+
+        def submit(text: str) -> str | None:
+            return "enter the path of a preset .toml file" if not text.strip() else None
+
+        self.push_screen(
+            PromptScreen("Open a preset file", "the path of a .toml preset (see docs/presets.md)", "", submit,
+                         self.cursor_blink),
+            done,
+        )
+
+    def preset_titles(self) -> list[tuple[str, str]]:
+        """(name, title) of every bundled preset, read once."""
+        if self._preset_titles is None:
+            from backprop_tui.engine import BackpropError, bundled_presets, load_preset
+
+            titles = []
+            for name, path in bundled_presets().items():
+                try:
+                    titles.append((name, load_preset(path).title))
+                except BackpropError as exc:
+                    titles.append((name, f"(cannot load: {exc})"))
+            self._preset_titles = titles
+        return self._preset_titles
+
+    def action_pick_preset(self) -> None:
+        if self.session is None and self.workers:
+            return  # still importing torch; the picker needs the engine
+
+        def done(name: str | None) -> None:
+            if name:
+                self.open_preset(name)
+
+        current = None if self.session is None else self.session.preset.name
+        self.push_screen(PresetPicker(self.preset_titles(), current), done)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.binding_groups()))
+
+    def binding_groups(self) -> list[tuple[str, list[Binding]]]:
+        """Every binding of the app and its panels, for the help screen and the README."""
+        return [
+            ("Everywhere", list(self.BINDINGS)),
+            ("Graph panel", list(GraphPanel.BINDINGS) + list(GraphTree.BINDINGS)),
+            ("Weights panel", list(LeafList.BINDINGS) + list(ElementGrid.BINDINGS) + list(WeightEditor.BINDINGS)
+             + list(EditInput.BINDINGS)),
+            ("Focus", [Binding("tab", "focus_next", "Next panel", id="screen.focus_next",
+                               tooltip="Move to the next panel (graph, leaves, grid, inspector)."),
+                       Binding("shift+tab", "focus_previous", "Previous panel", id="screen.focus_previous",
+                               tooltip="Move to the previous panel.")]),
+        ]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.session is not None:
+            for name, title in self.preset_titles():
+                yield SystemCommand(f"Open preset: {name}", title, partial(self.open_preset, name))
+            yield SystemCommand("SGD step", "One step of gradient descent", self.action_sgd_step)
+        yield SystemCommand("Open a preset file", "Open a .toml preset by its path", self.action_open_file)
+        yield SystemCommand("Help: keys and panels", "Every binding and what each panel means", self.action_help)
+
+
+def run_app(preset: str = DEFAULT_PRESET) -> int:
+    """Run the explorer on a bundled preset name or a file path; return the exit code."""
+    app = BackpropApp(preset)
+    result = app.run()
+    if app.return_code is not None:
+        return app.return_code
+    return int(result or 0)

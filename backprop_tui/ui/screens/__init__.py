@@ -1,0 +1,1 @@
+"""Modal screens: help, preset picker, prompts and the error dialog."""

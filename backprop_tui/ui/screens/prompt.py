@@ -1,0 +1,56 @@
+"""A one-line question (learning rate, a preset path) whose answer is checked before closing."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+Submit = Callable[[str], "str | None"]  # returns an error message, or None when accepted
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Enter submits; a refused answer shows its message and keeps the input; Escape cancels."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel", tooltip="Close without changing anything."),
+    ]
+
+    def __init__(self, title: str, hint: str, value: str, submit: Submit, cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.initial = value
+        self.submit = submit
+        self.cursor_blink = cursor_blink
+
+    def compose(self):
+        with Vertical(classes="dialog", id="prompt-box"):
+            yield Static(Text(self.title_text, style="bold"), id="prompt-title")
+            yield Static(Text(self.hint, style="dim"), id="prompt-hint")
+            yield Input(self.initial, id="prompt-input")
+            yield Label(id="prompt-message")
+
+    def on_mount(self) -> None:
+        field = self.query_one(Input)
+        field.cursor_blink = self.cursor_blink
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        error = self.submit(event.value)
+        if error is None:
+            self.dismiss(event.value)
+        else:
+            self.query_one("#prompt-message", Label).update(Text(error, style="bold red"))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.query_one("#prompt-message", Label).update("")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

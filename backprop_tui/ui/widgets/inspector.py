@@ -1,0 +1,121 @@
+"""`#inspector`: everything about the highlighted node, and the chain rule with numbers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from backprop_tui.ui.chain import ChainRule
+from backprop_tui.ui.format import (
+    CHANGED,
+    NO_GRAD,
+    changed,
+    fmt,
+    grad_of,
+    matrix,
+    matrix_width,
+    shape_text,
+    value_of,
+)
+
+if TYPE_CHECKING:
+    from backprop_tui.engine.snapshot import Node
+
+
+def factor(x: float) -> str:
+    """A factor in a product: negatives in parentheses, so `(-13) · (-3)` reads right."""
+    text = fmt(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def chain_text(rule: ChainRule) -> Text:
+    out, n = rule.output, rule.node
+    symbols, numbers = [], []
+    for term in rule.terms:
+        if term.upstream is None:
+            symbols.append(f"⟨∂{out}/∂{term.consumer}, ∂{term.consumer}/∂{n}⟩")
+            numbers.append(factor(term.contribution))
+        else:
+            symbols.append(f"∂{out}/∂{term.consumer} · ∂{term.consumer}/∂{n}")
+            numbers.append(f"{factor(term.upstream)} · {factor(term.local)}")
+    text = Text()
+    text.append(f"∂{out}/∂{n}", style="bold")
+    text.append(" = ")
+    text.append(" + ".join(symbols) if symbols else "0")
+    if numbers:
+        text.append(" = ")
+        text.append(" + ".join(numbers))
+    text.append(" = ")
+    text.append(fmt(rule.total), style="bold")
+    if fmt(rule.total) != fmt(rule.grad):
+        # float32 rounding can differ in the last digit; say so rather than hide it
+        text.append(f"  (backward() stored {fmt(rule.grad)})", style="dim")
+    return text
+
+
+class Inspector(VerticalScroll):
+    """Renders one node; the app passes the chain rule it computed through torch."""
+
+    def compose(self):
+        yield Static(id="inspector-body")
+
+    def on_mount(self) -> None:
+        self.border_title = "Inspector"
+
+    def show(self, node: "Node", previous: "Node | None", rule: "ChainRule | str | None", output: str) -> None:
+        # What a learner looks for first (value, grad, chain rule) comes first: the
+        # details below may scroll out of a small terminal.
+        title = Text(node.name, style="bold")
+        title.append(f"  {node.kind}", style="cyan")
+        if node.module:
+            title.append(f"  of {node.module} (nn.Linear)", style="dim")
+        lines: list[Text] = [title]
+        if node.expr:
+            lines.append(Text.assemble(("expr  ", "dim"), node.expr))
+        lines.extend(self._values(node, previous, output))
+        if isinstance(rule, ChainRule):
+            lines.append(chain_text(rule))
+        elif isinstance(rule, str):
+            lines.append(Text(rule, style="italic"))
+        lines.append(Text(""))
+        grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
+        lines.append(Text.assemble(("shape ", "dim"), f"{shape_text(node.shape)} {node.dtype}",
+                                   ("  grad_fn ", "dim"), grad_fn))
+        lines.append(Text.assemble(("requires_grad ", "dim"), str(node.requires_grad)))
+        lines.append(Text.assemble(("inputs ", "dim"), ", ".join(node.inputs) or "none (a leaf)"))
+        lines.append(Text.assemble(("consumers ", "dim"), ", ".join(node.consumers) or "none"))
+        if node.note:
+            lines.append(Text(node.note, style="italic"))
+        if isinstance(rule, ChainRule):
+            lines.append(Text("chain rule: local factors ∂c/∂n from torch.autograd.grad, upstream ∂out/∂c from .grad",
+                              style="dim"))
+        self.query_one("#inspector-body", Static).update(Group(*lines))
+
+    def clear(self) -> None:
+        self.query_one("#inspector-body", Static).update("")
+
+    def _values(self, node: "Node", previous: "Node | None", output: str) -> list[Text]:
+        if not node.shape:
+            return [
+                Text.assemble(("value  ", "dim"), value_of(node, previous)),
+                Text.assemble((f"grad   ∂{output}/∂{node.name} = ", "dim"), grad_of(node, previous)),
+            ]
+        width = matrix_width([node.value, node.grad], [False, True])
+        old = None if previous is None else previous.value
+        lines = [Text(f"value  [{shape_text(node.shape)}]", style="dim")]
+        lines.extend(matrix(node.value, width, mask=changed(node.value, old)))
+        if node.grad is None:
+            lines.append(Text.assemble(("grad   ", "dim"), ("no grad", NO_GRAD)))
+        else:
+            old_grad = None if previous is None else previous.grad
+            lines.append(Text(f"grad   ∂{output}/∂{node.name}", style="dim"))
+            lines.extend(matrix(node.grad, width, grad=True, mask=changed(node.grad, old_grad)))
+        mask = changed(node.value, old)
+        if mask is not None and mask.any():
+            lines.append(Text(f"{int(mask.sum())} element(s) changed with the last edit (shown reversed)", style=CHANGED))
+        return lines
+

@@ -1,0 +1,424 @@
+"""`#weights`: every leaf, and the selected one's elements in a grid (index, value, grad).
+
+Enter edits the element under the cursor through an Input below the grid; the text is
+read by the engine's `parse_number`, so the UI accepts exactly what the engine does.
+The widget owns no math: it posts SetElement / Nudge / ToggleRequiresGrad / ResetLeaf.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from backprop_tui.ui.format import (
+    CHANGED,
+    NO_GRAD,
+    delta_text,
+    fmt,
+    grad_number,
+    index_text,
+    shape_text,
+    value_number,
+)
+from backprop_tui.ui.messages import Inspect, Nudge, ResetLeaf, SetElement, ToggleRequiresGrad
+
+if TYPE_CHECKING:
+    from backprop_tui.engine.snapshot import Node, Snapshot
+
+PAGE_SIZE = 500  # elements per page of the grid: big tensors are paged, never one row each
+DEFAULT_STEP = 0.1
+MIN_STEP, MAX_STEP = 1e-9, 1e9
+
+
+def leaf_prompt(node: "Node", width: int = 0) -> Text:
+    """`● w`: the marker says whether the leaf requires grad.
+
+    A name too long for `width` loses its start, not its end: `…r1.weight` and
+    `…r1.bias` stay distinguishable where `linear1.we…` and `linear1.bi…` might not.
+    """
+    marker = "●" if node.requires_grad else "○"
+    text = Text(f"{marker} ", style="green" if node.requires_grad else "dim", no_wrap=True)
+    name = node.name
+    room = width - 2
+    if width and len(name) > room > 1:
+        name = "…" + name[-(room - 1):]
+    text.append(name)
+    return text
+
+
+class LeafList(OptionList):
+    """The leaves: inputs, targets, parameters. ● requires grad, ○ does not."""
+
+    BINDINGS = [
+        Binding("enter", "select", "To grid", id="weights.to_grid", tooltip="Move to the selected leaf's elements."),
+    ]
+
+
+class ElementGrid(DataTable):
+    """The selected leaf's elements: index, value, grad."""
+
+    BINDINGS = [
+        Binding("enter", "edit", "Edit", id="weights.edit", tooltip="Type a new value for the element under the cursor."),
+    ]
+
+    class EditRequested(Message):
+        pass
+
+    def action_edit(self) -> None:
+        self.post_message(self.EditRequested())
+
+
+class EditInput(Input):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="weights.cancel_edit", tooltip="Leave the value as it was."),
+    ]
+
+    class Cancelled(Message):
+        pass
+
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancelled())
+
+
+class WeightEditor(Vertical):
+    BINDINGS = [
+        Binding("plus,equals_sign", "nudge(1)", "+step", id="weights.nudge_up",
+                tooltip="Add the step to the element under the cursor."),
+        Binding("minus", "nudge(-1)", "-step", id="weights.nudge_down",
+                tooltip="Subtract the step from the element under the cursor."),
+        Binding("left_square_bracket", "scale_step(0.1)", "step÷10", id="weights.step_down",
+                tooltip="Divide the nudge step by 10."),
+        Binding("right_square_bracket", "scale_step(10)", "step×10", id="weights.step_up",
+                tooltip="Multiply the nudge step by 10."),
+        Binding("g", "toggle_grad", "requires_grad", id="weights.requires_grad",
+                tooltip="Toggle requires_grad of the selected leaf: only leaves that require grad get a gradient."),
+        Binding("r", "reset_leaf", "Reset leaf", id="weights.reset_leaf",
+                tooltip="Put the selected leaf back to its value in the preset."),
+        Binding("less_than_sign", "page(-1)", "Prev page", id="weights.page_prev",
+                tooltip=f"Show the previous {PAGE_SIZE} elements of a large tensor."),
+        Binding("greater_than_sign", "page(1)", "Next page", id="weights.page_next",
+                tooltip=f"Show the next {PAGE_SIZE} elements of a large tensor."),
+    ]
+
+    def __init__(self, cursor_blink: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cursor_blink = cursor_blink
+        self.snapshot: Snapshot | None = None
+        self.previous: Snapshot | None = None
+        self.leaf: str | None = None
+        self.page = 0
+        self.step = DEFAULT_STEP
+        self._editing: tuple[int, ...] | None = None
+        self._row_keys: list = []
+
+    def compose(self):
+        with Horizontal(id="weights-body"):
+            yield LeafList(id="leaf-list")
+            with Vertical(id="leaf-pane"):
+                yield Static(id="leaf-info")
+                yield ElementGrid(id="grid", cursor_type="row", zebra_stripes=False)
+                with Horizontal(id="edit-row"):
+                    yield Label(id="edit-target")
+                    yield EditInput(id="edit-input", compact=True, select_on_focus=True)
+                    yield Label(id="edit-message")
+                yield Static(id="step-line")
+
+    def on_mount(self) -> None:
+        self.border_title = "Weights: leaves"
+        self.query_one(EditInput).cursor_blink = self.cursor_blink
+        grid = self.query_one(ElementGrid)
+        grid.add_column("index", key="index")
+        grid.add_column("value", key="value")
+        grid.add_column("grad", key="grad")
+        self._show_step()
+
+    # ------------------------------------------------------------ from the app
+
+    def load(self, snapshot: "Snapshot") -> None:
+        """A new preset: list its leaves and select the first one."""
+        self.snapshot, self.previous = snapshot, None
+        leaves = snapshot.leaves
+        options = self.query_one(LeafList)
+        options.clear_options()
+        options.add_options([Option(leaf_prompt(n, self._name_width()), id=n.name) for n in leaves])
+        self.leaf = None
+        self._end_edit()
+        if leaves:
+            options.highlighted = 0
+            self.select_leaf(leaves[0].name)
+        self._fit_height()
+
+    def update_snapshot(self, snapshot: "Snapshot", previous: "Snapshot | None") -> None:
+        """An edit happened: relabel leaves and cells in place."""
+        self.snapshot, self.previous = snapshot, previous
+        options = self.query_one(LeafList)
+        self._relabel_leaves()
+        if self.leaf is not None:
+            self._show_info()
+            self._update_cells()
+
+    def _name_width(self) -> int:
+        return self.query_one(LeafList).scrollable_content_region.width
+
+    def _relabel_leaves(self) -> None:
+        if self.snapshot is None:
+            return
+        options = self.query_one(LeafList)
+        width = self._name_width()
+        for node in self.snapshot.leaves:
+            options.replace_option_prompt(node.name, leaf_prompt(node, width))
+
+    def on_resize(self) -> None:
+        self._relabel_leaves()
+
+    def select_leaf(self, name: str, focus_grid: bool = False) -> None:
+        if self.snapshot is None or name not in self.snapshot:
+            return
+        options = self.query_one(LeafList)
+        index = options.get_option_index(name)
+        if options.highlighted != index:
+            options.highlighted = index
+        if name != self.leaf:
+            self.leaf = name
+            self.page = 0
+            self._end_edit()
+            self._fill_grid()
+            self._show_info()
+            self._fit_height()
+        if focus_grid:
+            self.query_one(ElementGrid).focus()
+
+    def edit_succeeded(self) -> None:
+        self._end_edit(focus_grid=True)
+
+    def edit_failed(self, message: str) -> None:
+        """The engine refused the value: say why beside the input, which keeps focus."""
+        self.query_one("#edit-message", Label).update(Text(message, style="bold red"))
+        self.query_one(EditInput).focus()
+
+    @property
+    def editing(self) -> bool:
+        return self._editing is not None
+
+    # ------------------------------------------------------------ grid
+
+    @property
+    def node(self) -> "Node | None":
+        if self.snapshot is None or self.leaf is None:
+            return None
+        return self.snapshot.node(self.leaf)
+
+    def _page_range(self, node: "Node") -> range:
+        start = self.page * PAGE_SIZE
+        return range(start, min(node.value.size, start + PAGE_SIZE))
+
+    def _fill_grid(self) -> None:
+        node = self.node
+        grid = self.query_one(ElementGrid)
+        grid.clear()
+        if node is None:
+            return
+        rows = []
+        for flat in self._page_range(node):
+            index = _unravel(flat, node.shape)
+            value, grad = self._cells(node, index)
+            rows.append((Text(index_text(index), style="dim"), value, grad))
+        self._row_keys = grid.add_rows(rows)
+        grid.move_cursor(row=0)
+
+    def _update_cells(self) -> None:
+        node = self.node
+        grid = self.query_one(ElementGrid)
+        for flat, row_key in zip(self._page_range(node), self._row_keys):
+            value, grad = self._cells(node, _unravel(flat, node.shape))
+            grid.update_cell(row_key, "value", value, update_width=True)
+            grid.update_cell(row_key, "grad", grad, update_width=True)
+
+    def _cells(self, node: "Node", index: tuple[int, ...]) -> tuple[Text, Text]:
+        before = None
+        if self.previous is not None and node.name in self.previous:
+            before = self.previous.node(node.name)
+            if before.shape != node.shape:
+                before = None
+        x = node.value[index] if index else node.value.reshape(-1)[0]
+        value = value_number(x)
+        if before is not None:
+            old = before.value[index] if index else before.value.reshape(-1)[0]
+            if old != x:
+                value.stylize(CHANGED)
+                value.append_text(delta_text(float(x) - float(old)))
+        if node.grad is None:
+            return value, Text("no grad", style=NO_GRAD, justify="right")
+        g = node.grad[index] if index else node.grad.reshape(-1)[0]
+        grad = grad_number(g)
+        if before is not None and before.grad is not None:
+            old_g = before.grad[index] if index else before.grad.reshape(-1)[0]
+            if old_g != g:
+                grad.stylize("bold")
+                grad.append_text(delta_text(float(g) - float(old_g)))
+        elif before is not None and before.grad is None:
+            grad.stylize("bold")
+        value.justify = grad.justify = "right"
+        return value, grad
+
+    def _cursor_index(self) -> tuple[int, ...] | None:
+        node = self.node
+        grid = self.query_one(ElementGrid)
+        if node is None or grid.row_count == 0:
+            return None
+        flat = self.page * PAGE_SIZE + grid.cursor_row
+        return _unravel(flat, node.shape)
+
+    def _show_info(self) -> None:
+        node = self.node
+        if node is None:
+            return
+        text = Text.assemble((node.name, "bold"), f"  {node.kind}  {shape_text(node.shape)}  {node.dtype}  ")
+        if node.requires_grad:
+            text.append("● requires_grad", style="green")
+        else:
+            text.append("○ requires_grad off", style="dim")
+        pages = math.ceil(node.value.size / PAGE_SIZE)
+        if pages > 1:
+            r = self._page_range(node)
+            text.append(f"  elements {r.start}–{r.stop - 1} of {node.value.size}", style="dim")
+        self.query_one("#leaf-info", Static).update(text)
+
+    def _fit_height(self) -> None:
+        """Ask for the rows the content needs, so a scalar leaves room for the inspector.
+
+        CSS caps it (max-height), and the grid inside is 1fr, so a big tensor scrolls.
+        """
+        if self.snapshot is None:
+            return
+        node = self.node
+        rows = 0 if node is None else len(self._page_range(node))
+        leaves = len(self.snapshot.leaves)
+        inner = max(leaves, 1 + 1 + rows + 1 + 1)  # info, grid header, rows, edit row, step line
+        self.styles.height = max(7, inner + 2)
+
+    def _show_step(self) -> None:
+        line = Text.assemble(("step ", "dim"), (f"±{fmt(self.step)}", "bold"), ("  [ ÷10  ] ×10", "dim"))
+        self.query_one("#step-line", Static).update(line)
+
+    # ------------------------------------------------------------ editing
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.select_leaf(event.option.id)
+            self.post_message(Inspect(event.option.id))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.select_leaf(event.option.id, focus_grid=True)
+
+    def on_element_grid_edit_requested(self, event: ElementGrid.EditRequested) -> None:
+        event.stop()
+        index = self._cursor_index()
+        node = self.node
+        if index is None or node is None:
+            return
+        self._editing = index
+        x = node.value[index] if index else node.value.reshape(-1)[0]
+        self.query_one("#edit-target", Label).update(Text(f"{node.name}{index_text(index) if index else ''} = "))
+        message = "whole number (class index)" if node.dtype == "int" else "enter: set  esc: cancel"
+        self.query_one("#edit-message", Label).update(Text(message, style="dim"))
+        self._show_edit_row(True)
+        edit = self.query_one(EditInput)
+        edit.value = fmt(x)
+        edit.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        node = self.node
+        if self._editing is None or node is None:
+            return
+        from backprop_tui.engine import EditError
+        from backprop_tui.engine.numbers import parse_number
+
+        try:
+            value = parse_number(event.value, integer=node.dtype == "int")
+        except EditError as exc:
+            self.edit_failed(str(exc))
+            return
+        self.post_message(SetElement(node.name, self._editing, value))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._editing is not None:
+            self.query_one("#edit-message", Label).update(Text("enter: set  esc: cancel", style="dim"))
+
+    def on_edit_input_cancelled(self, event: EditInput.Cancelled) -> None:
+        event.stop()
+        self._end_edit(focus_grid=True)
+
+    def _show_edit_row(self, editing: bool) -> None:
+        # The row keeps its height either way (no jump when editing starts); the input is
+        # hidden when not editing, so tab skips it.
+        self.query_one("#edit-target", Label).display = editing
+        self.query_one(EditInput).display = editing
+        if not editing:
+            self.query_one("#edit-message", Label).update(
+                Text("enter: edit the element   +/-: nudge   g: requires_grad", style="dim")
+            )
+
+    def _end_edit(self, focus_grid: bool = False) -> None:
+        was_editing = self._editing is not None
+        self._editing = None
+        self._show_edit_row(False)
+        if focus_grid and was_editing:
+            self.query_one(ElementGrid).focus()
+
+    # ------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "page":
+            node = self.node
+            return node is not None and node.value.size > PAGE_SIZE
+        return True
+
+    def action_nudge(self, direction: int) -> None:
+        node, index = self.node, self._cursor_index()
+        if node is None or index is None or self.editing:
+            return
+        # class indices move by whole numbers
+        step = max(1, round(self.step)) if node.dtype == "int" else self.step
+        self.post_message(Nudge(node.name, index, direction * step))
+
+    def action_scale_step(self, factor: float) -> None:
+        step = float(f"{self.step * factor:.6g}")  # 0.1 * 10 = 1.0000000000000002 otherwise
+        self.step = min(MAX_STEP, max(MIN_STEP, step))
+        self._show_step()
+
+    def action_toggle_grad(self) -> None:
+        if self.leaf is not None:
+            self.post_message(ToggleRequiresGrad(self.leaf))
+
+    def action_reset_leaf(self) -> None:
+        if self.leaf is not None:
+            self.post_message(ResetLeaf(self.leaf))
+
+    def action_page(self, direction: int) -> None:
+        node = self.node
+        if node is None:
+            return
+        pages = math.ceil(node.value.size / PAGE_SIZE)
+        page = min(pages - 1, max(0, self.page + direction))
+        if page != self.page:
+            self.page = page
+            self._fill_grid()
+            self._show_info()
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
