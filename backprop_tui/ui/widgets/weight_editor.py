@@ -237,10 +237,18 @@ class WeightEditor(Vertical):
     def _update_cells(self) -> None:
         node = self.node
         grid = self.query_one(ElementGrid)
+        widest: dict[str, tuple[int, object, Text]] = {}
         for flat, row_key in zip(self._page_range(node), self._row_keys):
             value, grad = self._cells(node, _unravel(flat, node.shape))
-            grid.update_cell(row_key, "value", value, update_width=True)
-            grid.update_cell(row_key, "grad", grad, update_width=True)
+            for column, cell in (("value", value), ("grad", grad)):
+                grid.update_cell(row_key, column, cell)
+                if column not in widest or cell.cell_len > widest[column][0]:
+                    widest[column] = (cell.cell_len, row_key, cell)
+        # DataTable re-measures the whole column for every cell updated with
+        # update_width=True (quadratic on a 500-row page): ask once per column, with
+        # its widest cell, which is enough for it to grow or shrink the column.
+        for column, (_, row_key, cell) in widest.items():
+            grid.update_cell(row_key, column, cell, update_width=True)
 
     def _cells(self, node: "Node", index: tuple[int, ...]) -> tuple[Text, Text]:
         before = None

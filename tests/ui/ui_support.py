@@ -1,0 +1,83 @@
+"""Helpers shared by the UI tests: start the app, wait for the engine, read the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from rich.console import Group
+from rich.text import Text
+
+from backprop_tui.ui import BackpropApp
+from backprop_tui.ui.widgets.graph_tree import GraphTree
+from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
+
+
+CLEAR = ("end", "ctrl+u")  # keys that empty a Textual Input
+
+
+def pilot_test(fn):
+    """Run an async test body with asyncio.run (the project has no pytest async plugin)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return run
+
+
+def make_app(preset: str) -> BackpropApp:
+    # fixed theme, no blinking cursor: the same pixels on every run
+    return BackpropApp(preset, cursor_blink=False, theme="textual-dark")
+
+
+async def ready(pilot) -> None:
+    """Wait for the loader thread (torch import + first computation) and its message."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+def plain(renderable) -> str:
+    if isinstance(renderable, Text):
+        return renderable.plain
+    if isinstance(renderable, Group):
+        return "\n".join(plain(r) for r in renderable.renderables)
+    return str(renderable)
+
+
+def static_text(app, selector: str) -> str:
+    return plain(app.query_one(selector).content)
+
+
+def tree_label(app, name: str) -> str:
+    """The graph tree's label of the full entry of `name`, as shown."""
+    tree = app.query_one(GraphTree)
+    return tree._full[name].label.plain
+
+
+def grid_cells(app) -> list[tuple[str, str, str]]:
+    """(index, value, grad) of every row of the weight grid, as shown."""
+    grid = app.query_one(ElementGrid)
+    rows = []
+    for row_key in grid.rows:
+        rows.append(tuple(plain(grid.get_cell(row_key, key)) for key in ("index", "value", "grad")))
+    return rows
+
+
+async def select_leaf(pilot, name: str) -> None:
+    """With the keyboard: tab to the leaf list, arrow down to `name`, tab to its grid."""
+    app = pilot.app
+    await pilot.press("tab")
+    leaves = [n.name for n in app.session.snapshot.leaves]
+    await pilot.press("home", *["down"] * leaves.index(name))
+    await pilot.press("tab")
+    assert app.query_one(WeightEditor).leaf == name
+    assert isinstance(app.focused, ElementGrid)
+
+
+async def type_value(pilot, text: str) -> None:
+    """Enter on the grid; the input opens with the value selected, so backspace clears it."""
+    await pilot.press("enter")
+    await pilot.press("backspace", *list(text), "enter")
+    await pilot.pause()
