@@ -8,6 +8,7 @@ walked by `evaluate`. The text is never given to eval, exec or compile.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -210,6 +211,8 @@ class _Builder:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetError(f"constant {value!r} is not allowed; only numbers")
+        if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(float(value)) or abs(float(value)) > 3.4e38:
+            raise PresetError(f"constant {value!r} is out of float32 range")
         return Num(float(value))
 
     def _build_Name(self, node: ast.Name) -> Expr:
@@ -259,7 +262,9 @@ class _Builder:
             raise PresetError(
                 f"{name!r} is not a function or declared module; functions: {', '.join(FUNCTIONS)}"
             )
-        if len(node.args) != spec.n_args or any(isinstance(a, ast.Starred) for a in node.args):
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise PresetError(f"'*' unpacking is not allowed in {name}()")
+        if len(node.args) != spec.n_args:
             raise PresetError(f"{name}() takes {spec.n_args} argument(s), got {len(node.args)}")
         kwargs = tuple((kw.arg, self._keyword(name, spec, kw)) for kw in node.keywords)
         return Call(name, tuple(self.build(a) for a in node.args), kwargs)

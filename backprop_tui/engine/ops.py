@@ -6,6 +6,7 @@ check shapes when a preset loads (shapes.py).
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable
 
 import torch
@@ -29,19 +30,24 @@ _LOSSES = {
     "bce_with_logits": F.binary_cross_entropy_with_logits,
     "cross_entropy": F.cross_entropy,
 }
+# Python's operators, as the seed writes them: `g**2` with a plain number is PowBackward0.
 _BINARY = {
-    "+": torch.add,
-    "-": torch.sub,
-    "*": torch.mul,
-    "/": torch.div,
-    "**": torch.pow,
-    "@": torch.matmul,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": operator.pow,
+    "@": operator.matmul,
 }
 _TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
 
 
 def _shape(x: Any) -> str:
     return str(list(x.shape)) if isinstance(x, torch.Tensor) else "scalar"
+
+
+def _is_float(x: Any) -> bool:
+    return x.is_floating_point() if isinstance(x, torch.Tensor) else True
 
 
 def _first_line(exc: Exception) -> str:
@@ -69,14 +75,24 @@ class TorchOps(Ops):
         detail = exc if isinstance(exc, str) else _first_line(exc)
         return self.error(f"{self.where}: {what}: {detail}")
 
-    def number(self, value: float) -> torch.Tensor:
-        return torch.tensor(value, dtype=torch.float32, device=self.device)
+    def number(self, value: float) -> float:
+        # Constants stay Python numbers, as in the seed's code; `as_tensor` wraps a
+        # step that is nothing but constants.
+        return value
+
+    def as_tensor(self, value: Any) -> torch.Tensor:
+        if isinstance(value, torch.Tensor):
+            return value
+        return torch.tensor(float(value), dtype=torch.float32, device=self.device)
 
     def ref(self, name: str) -> torch.Tensor:
         return self.env[name]
 
-    def binop(self, op: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def binop(self, op: str, a: Any, b: Any) -> Any:
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            return self._numbers(op, a, b)
         if op == "@":
+            a, b = self.as_tensor(a), self.as_tensor(b)
             if a.dim() == 0 or b.dim() == 0:
                 raise self.fail("'@' needs tensors, not scalars", f"shapes {_shape(a)} and {_shape(b)}; use '*'")
             inner_a = a.shape[-1]
@@ -86,27 +102,38 @@ class TorchOps(Ops):
                     "shape mismatch in '@'",
                     f"{_shape(a)} @ {_shape(b)}: inner sizes {inner_a} and {inner_b} differ",
                 )
-        else:
+        elif isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
             try:
                 torch.broadcast_shapes(a.shape, b.shape)
             except RuntimeError:
                 raise self.fail(f"shape mismatch in '{op}'", f"shapes {_shape(a)} and {_shape(b)} do not broadcast") from None
-        if a.is_floating_point() != b.is_floating_point():
+        if _is_float(a) != _is_float(b):
             raise self.fail(f"'{op}' mixes an int tensor with a float one", "int tensors are class indices for cross_entropy")
         try:
             return _BINARY[op](a, b)
         except _TORCH_ERRORS as exc:
             raise self.fail(f"cannot compute '{op}' on shapes {_shape(a)} and {_shape(b)}", exc) from None
 
-    def neg(self, a: torch.Tensor) -> torch.Tensor:
-        return torch.neg(a)
+    def _numbers(self, op: str, a: float, b: float) -> float:
+        try:
+            result = _BINARY[op](a, b)
+        except (ZeroDivisionError, OverflowError, ValueError) as exc:
+            raise self.fail(f"cannot compute {a!r} {op} {b!r}", exc) from None
+        if isinstance(result, complex):
+            raise self.fail(f"cannot compute {a!r} {op} {b!r}", "the result is not a real number")
+        return result
 
-    def transpose(self, a: torch.Tensor) -> torch.Tensor:
+    def neg(self, a: Any) -> Any:
+        return -a
+
+    def transpose(self, a: Any) -> torch.Tensor:
+        a = self.as_tensor(a)
         if a.dim() > 2:
             raise self.fail("'.T' needs at most 2 dimensions", f"got shape {_shape(a)}")
         return a.T
 
-    def call(self, func: str, args: list[torch.Tensor], kwargs: dict[str, Any]) -> torch.Tensor:
+    def call(self, func: str, args: list[Any], kwargs: dict[str, Any]) -> torch.Tensor:
+        args = [self.as_tensor(a) for a in args]
         if func not in ("cross_entropy",) and any(not a.is_floating_point() for a in args):
             raise self.fail(f"{func}() needs float tensors", "int tensors are class indices for cross_entropy")
         try:
@@ -142,10 +169,18 @@ class TorchOps(Ops):
             raise self.fail(f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ")
         return _LOSSES[func](pred, target, reduction=reduction)
 
-    def module(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def module(self, name: str, x: Any) -> torch.Tensor:
+        x = self.as_tensor(x)
         try:
             return self.call_module(name, x)
         except BackpropError:
             raise
         except _TORCH_ERRORS as exc:
             raise self.fail(f"cannot apply {name}() to shape {_shape(x)}", exc) from None
+
+
+def evaluate_step(tree, ops: TorchOps) -> torch.Tensor:
+    """A step's value as a tensor (a step of constants alone evaluates to a number)."""
+    from backprop_tui.engine.expr import evaluate
+
+    return ops.as_tensor(evaluate(tree, ops))

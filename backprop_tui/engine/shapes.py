@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from backprop_tui.engine import limits
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.expr import evaluate
-from backprop_tui.engine.ops import TorchOps
+from backprop_tui.engine.ops import TorchOps, evaluate_step
 
 
 def check_module_input(name: str, in_features: int, x: torch.Tensor, error: type = PresetError) -> None:
@@ -39,7 +39,7 @@ def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
         where = f"{label}: step {step.name!r} (steps[{i}])"
         ops = TorchOps(env, call_module, PresetError, where, device="meta")
         try:
-            result = evaluate(step.expr.tree, ops)
+            result = evaluate_step(step.expr.tree, ops)
         except PresetError as exc:
             msg = str(exc)
             raise PresetError(msg if msg.startswith(where) else f"{where}: {msg}") from None
