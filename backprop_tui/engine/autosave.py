@@ -1,0 +1,291 @@
+"""Autosave: the session's state kept on disk after each edit, so nothing the user did is lost.
+
+One JSON state file per preset, under the user's data directory (the platform's
+convention, via platformdirs; the environment variable BACKPROP_TUI_DATA_DIR overrides
+it). The file name holds the preset's name and a fingerprint of its content, so a state
+saved for one version of a preset file is never restored onto a changed one.
+
+What is kept: the values of the leaves that differ from the preset's initial values
+(all of them, bit for bit, are the preset's own otherwise), every leaf's requires_grad
+flag, the learning rate, and the SGD loss history. Files are written atomically
+(temporary file, flush, fsync, rename), so a crash mid-save leaves the previous file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from backprop_tui.engine.errors import BackpropError, EditError
+from backprop_tui.engine.files import atomic_write_text
+from backprop_tui.engine.preset import Preset, presets_dir
+from backprop_tui.engine.session import Change, Entry, Session
+
+APP_NAME = "backprop-tui"
+ENV_DATA_DIR = "BACKPROP_TUI_DATA_DIR"
+FORMAT = "backprop-tui session"
+VERSION = 1
+RESTORE_LABEL = "restore autosaved session"
+
+
+class AutosaveError(BackpropError):
+    """The state file could not be written; the session itself is unaffected."""
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A session's state as read back from its file (values as nested lists)."""
+
+    preset: str
+    fingerprint: str
+    saved_at: str
+    values: dict[str, Any]  # only leaves that differ from the preset's initial values
+    requires_grad: dict[str, bool]
+    learning_rate: float
+    loss_history: tuple[float, ...]
+    steps_taken: int
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What `read_state` found: a usable state, or None and why (None when no file)."""
+
+    state: SavedState | None
+    problem: str | None = None
+    path: Path | None = None
+
+
+# ---------------------------------------------------------------- where
+
+
+def data_dir() -> Path:
+    override = os.environ.get(ENV_DATA_DIR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def fingerprint(preset: Preset) -> str:
+    """A hash of everything in the preset that a saved state depends on or a reader sees."""
+    h = hashlib.sha256()
+
+    def add(*parts: Any) -> None:
+        for part in parts:
+            data = part if isinstance(part, bytes) else repr(part).encode("utf-8", "surrogatepass")
+            h.update(len(data).to_bytes(8, "little"))
+            h.update(data)
+
+    add(preset.name, preset.title, preset.description, preset.output, preset.learning_rate)
+    for leaf in preset.leaves:
+        add(leaf.name, leaf.role, leaf.shape, leaf.dtype, leaf.requires_grad, leaf.note, leaf.module)
+        add(leaf.initial.tobytes())
+    for module in preset.modules:
+        add(module.name, module.type, module.in_features, module.out_features, module.has_bias, module.note)
+    for step in preset.steps:
+        add(step.name, step.expr.text, step.note)
+    return h.hexdigest()
+
+
+def state_path(preset: Preset) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", preset.name)[:40] or "preset"
+    return data_dir() / "sessions" / f"{safe}-{fingerprint(preset)[:16]}.json"
+
+
+# ---------------------------------------------------------------- save
+
+
+def save_state(session: Session) -> Path:
+    """Write the session's state file atomically; AutosaveError if the disk refuses."""
+    path = state_path(session.preset)
+    _refuse_bundled(path)
+    text = json.dumps(state_dict(session), separators=(",", ":"))
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise AutosaveError(f"cannot autosave to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def state_dict(session: Session) -> dict[str, Any]:
+    preset = session.preset
+    changed = {
+        leaf.name: session.values[leaf.name].tolist()
+        for leaf in preset.leaves
+        if not torch.equal(session.values[leaf.name], torch.from_numpy(leaf.initial.copy()))
+    }
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "preset": preset.name,
+        "fingerprint": fingerprint(preset),
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "values": changed,
+        "requires_grad": dict(session.requires_grad),
+        "learning_rate": session.learning_rate,
+        "loss_history": list(session.sgd_losses),
+        "steps_taken": session.steps_taken,
+    }
+
+
+def _refuse_bundled(path: Path) -> None:
+    bundled = presets_dir().resolve()
+    target = path.parent.resolve()
+    if target == bundled or bundled in target.parents:
+        raise AutosaveError(f"refusing to write a state file into the bundled presets directory {bundled}")
+
+
+# ---------------------------------------------------------------- load
+
+
+def load_state(preset: Preset) -> SavedState | None:
+    """The saved state for this preset, or None (no file, or one that cannot be used)."""
+    return read_state(preset).state
+
+
+def read_state(preset: Preset) -> Lookup:
+    """Like load_state, but says why a state file was ignored (corrupt, truncated, ...)."""
+    path = state_path(preset)
+    try:
+        size = path.stat().st_size
+        if size > _max_state_bytes(preset):
+            return Lookup(None, f"state file is {size:,} bytes, too large for this preset; ignored", path)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Lookup(None, None, path)
+    except OSError as exc:
+        return Lookup(None, f"cannot read state file: {exc.strerror or exc}; ignored", path)
+    try:
+        return Lookup(_parse(data, preset), None, path)
+    except _Unusable as exc:
+        return Lookup(None, f"state file {path.name} is unusable ({exc}); ignored", path)
+
+
+class _Unusable(Exception):
+    pass
+
+
+def _max_state_bytes(preset: Preset) -> int:
+    elements = sum(leaf.initial.size for leaf in preset.leaves)
+    return 1_000_000 + 40 * elements
+
+
+def _parse(data: bytes, preset: Preset) -> SavedState:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Unusable("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _Unusable(f"not valid JSON, perhaps truncated: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise _Unusable("JSON nests too deeply") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise _Unusable("not a backprop-tui session file")
+    if doc.get("version") != VERSION:
+        raise _Unusable(f"format version {doc.get('version')!r}; this program reads version {VERSION}")
+    if doc.get("preset") != preset.name or doc.get("fingerprint") != fingerprint(preset):
+        raise _Unusable("saved for a different version of this preset")
+    leaves = {leaf.name: leaf for leaf in preset.leaves}
+    values = _field(doc, "values", dict)
+    for name, value in values.items():
+        if name not in leaves:
+            raise _Unusable(f"unknown leaf {name!r}")
+        _check_tensor(name, value, leaves[name])
+    requires_grad = _field(doc, "requires_grad", dict)
+    if set(requires_grad) != set(leaves) or not all(isinstance(v, bool) for v in requires_grad.values()):
+        raise _Unusable("requires_grad must give true or false for every leaf")
+    if any(requires_grad[n] and leaf.dtype == "int" for n, leaf in leaves.items()):
+        raise _Unusable("an int leaf cannot require grad")
+    lr = doc.get("learning_rate")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise _Unusable("learning_rate must be a positive number")
+    history = _field(doc, "loss_history", list)
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in history):
+        raise _Unusable("loss_history must hold numbers")
+    steps = doc.get("steps_taken")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise _Unusable("steps_taken must be a non-negative integer")
+    return SavedState(
+        preset=preset.name,
+        fingerprint=doc["fingerprint"],
+        saved_at=str(doc.get("saved_at", "")),
+        values=values,
+        requires_grad=requires_grad,
+        learning_rate=float(lr),
+        loss_history=tuple(float(x) for x in history),
+        steps_taken=steps,
+    )
+
+
+def _field(doc: dict, key: str, kind: type) -> Any:
+    value = doc.get(key)
+    if not isinstance(value, kind):
+        raise _Unusable(f"'{key}' is missing or not a {kind.__name__}")
+    return value
+
+
+def _check_tensor(name: str, value: Any, leaf) -> None:
+    try:
+        array = torch.tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise _Unusable(f"{name} is not a rectangular array of numbers") from None
+    if tuple(array.shape) != leaf.shape:
+        raise _Unusable(f"{name} has shape {list(array.shape)}, the preset says {list(leaf.shape)}")
+    if leaf.dtype == "int":
+        whole = torch.isfinite(array).all() and (array == array.round()).all()
+        if not whole or (array.abs() > 2**62).any():
+            raise _Unusable(f"{name} holds class indices, but the file has other numbers")
+
+
+# ---------------------------------------------------------------- restore
+
+
+def restore(session: Session, state: SavedState) -> None:
+    """Apply a saved state to a session: the values as one undoable edit, then lr and history.
+
+    EditError if the state does not fit this session's preset or torch cannot compute it;
+    the session is then unchanged.
+    """
+    if state.preset != session.preset.name or state.fingerprint != fingerprint(session.preset):
+        raise EditError("the saved session belongs to a different version of this preset")
+    if set(state.requires_grad) != set(session.values) or not set(state.values) <= set(session.values):
+        raise EditError("the saved session names other leaves than this preset's")
+    changes = []
+    for leaf in session.preset.leaves:
+        old = session.values[leaf.name]
+        new = old.clone() if leaf.name not in state.values else torch.tensor(state.values[leaf.name], dtype=old.dtype)
+        old_rg, new_rg = session.requires_grad[leaf.name], state.requires_grad[leaf.name]
+        if new_rg != old_rg or not torch.equal(new, old):
+            changes.append(Change(leaf.name, None, old.clone(), new, old_rg, new_rg))
+    if changes:
+        # Session has no public "set many leaves as one edit" yet; an Entry through its
+        # commit path gives one undoable edit, rolled back if torch refuses the values.
+        session._commit(Entry(RESTORE_LABEL, tuple(changes)))
+    session.set_learning_rate(state.learning_rate)
+    session.sgd_losses[:] = state.loss_history
+    session.steps_taken = state.steps_taken
+
+
+# ---------------------------------------------------------------- clear
+
+
+def clear_state(preset: Preset) -> bool:
+    """Remove this preset's state file; True if there was one."""
+    path = state_path(preset)
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise AutosaveError(f"cannot remove {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,311 @@
+"""Autosave: state files round-trip, bad ones are ignored with a reason, saves are atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from backprop_tui.engine import EditError, Session, parse_preset
+from backprop_tui.engine import autosave
+from backprop_tui.engine.autosave import (
+    RESTORE_LABEL,
+    AutosaveError,
+    clear_state,
+    fingerprint,
+    load_state,
+    read_state,
+    restore,
+    save_state,
+    state_path,
+)
+from backprop_tui.engine.preset import bundled_presets, presets_dir
+from robustness_support import FRAGILE_PRESET, bundled, preset_from
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    path = tmp_path / "data"
+    monkeypatch.setenv(autosave.ENV_DATA_DIR, str(path))
+    return path
+
+
+def snapshot_numbers(snapshot) -> list:
+    return [
+        (n.name, n.value.tolist(), None if n.grad is None else n.grad.tolist(), n.requires_grad) for n in snapshot.nodes
+    ]
+
+
+def same_snapshot(a, b) -> bool:
+    """Equal node by node, nan equal to nan (a state may hold them after SGD on a bad value)."""
+    return len(a.nodes) == len(b.nodes) and all(
+        x.name == y.name
+        and x.requires_grad == y.requires_grad
+        and np.array_equal(x.value, y.value, equal_nan=x.value.dtype.kind == "f")
+        and ((x.grad is None and y.grad is None) or (x.grad is not None and y.grad is not None and np.array_equal(x.grad, y.grad, equal_nan=True)))
+        for x, y in zip(a.nodes, b.nodes)
+    ) and a.warnings == b.warnings
+
+
+def edited_session(name: str) -> Session:
+    session = Session(bundled(name))
+    leaf = next(n for n in session.preset.leaves if n.dtype == "float")
+    index = (0,) * len(leaf.shape)
+    session.set_element(leaf.name, index, 0.375)
+    session.step()
+    session.step()
+    session.set_learning_rate(0.0625)
+    return session
+
+
+SMALL_BUNDLED = sorted(name for name, path in bundled_presets().items() if path.stat().st_size < 5_000)
+
+
+@pytest.mark.parametrize("name", SMALL_BUNDLED)
+def test_round_trip_restores_identical_snapshot(name):
+    """Edit, SGD twice, save; a fresh session of the same preset restored equals it exactly."""
+    session = edited_session(name)
+    session.toggle_requires_grad(next(leaf.name for leaf in session.preset.leaves if leaf.dtype == "float"))
+    path = save_state(session)
+    assert path.parent.parent == autosave.data_dir() and path.exists()
+
+    fresh = Session(bundled(name))
+    state = load_state(fresh.preset)
+    assert state is not None
+    restore(fresh, state)
+    assert same_snapshot(fresh.snapshot, session.snapshot)
+    assert fresh.requires_grad == session.requires_grad
+    assert fresh.learning_rate == 0.0625
+    assert fresh.sgd_losses == session.sgd_losses and fresh.loss_history == session.loss_history
+    assert fresh.steps_taken == 2
+    # one undoable edit, which takes the values back to the preset's
+    assert [entry.label for entry in fresh.undo_stack] == [RESTORE_LABEL]
+    fresh.undo()
+    assert same_snapshot(fresh.snapshot, Session(bundled(name)).snapshot)
+
+
+def test_nan_values_round_trip():
+    """A state holding nan (SGD after sqrt of a negative) saves and restores as nan."""
+    text = 'output = "J"\n[tensors.x]\nrole = "parameter"\nvalue = 4.0\n[[steps]]\nname = "J"\nexpr = "sqrt(x)"\n'
+    preset = parse_preset(text, default_name="nan_case")
+    session = Session(preset)
+    session.set_element("x", (), -4.0)
+    session.step()
+    save_state(session)
+    fresh = Session(preset)
+    restore(fresh, load_state(preset))
+    assert np.isnan(fresh.values["x"].item()) and same_snapshot(fresh.snapshot, session.snapshot)
+
+
+def test_only_changed_leaves_are_stored():
+    session = Session(bundled("simple_nn"))
+    session.set_element("X", (0, 1), 7.0)
+    data = json.loads(save_state(session).read_text())
+    assert list(data["values"]) == ["X"] and data["values"]["X"][0][1] == 7.0
+    assert set(data["requires_grad"]) == set(session.values)
+
+
+def test_no_file_means_none():
+    lookup = read_state(bundled("scalar_chain"))
+    assert lookup.state is None and lookup.problem is None
+
+
+def test_changed_preset_is_not_restored_onto():
+    """A state saved for one version of a preset file is not found for an edited version."""
+    original = bundled("linear_regression")
+    session = Session(original)
+    session.set_element("w", (), 9.0)
+    save_state(session)
+    edited_text = bundled_presets()["linear_regression"].read_text().replace("value = 3.0", "value = 4.0", 1)
+    edited = parse_preset(edited_text, default_name="linear_regression")
+    assert edited.name == original.name and fingerprint(edited) != fingerprint(original)
+    assert state_path(edited) != state_path(original)
+    assert load_state(edited) is None
+    assert load_state(original) is not None
+
+
+def test_state_for_another_preset_version_is_refused_by_restore():
+    session = Session(bundled("linear_regression"))
+    session.set_element("w", (), 9.0)
+    save_state(session)
+    state = load_state(session.preset)
+    edited = parse_preset(bundled_presets()["linear_regression"].read_text() + "\n# a comment\n[tensors.z]\nrole = \"input\"\nvalue = 1.0\n",
+                          default_name="linear_regression")
+    other = Session(edited)
+    with pytest.raises(EditError, match="different version"):
+        restore(other, state)
+    assert not other.undo_stack
+
+
+def _write_state(preset, text: str | bytes):
+    path = state_path(preset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def _valid_state_text(session: Session) -> str:
+    return json.dumps(autosave.state_dict(session))
+
+
+def _corruptions(good: str) -> dict[str, tuple[str | bytes, str]]:
+    doc = json.loads(good)
+
+    def changed(**kw):
+        return json.dumps({**doc, **kw})
+
+    return {
+        "truncated": (good[: len(good) // 2], "not valid JSON, perhaps truncated"),
+        "empty": ("", "not valid JSON"),
+        "binary junk": (b"\xff\xfe\x00garbage", "not UTF-8"),
+        "not an object": ("[1, 2, 3]", "not a backprop-tui session file"),
+        "other format": (json.dumps({"format": "something else"}), "not a backprop-tui session file"),
+        "future version": (changed(version=99), "format version 99"),
+        "other fingerprint": (changed(fingerprint="0" * 64), "different version of this preset"),
+        "unknown leaf": (changed(values={"nope": 1.0}), "unknown leaf 'nope'"),
+        "wrong shape": (changed(values={"X": [1.0, 2.0]}), "X has shape [2], the preset says [2, 2]"),
+        "not numbers": (changed(values={"X": [["a", "b"], ["c", "d"]]}), "X is not a rectangular array"),
+        "requires_grad missing": (changed(requires_grad={}), "requires_grad must give true or false"),
+        "bad learning rate": (changed(learning_rate=-1), "learning_rate must be a positive number"),
+        "bad history": (changed(loss_history=["x"]), "loss_history must hold numbers"),
+        "bad steps": (changed(steps_taken=-3), "steps_taken must be a non-negative integer"),
+        "deep nesting": ("[" * 100_000 + "]" * 100_000, "JSON nests too deeply"),
+    }
+
+
+CORRUPTIONS = sorted(_corruptions("{}"))
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_corrupt_state_is_ignored_with_a_reason(case, record_property):
+    session = Session(bundled("simple_nn"))
+    session.set_element("X", (0, 0), 5.0)
+    text, reason = _corruptions(_valid_state_text(session))[case]
+    record_property("expected", reason)
+    _write_state(session.preset, text)
+    lookup = read_state(session.preset)
+    assert lookup.state is None
+    assert reason in lookup.problem and "ignored" in lookup.problem and "\n" not in lookup.problem
+    assert load_state(session.preset) is None
+    # and the next save replaces it with a good one
+    save_state(session)
+    assert load_state(session.preset) is not None
+
+
+def test_int_leaf_state_checked():
+    session = Session(bundled("softmax_classifier"))
+    doc = json.loads(_valid_state_text(session))
+    _write_state(session.preset, json.dumps({**doc, "values": {"classes": [0, 1.5, 2, 1]}}))
+    assert "class indices" in read_state(session.preset).problem
+    _write_state(session.preset, json.dumps({**doc, "requires_grad": {**doc["requires_grad"], "classes": True}}))
+    assert "int leaf cannot require grad" in read_state(session.preset).problem
+
+
+def test_restore_that_torch_refuses_changes_nothing():
+    """A (hand-edited) state with a probability of 1.5 is refused as one edit: the session stays."""
+    preset = preset_from(FRAGILE_PRESET)
+    session = Session(preset)
+    doc = json.loads(_valid_state_text(session))
+    _write_state(preset, json.dumps({**doc, "values": {"p": [1.5, 0.5]}}))
+    state = load_state(preset)
+    with pytest.raises(EditError, match="between 0 and 1"):
+        restore(session, state)
+    assert session.values["p"].tolist() == [0.25, 0.75] and not session.undo_stack
+
+
+def test_failure_between_write_and_rename_keeps_the_previous_file(monkeypatch):
+    session = Session(bundled("linear_regression"))
+    session.set_element("w", (), 1.5)
+    path = save_state(session)
+    previous = path.read_bytes()
+
+    session.set_element("w", (), 2.5)
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", broken_replace)
+        with pytest.raises(AutosaveError, match="No space left on device"):
+            save_state(session)
+    assert path.read_bytes() == previous
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    assert load_state(session.preset).values == {"w": 1.5}
+
+
+def test_process_killed_mid_save_keeps_the_previous_file(data_dir):
+    """A real process dies (SIGKILL) after writing and fsyncing the temporary file, before the rename."""
+    session = Session(bundled("linear_regression"))
+    session.set_element("w", (), 1.5)
+    path = save_state(session)
+    previous = path.read_bytes()
+    script = textwrap.dedent(
+        """
+        import os, signal
+        from backprop_tui.engine import Session, load_preset, bundled_presets
+        from backprop_tui.engine.autosave import save_state
+        session = Session(load_preset(bundled_presets()["linear_regression"]))
+        session.set_element("w", (), 2.5)
+        os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)
+        save_state(session)
+        """
+    )
+    env = {**os.environ, autosave.ENV_DATA_DIR: str(data_dir)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert result.returncode == -9
+    assert path.read_bytes() == previous
+    leftovers = [p for p in path.parent.iterdir() if p != path]
+    assert len(leftovers) == 1 and leftovers[0].name.endswith(".tmp")  # the unrenamed temporary file
+    assert load_state(session.preset).values == {"w": 1.5}
+
+
+def test_saving_never_writes_into_the_bundled_presets(monkeypatch):
+    bundled_dir = presets_dir().resolve()
+    before = {p.name: p.stat().st_mtime_ns for p in bundled_dir.iterdir()}
+    session = edited_session("scalar_chain")
+    path = save_state(session)
+    assert bundled_dir not in path.resolve().parents
+
+    for target in (bundled_dir, bundled_dir / "sub"):
+        monkeypatch.setenv(autosave.ENV_DATA_DIR, str(target))
+        with pytest.raises(AutosaveError, match="bundled presets directory"):
+            save_state(session)
+    assert {p.name: p.stat().st_mtime_ns for p in bundled_dir.iterdir()} == before
+
+
+def test_preset_name_cannot_escape_the_data_dir(data_dir):
+    text = 'name = "../../../etc/evil name"\noutput = "J"\n[tensors.x]\nrole = "parameter"\nvalue = 1.0\n[[steps]]\nname = "J"\nexpr = "x * 2"\n'
+    session = Session(parse_preset(text))
+    path = save_state(session)
+    assert path.parent == data_dir / "sessions" and path.name.startswith("_________etc_evil_name-")
+
+
+def test_default_location_is_the_platform_data_dir(monkeypatch):
+    import platformdirs
+
+    monkeypatch.delenv(autosave.ENV_DATA_DIR)
+    assert autosave.data_dir() == platformdirs.user_data_path("backprop-tui", appauthor=False)
+
+
+def test_unwritable_data_dir_is_an_autosave_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(autosave.ENV_DATA_DIR, str(blocker / "data"))
+    with pytest.raises(AutosaveError, match="cannot autosave"):
+        save_state(Session(bundled("scalar_chain")))
+
+
+def test_clear_state():
+    session = edited_session("scalar_chain")
+    save_state(session)
+    assert clear_state(session.preset) is True
+    assert load_state(session.preset) is None
+    assert clear_state(session.preset) is False

@@ -1,0 +1,297 @@
+"""The bad-preset corpus: every file in tests/data/bad_presets/ and the line `check` must print.
+
+For each file, `backprop-tui check FILE` prints exactly one line (the file's name, then
+the message below), exits 1, takes under a second, executes nothing, and lets no library
+warning or traceback through. The `bug_` files are engine bugs found by this suite: their
+tests say what should happen and are expected to fail (strict) until the engine is fixed.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import backprop_tui.engine  # noqa: F401  (torch is imported here, not inside the timed calls)
+from backprop_tui.cli import main
+from backprop_tui.engine import PresetError, parse_preset
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_presets"
+MARKER = "pwned_marker"  # what the hostile expressions would create in the working directory
+TIME_LIMIT = 1.0
+
+# file -> the part of the message that must appear after "FILE: "
+CASES: dict[str, str] = {
+    # TOML syntax
+    "syntax_unclosed_string.toml": "TOML syntax error: Illegal character '\\n' (at line 1",
+    "syntax_missing_equals.toml": "TOML syntax error: Expected '=' after a key",
+    "syntax_duplicate_table.toml": "TOML syntax error: Cannot declare ('tensors', 'x') twice",
+    "syntax_bad_number.toml": "TOML syntax error: Expected newline or end of document after a statement (at line 6",
+    "syntax_utf8_bom.toml": "TOML syntax error: Invalid statement (at line 1, column 1)",
+    # wrong types
+    "type_value_string.toml": "[tensors.x]: 'value' holds 'three'; only numbers are allowed",
+    "type_value_ragged.toml": "[tensors.x]: 'value' must be a number or a rectangular nested list",
+    "type_value_nan.toml": "[tensors.x]: 'value' holds nan; values must be finite",
+    "type_role_number.toml": "[tensors.x]: role must be one of input, target, parameter, got 1",
+    "type_learning_rate_string.toml": "learning_rate must be a positive number, got 'fast'",
+    "type_requires_grad_string.toml": "[tensors.x]: requires_grad must be true or false",
+    "type_expr_number.toml": "step 'J' (steps[0]): needs an 'expr' (a string)",
+    "type_steps_table.toml": "steps: must be an array of tables, written [[steps]]",
+    "type_tensors_array.toml": "tensors: must be a table, written [tensors.NAME]",
+    "type_int_tensor_float_value.toml": "[tensors.c]: 'value' holds 1.5; an int tensor takes whole numbers",
+    # missing tables and keys
+    "missing_tensors.toml": "missing [tensors] table",
+    "missing_steps.toml": "missing [[steps]]: a preset needs at least one step",
+    "missing_output.toml": "missing 'output': name the step that is the cost, e.g. output = \"J\"",
+    "missing_value.toml": "[tensors.x]: needs 'value' (a number or nested list) or 'shape' and 'init'",
+    "unknown_key.toml": "[tensors.x]: unknown key 'valeu'; allowed: dtype, high, init,",
+    # shapes
+    "shape_add_mismatch.toml": "step 'J' (steps[0]): shape mismatch in '+': shapes [2] and [3] do not broadcast",
+    "shape_matmul_mismatch.toml": "shape mismatch in '@': [2, 3] @ [2, 3]: inner sizes 3 and 2 differ",
+    "shape_linear_in_features.toml": "layer() expects inputs with last dimension 3 (in_features), got shape [1, 2]",
+    "shape_output_not_scalar.toml": "output 'J': must be a scalar cost, but has shape [2]; wrap it in mean() or sum()",
+    "shape_weight_mismatch.toml": "[modules.layer]: weight has shape [1, 3], expected [out_features, in_features] = [1, 2]",
+    "shape_loss_mismatch.toml": "shape mismatch in mse(): prediction [2] and target [3] differ",
+    # order, cycles, names
+    "use_before_definition.toml": "step 'h' (steps[0]): uses 'g' before it is defined (steps run in order)",
+    "cycle_self.toml": "step 'J' (steps[0]): uses itself ('J'); steps cannot form a cycle",
+    "cycle_pair.toml": "step 'a' (steps[0]): uses 'b' before it is defined (steps run in order)",
+    "unknown_name.toml": "step 'J' (steps[0]): unknown name 'z'",
+    "output_is_tensor.toml": "output: 'x' is a tensor, not a step; output must name a step",
+    "duplicate_step_names.toml": "step 'h': duplicate name 'h' (already used by step 'h')",
+    "duplicate_tensor_and_step.toml": "step 'x': duplicate name 'x' (already used by [tensors.x])",
+    "duplicate_module_and_tensor.toml": "[modules.x]: duplicate name 'x' (already used by [tensors.x])",
+    "name_is_function.toml": "[tensors.exp]: 'exp' is the name of a function; choose another name",
+    # unknown functions and modules
+    "unknown_function.toml": "'softplus' is not a function or declared module; functions: relu,",
+    "unknown_module_type.toml": "[modules.conv]: type must be one of Linear, got 'Conv2d'",
+    "undeclared_module_call.toml": "'layer' is not a function or declared module",
+    "function_wrong_arity.toml": "mse() takes 2 argument(s), got 1",
+    "function_unknown_keyword.toml": "sum() has no keyword 'axis'; allowed: dim=, keepdim=",
+    # forbidden expression forms
+    "forbidden_dunder_name.toml": "name '__builtins__' is not allowed (no leading underscore or '__')",
+    "forbidden_dunder_import.toml": "only functions and declared modules can be called, by name",
+    "forbidden_dunder_attribute.toml": "attribute access '.__bases__' is not allowed; only '.T' (transpose)",
+    "forbidden_attribute.toml": "attribute access '.data' is not allowed; only '.T' (transpose)",
+    "forbidden_lambda.toml": "lambda is not allowed in an expression",
+    "forbidden_list_comprehension.toml": "a list comprehension is not allowed in an expression",
+    "forbidden_generator.toml": "a generator expression is not allowed in an expression",
+    "forbidden_dict_comprehension.toml": "a dict comprehension is not allowed in an expression",
+    "forbidden_import.toml": "syntax error in expression 'import os' at column 1: invalid syntax",
+    "forbidden_call_of_number.toml": "only functions and declared modules can be called, by name",
+    "forbidden_call_of_tensor.toml": "'x' is not a function or declared module",
+    "forbidden_call_of_attribute.toml": "only functions and declared modules can be called, by name",
+    "forbidden_fstring.toml": "an f-string is not allowed in an expression",
+    "forbidden_walrus.toml": "':=' (walrus) is not allowed in an expression",
+    "forbidden_exec.toml": "'exec' is not a function or declared module",
+    "forbidden_open.toml": "'open' is not a function or declared module",
+    "forbidden_indexing.toml": "indexing is not allowed in an expression",
+    "forbidden_string_constant.toml": "constant 'x' is not allowed; only numbers",
+    # limits
+    "limit_tensor_elements.toml": "[tensors.big]: 1,001,000 elements; the limit per tensor is 1,000,000",
+    "limit_step_result.toml": "step 'P' (steps[0]): result has shape [100000, 100000] (10,000,000,000 elements); the limit is 1,000,000",
+    "limit_nested_parens_10000.toml": "expression is 20001 characters long; the limit is 2000",
+    "limit_nested_parens_depth.toml": "expression nests brackets deeper than 40 levels",
+    "limit_nested_toml_arrays.toml": "TOML nests too deeply",
+    # bytes
+    "encoding_latin1.toml": "not UTF-8 text (bad byte at offset 11)",
+    "encoding_utf16.toml": "not UTF-8 text (bad byte at offset 0)",
+    "encoding_nul_bytes.toml": "TOML syntax error: Expected newline or end of document after a statement (at line 1",
+    "empty.toml": "file is empty; a preset needs [tensors], [[steps]] and output",
+    "whitespace_only.toml": "file is empty; a preset needs [tensors], [[steps]] and output",
+}
+
+# Engine bugs this suite found: file -> (the message it should give, what goes wrong today).
+BUGS: dict[str, tuple[str, str]] = {
+    "bug_huge_int_literal.toml": (
+        "is out of float32 range",
+        "refused since 1f2f695 (was an OverflowError traceback), but the line repeats all 401 digits: abbreviate",
+    ),
+    "bug_matmul_of_numbers.toml": (
+        "'@' needs tensors",
+        "2 @ 3: since 1f2f695 constants are Python numbers, and ops._numbers lets operator.matmul's TypeError out",
+    ),
+    "bug_control_chars_in_name.toml": (
+        "is not a valid name",
+        "the table name is put raw into the message: its newline splits the line, its ESC codes reach the terminal",
+    ),
+    "bug_softmax_dim_on_scalar.toml": (
+        "dim",
+        "softmax(s, dim=5) of a scalar passes the meta-device shape check; check says ok, the explorer cannot open it",
+    ),
+    "bug_initial_bce_out_of_range.toml": (
+        "between 0 and 1",
+        "bce of an initial probability 1.5 is never computed by check; check says ok, the explorer cannot open it",
+    ),
+    "bug_intermediate_past_element_limit.toml": (
+        "elements",
+        "v @ v.T inside one step makes 10^10 elements; only named step results are counted, so check says ok",
+    ),
+}
+
+
+def _line_is_clear(line: str) -> bool:
+    return line.isprintable() and 0 < len(line) <= 400
+
+
+class _NoExecution:
+    """Records eval/exec of anything but an imported module's code, and non-AST compiles.
+
+    Torch imports some of its modules lazily, which execs their code objects; those come
+    from .py files. Text from a preset would be a str, or code compiled from "<string>".
+    """
+
+    def __init__(self, monkeypatch):
+        self.calls: list[str] = []
+        real_compile, real_exec, real_eval = builtins.compile, builtins.exec, builtins.eval
+
+        def guarded_compile(source, filename, mode, flags=0, *args, **kwargs):
+            if not flags & ast.PyCF_ONLY_AST:
+                self.calls.append(f"compile({filename!r}, {mode!r})")
+            return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+        def guarded(name, real):
+            def call(source, *args, **kwargs):
+                is_module_code = hasattr(source, "co_filename") and source.co_filename.endswith(".py")
+                if not is_module_code:
+                    self.calls.append(f"{name}({source!r:.60})")
+                    raise AssertionError(f"{name} called while checking a preset")
+                return real(source, *args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(builtins, "compile", guarded_compile)
+        monkeypatch.setattr(builtins, "exec", guarded("exec", real_exec))
+        monkeypatch.setattr(builtins, "eval", guarded("eval", real_eval))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_engine():
+    """Load every bundled preset once, so torch's lazy imports are not timed as checks."""
+    from backprop_tui.engine import bundled_presets, load_preset
+
+    for path in bundled_presets().values():
+        load_preset(path)
+
+
+def _check(path: Path, capsys, monkeypatch) -> tuple[int, list[str], str, float]:
+    with monkeypatch.context() as patch:
+        guard = _NoExecution(patch)
+        start = time.perf_counter()
+        code = main(["check", str(path)])
+        elapsed = time.perf_counter() - start
+    captured = capsys.readouterr()
+    assert guard.calls == []
+    return code, captured.out.splitlines(), captured.err, elapsed
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_corpus_is_complete():
+    """Every file in the corpus has its expected message here, and the other way round."""
+    on_disk = {p.name for p in CORPUS.iterdir()}
+    assert on_disk == set(CASES) | set(BUGS)
+    assert len(on_disk) >= 35
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_preset(name, in_tmp, capsys, monkeypatch, record_property):
+    """check FILE: exit 1, one clear line naming the file, under a second, nothing executed."""
+    record_property("expected", CASES[name])
+    code, lines, err, elapsed = _check(CORPUS / name, capsys, monkeypatch)
+    assert code == 1
+    assert err == ""
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith(f"{name}: "), line
+    assert CASES[name] in line
+    assert _line_is_clear(line), line
+    assert elapsed < TIME_LIMIT, f"{elapsed:.2f} s"
+    assert not (in_tmp / MARKER).exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=why)) for name, (_, why) in sorted(BUGS.items())],
+    ids=sorted(BUGS),
+)
+def test_known_engine_bug(name, in_tmp, capsys, monkeypatch, record_property):
+    """What check should say for the files that show an engine bug (strict xfail until fixed)."""
+    expected, why = BUGS[name]
+    record_property("expected", expected)
+    record_property("bug", why)
+    try:
+        code, lines, err, elapsed = _check(CORPUS / name, capsys, monkeypatch)
+    except Exception as exc:  # the bug: a traceback instead of a line
+        pytest.fail(f"check raised {type(exc).__name__}: {exc}")
+    assert code == 1 and err == "" and len(lines) == 1, lines
+    assert lines[0].startswith(f"{name}: ") and expected in lines[0] and _line_is_clear(lines[0])
+    assert elapsed < TIME_LIMIT
+
+
+def _ten_megabytes(path: Path) -> Path:
+    body = 'name = "big"\noutput = "J"\n\n[tensors.x]\nrole = "input"\nvalue = 1.0\n\n[[steps]]\nname = "J"\nexpr = "x"\n'
+    filler = "# " + "x" * 1021 + "\n"  # 1 KiB comment lines
+    path.write_text(body + filler * (10 * 1024), encoding="utf-8")
+    return path
+
+
+def test_ten_megabyte_file(in_tmp, capsys, monkeypatch, record_property):
+    """A 10 MB file is refused by its size, before it is read."""
+    path = _ten_megabytes(in_tmp / "ten_megabytes.toml")
+    size = path.stat().st_size
+    assert size > 10_000_000
+    expected = f"ten_megabytes.toml: file is {size:,} bytes; the limit is 2,000,000"
+    record_property("expected", expected)
+    code, lines, err, elapsed = _check(path, capsys, monkeypatch)
+    assert (code, lines, err) == (1, [expected], "")
+    assert elapsed < TIME_LIMIT
+
+
+def test_ten_megabyte_text():
+    """The same 10 MB as text handed to parse_preset (the explorer's open-from-text path)."""
+    text = "# " + "x" * 10_000_000
+    start = time.perf_counter()
+    with pytest.raises(PresetError, match="text is longer than 2,000,000 bytes"):
+        parse_preset(text)
+    assert time.perf_counter() - start < TIME_LIMIT
+
+
+def test_whole_corpus_in_one_process(in_tmp):
+    """The real command over every (non-bug) file at once: one line per file, in order, exit 1."""
+    files = [CORPUS / name for name in sorted(CASES)] + [_ten_megabytes(in_tmp / "ten_megabytes.toml")]
+    command = [sys.executable, "-m", "backprop_tui", "check", *map(str, files)]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=in_tmp, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 1
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(files)
+    for path, line in zip(files, lines):
+        assert line.startswith(f"{path.name}: ") and _line_is_clear(line), line
+        assert CASES.get(path.name, "bytes; the limit is 2,000,000") in line
+    assert elapsed < len(files) * TIME_LIMIT
+    assert not (in_tmp / MARKER).exists()
+
+
+def test_execution_guard_notices_eval_and_exec(monkeypatch):
+    """The guard used above does catch code being run from text (so its silence means something)."""
+    with monkeypatch.context() as patch:
+        guard = _NoExecution(patch)
+        with pytest.raises(AssertionError):
+            eval("1 + 1")
+        with pytest.raises(AssertionError):
+            exec(compile("x = 1", "<string>", "exec"))
+    assert guard.calls[0] == "eval('1 + 1')"
+    assert guard.calls[1] == "compile('<string>', 'exec')"
+    assert guard.calls[2].startswith("exec(<code object <module>")
