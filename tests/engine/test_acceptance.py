@@ -160,6 +160,17 @@ def test_gradient_accumulation(view):
     assert list(v).count("x") == 1
 
 
+def test_shared_node_appears_once_with_its_consumers():
+    snap = Session(bundled("gradient_accumulation")).snapshot
+    assert [n.name for n in snap.nodes].count("x") == 1
+    assert snap.node("x").consumers == ("p", "f")
+    assert snap.node("p").consumers == ("f",) and snap.node("f").consumers == ()
+    # the accumulated sum: df/dx = df/dp * dp/dx + df/df * 1 = y + 1
+    assert snap.node("x").scalar_grad() == snap.node("y").scalar() + 1
+    nn = Session(bundled("simple_nn")).snapshot
+    assert nn.node("Y").consumers == ("J",) and nn.node("linear2.weight").consumers == ("Z2",)
+
+
 def test_dead_relu(view):
     v = view("dead_relu")
     Z = v["Z"]["value"]
