@@ -1,0 +1,70 @@
+"""The inputs and outputs of every activation function (relu, sigmoid, tanh, abs).
+
+An activation may sit inside a longer expression (`relu(x*2 - 1)`), where its input is
+no node of the graph; to judge it (dead? saturated? at a kink?) we evaluate its argument
+with the same torch ops on the forward pass's tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backprop_tui.engine.analysis.live import State, leaf_values, private_graph
+from backprop_tui.engine.analysis.symbolic import show
+from backprop_tui.engine.errors import ComputeError
+from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Transpose, evaluate
+from backprop_tui.engine.ops import TorchOps
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "abs")
+
+
+@dataclass(frozen=True)
+class Activation:
+    step: str  # the step whose expression calls it
+    func: str  # "relu", "sigmoid", "tanh" or "abs"
+    arg: str  # its argument as text: "Z1", "x*2 - 1"
+    input: np.ndarray  # z
+    output: np.ndarray  # f(z)
+    flows: bool  # whether a gradient passes through it under the current requires_grad flags
+
+
+def activations(state: State) -> tuple[Activation, ...]:
+    """Every activation call in every step, with its input and output values, in order."""
+    graph = private_graph(state.preset)
+    with torch.enable_grad():  # so that z.requires_grad tells whether a gradient flows through
+        env = graph.forward(leaf_values(state), dict(state.requires_grad)).tensors
+
+        def call_module(module: str, x: torch.Tensor) -> torch.Tensor:
+            return F.linear(x, env[f"{module}.weight"], env.get(f"{module}.bias"))
+
+        found = []
+        for step in state.preset.steps:
+            ops = TorchOps(env, call_module, ComputeError, f"step {step.name!r}")
+            for call in _calls(step.expr.tree):
+                z = torch.as_tensor(evaluate(call.args[0], ops))  # constants evaluate to plain numbers
+                out = torch.as_tensor(evaluate(call, ops))
+                found.append(Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad))
+    return tuple(found)
+
+
+def _calls(tree: Expr) -> list[Call]:
+    """Activation calls in the tree, outermost first."""
+    match tree:
+        case Call(func, args, _):
+            inner = [c for a in args for c in _calls(a)]
+            return ([tree] if func in ACTIVATIONS else []) + inner
+        case BinOp(_, a, b):
+            return _calls(a) + _calls(b)
+        case Neg(a) | Transpose(a) | ModuleCall(_, a):
+            return _calls(a)
+    return []
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    array = tensor.detach().numpy().copy()
+    array.setflags(write=False)
+    return array

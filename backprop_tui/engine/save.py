@@ -1,0 +1,196 @@
+"""Saving the edited state as a new preset file that loads back to the same snapshot.
+
+The file is the preset's own TOML with the current leaf values written in: every value
+as the shortest decimal that reads back to the same float32, so nothing drifts. A tensor
+or module still at its preset value keeps the table it was loaded from (`init = "randn"`,
+`seed = 1`), so a large seeded preset stays small. Before anything is written, the text
+is loaded back with `parse_preset` and compared with the state; the write itself is
+atomic, never replaces an existing file unless asked, and never goes into the bundled
+presets folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import tomli_w
+import torch
+
+from backprop_tui.engine import limits
+from backprop_tui.engine.errors import BackpropError
+from backprop_tui.engine.expr import is_valid_name
+from backprop_tui.engine.files import atomic_write_text
+from backprop_tui.engine.preset import LeafSpec, ModuleSpec, Preset, parse_preset, presets_dir
+
+
+class SaveError(BackpropError):
+    """A save that was refused or failed; nothing was written."""
+
+
+def preset_document(state, name: str | None = None, title: str | None = None, reuse_source: bool = True) -> dict[str, Any]:
+    """The TOML data of a preset holding `state`'s current values, flags and learning rate."""
+    preset: Preset = state.preset
+    values: Mapping[str, torch.Tensor] = state.values
+    flags: Mapping[str, bool] = state.requires_grad
+    source = _source_tables(preset) if reuse_source else {"tensors": {}, "modules": {}}
+    doc: dict[str, Any] = {
+        "name": name or preset.name,
+        "title": title or preset.title,
+        "description": preset.description,
+        "output": preset.output,
+        "learning_rate": float(getattr(state, "learning_rate", preset.learning_rate)),
+        "tensors": {},
+    }
+    for leaf in preset.leaves:
+        if leaf.module is None:
+            doc["tensors"][leaf.name] = _tensor_table(leaf, values[leaf.name], flags[leaf.name], source["tensors"].get(leaf.name))
+    if preset.modules:
+        doc["modules"] = {m.name: _module_table(preset, m, values, flags, source["modules"].get(m.name)) for m in preset.modules}
+    doc["steps"] = [_step_table(step) for step in preset.steps]
+    return doc
+
+
+def preset_toml(state, name: str | None = None, title: str | None = None) -> str:
+    """The preset text, checked to load back to exactly this state (SaveError if it cannot)."""
+    last: Exception | None = None
+    for reuse in (True, False):  # if the source file changed since it was loaded, write every value
+        doc = preset_document(state, name, title, reuse_source=reuse)
+        for indent in (4, 0):  # a big model's values fit the loader's size limit without indentation
+            text = tomli_w.dumps(doc, indent=indent, multiline_strings=True)
+            if len(text.encode("utf-8")) <= limits.MAX_FILE_BYTES:
+                break
+        else:
+            raise SaveError(
+                f"the preset would be {len(text.encode('utf-8')):,} bytes; presets load up to {limits.MAX_FILE_BYTES:,}"
+            )
+        try:
+            _check_round_trip(state, text)
+            return text
+        except SaveError as exc:
+            last = exc
+    raise SaveError(f"the saved preset would not load back to this state: {last}")
+
+
+def save_preset(state, path: str | Path, *, overwrite: bool = False, name: str | None = None, title: str | None = None) -> Path:
+    """Write the state as a preset at `path` (".toml" is added if missing); return the path.
+
+    Refuses (SaveError, nothing written) an existing file unless `overwrite`, a folder,
+    and any place inside the bundled presets directory. After a save, a Session's caller
+    may call `session.mark_saved()`.
+    """
+    path = Path(path).expanduser()
+    if path.suffix != ".toml":
+        path = path.with_name(path.name + ".toml")
+    target = path.resolve()
+    bundled = presets_dir().resolve()
+    if target == bundled or bundled in target.parents:
+        raise SaveError(f"{path} is inside the bundled presets folder; save your preset somewhere else")
+    if target.is_dir():
+        raise SaveError(f"{path} is a folder")
+    if target.exists() and not overwrite:
+        raise SaveError(f"{path} exists; confirm to overwrite it")
+    if name is None and is_valid_name(path.stem):
+        name = path.stem
+    text = preset_toml(state, name, title)
+    try:
+        atomic_write_text(target, text)
+    except OSError as exc:
+        raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _tensor_table(leaf: LeafSpec, value: torch.Tensor, requires_grad: bool, original: dict | None) -> dict[str, Any]:
+    if original is not None and _unchanged(leaf, value) and requires_grad == leaf.requires_grad:
+        return original
+    table: dict[str, Any] = {"role": leaf.role}
+    if leaf.dtype == "int":
+        table["dtype"] = "int"
+    table["value"] = _toml_values(value, leaf.name)
+    if requires_grad != (leaf.role == "parameter" and leaf.dtype == "float"):
+        table["requires_grad"] = requires_grad
+    if leaf.note:
+        table["note"] = leaf.note
+    return table
+
+
+def _module_table(preset: Preset, module: ModuleSpec, values, flags, original: dict | None) -> dict[str, Any]:
+    params = [preset.leaf(p) for p in module.parameter_names]
+    rg = {flags[p.name] for p in params}
+    if len(rg) > 1:
+        raise SaveError(
+            f"{module.name}'s weight and bias differ in requires_grad; a preset sets it once per module: make them agree first"
+        )
+    requires_grad = rg.pop()
+    unchanged = all(_unchanged(p, values[p.name]) and flags[p.name] == p.requires_grad for p in params)
+    if original is not None and unchanged:
+        return original
+    table: dict[str, Any] = {"type": module.type, "in_features": module.in_features, "out_features": module.out_features}
+    table["weight"] = _toml_values(values[f"{module.name}.weight"], f"{module.name}.weight")
+    table["bias"] = _toml_values(values[f"{module.name}.bias"], f"{module.name}.bias") if module.has_bias else False
+    if not requires_grad:
+        table["requires_grad"] = False
+    if module.note:
+        table["note"] = module.note
+    return table
+
+
+def _step_table(step) -> dict[str, str]:
+    table = {"name": step.name, "expr": step.expr.text}
+    if step.note:
+        table["note"] = step.note
+    return table
+
+
+def _unchanged(leaf: LeafSpec, value: torch.Tensor) -> bool:
+    current = value.detach().numpy()
+    return current.dtype == leaf.initial.dtype and current.shape == leaf.initial.shape and np.array_equal(current, leaf.initial)
+
+
+def _toml_values(value: torch.Tensor, name: str) -> Any:
+    """Numbers as TOML takes them: float32 as the shortest decimal that reads back the same."""
+    array = value.detach().numpy()
+    if array.dtype.kind == "i":
+        return array.tolist()
+    if not np.isfinite(array).all():
+        raise SaveError(f"{name} holds nan or inf; a preset holds finite numbers only (undo the step that diverged)")
+    texts = array.astype(np.float32).astype(str)  # numpy prints the shortest round-trip decimal
+    return np.vectorize(Decimal, otypes=[object])(texts).tolist() if texts.ndim else Decimal(str(texts))
+
+
+def _source_tables(preset: Preset) -> dict[str, dict]:
+    """The [tensors] and [modules] tables of the file the preset was loaded from, if readable."""
+    empty: dict[str, dict] = {"tensors": {}, "modules": {}}
+    path = Path(preset.source)
+    try:
+        if preset.source.startswith("<") or not path.is_file() or path.stat().st_size > limits.MAX_FILE_BYTES:
+            return empty
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
+        return empty
+    tensors, modules = doc.get("tensors"), doc.get("modules")
+    return {
+        "tensors": tensors if isinstance(tensors, dict) else {},
+        "modules": modules if isinstance(modules, dict) else {},
+    }
+
+
+def _check_round_trip(state, text: str) -> None:
+    try:
+        loaded = parse_preset(text, source="<saved preset>")
+    except BackpropError as exc:
+        raise SaveError(str(exc)) from None
+    preset: Preset = state.preset
+    if loaded.leaf_names != preset.leaf_names or [s.expr.text for s in loaded.steps] != [s.expr.text for s in preset.steps]:
+        raise SaveError("the tensors or steps differ")
+    for leaf in loaded.leaves:
+        if not _unchanged(leaf, state.values[leaf.name]):
+            raise SaveError(f"the values of {leaf.name} differ")
+        if leaf.requires_grad != state.requires_grad[leaf.name]:
+            raise SaveError(f"requires_grad of {leaf.name} differs")

@@ -1,0 +1,140 @@
+"""Local derivatives in words, symbols and torch's numbers; the chain rule line; symbolic printing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop_tui.engine import Session, load_preset, resolve_preset
+from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
+from backprop_tui.engine.analysis.symbolic import derivative, is_elementwise, show
+from backprop_tui.engine.errors import ComputeError
+from backprop_tui.engine.expr import BinOp, Call, Neg, Num, Ref, evaluate, parse_expression
+from backprop_tui.engine.ops import TorchOps
+
+
+def session(name: str) -> Session:
+    return Session(load_preset(resolve_preset(name)))
+
+
+def by_input(s: Session, node: str) -> dict:
+    return {d.input: d for d in local_derivatives(s, node)}
+
+
+def test_scalar_chain_local_derivatives_read_like_the_seed():
+    s = session("scalar_chain")
+    (dg,) = local_derivatives(s, "f")
+    assert dg.text == "d/dg g² = 2g = 18"
+    assert dg.formula == "2g" and dg.value == 18.0 and dg.used
+    (dh,) = local_derivatives(s, "g")
+    assert dh.text == "d/dh (h³ + 1) = 3h² = 12" and dh.value == 12.0
+    (dx,) = local_derivatives(s, "h")
+    assert dx.value == 1.0 and dx.text == "d/dx (x + 5) = 1"
+    assert local_derivatives(s, "x") == ()  # a leaf has no inputs
+
+
+def test_scalar_chain_chain_rule_lines():
+    s = session("scalar_chain")
+    assert chain_rule(s, "h").text == "∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216"
+    assert chain_rule(s, "x").text == "∂f/∂x = ∂f/∂h · ∂h/∂x = 216 · 1 = 216"
+    assert chain_rule(s, "g").text == "∂f/∂g = 2g = 18"
+    assert chain_rule(s, "f").text.startswith("∂f/∂f = 1")
+    s.set_element("x", (), -4.0)  # h = 1, g = 2: ∂f/∂g = 4, ∂g/∂h = 3
+    assert chain_rule(s, "h").text == "∂f/∂h = ∂f/∂g · ∂g/∂h = 4 · 3 = 12"
+
+
+def test_chain_rule_sums_over_consumers_with_the_direct_term():
+    s = session("gradient_accumulation")
+    rule = chain_rule(s, "x")
+    assert rule.text == "∂f/∂x = ∂f/∂p · ∂p/∂x + ∂f/∂x (direct) = 1 · 3 + 1 = 4"
+    assert [t.consumer for t in rule.terms] == ["p", "f"]
+    assert sum(float(t.contribution) for t in rule.terms) == float(rule.grad) == 4.0
+
+
+def test_inputs_without_grad_have_a_local_derivative_that_is_not_used():
+    s = session("linear_regression")
+    d = by_input(s, "c")
+    assert d["w"].text == "d/dw w·x = x = -3" and d["w"].used
+    assert d["x"].text == "d/dx w·x = w = 3" and not d["x"].used
+    assert chain_rule(s, "w").text == "∂J/∂w = ∂J/∂c · ∂c/∂w = -13 · -3 = 39"
+    assert "does not require grad" in chain_rule(s, "x").text
+    assert by_input(s, "J")["d"].text == "d/dd d²/2 = d = -13"
+
+
+def test_relu_local_jacobian_is_the_mask_of_positive_inputs():
+    s = session("dead_relu")
+    (d,) = local_derivatives(s, "H")
+    assert "relu'(z) = 1 if z > 0 else 0" in d.rule and d.formula == "relu'(Z)"
+    z = s.snapshot.node("Z").value
+    jac = d.jacobian.reshape(z.size, z.size)
+    np.testing.assert_array_equal(jac, np.diag((z > 0).reshape(-1).astype(float)))
+
+
+def test_sigmoid_local_jacobian_is_s_times_one_minus_s():
+    s = session("simple_nn")
+    (d,) = local_derivatives(s, "A3")
+    assert "σ'(z) = σ(z)(1 − σ(z))" in d.rule and d.formula == "σ(Z3)(1 − σ(Z3))"
+    z = torch.tensor(s.snapshot.node("Z3").value, dtype=torch.float64)
+    slope = (torch.sigmoid(z) * (1 - torch.sigmoid(z))).reshape(-1).numpy()
+    np.testing.assert_allclose(np.diag(d.jacobian.reshape(2, 2)), slope, rtol=1e-6)
+
+
+def test_scalar_output_of_tensors_gives_the_gradient_as_value():
+    s = session("simple_nn")
+    d = by_input(s, "J")["A3"]
+    assert d.formula == "0.5(A3 − Y)"
+    expected = 0.5 * (s.snapshot.node("A3").value - s.snapshot.node("Y").value)
+    np.testing.assert_allclose(d.jacobian, expected, rtol=1e-6)
+    linear = by_input(s, "Z1")
+    assert "∂Z1[i,j]/∂W[j,k] = X[i,k]" in linear["linear1.weight"].text
+    assert linear["linear1.weight"].jacobian.shape == (2, 3, 3, 2)
+
+
+# ---------------------------------------------------------------- symbolic printing and derivatives
+
+
+def test_show_parses_back_to_the_same_tree():
+    texts = ["-x**2", "(-x)**2", "x**-1", "x**y**z", "(x**y)**z", "a - (b - c)", "a / (b * c)", "(a + b).T",
+             "-(a * b)", "sum((A3 - Y)**2) / (2 * 2)", "softmax(z, dim=1)", "mse(p, y, reduction='sum')", "-3 * x"]
+    for text in texts:
+        tree = parse_expression(text).tree
+        assert parse_expression(show(tree)).tree == tree, text
+
+
+def test_display_style():
+    assert show(parse_expression("sigmoid(z) * (1 - sigmoid(z))").tree, display=True) == "σ(z)(1 − σ(z))"
+    assert show(parse_expression("((x+5)**3+1)**2").tree, display=True) == "((x + 5)³ + 1)²"
+    assert not is_elementwise(parse_expression("linear1(X)", {"linear1"}).tree)
+
+
+_names = st.sampled_from(["x", "y"])
+_leaf = st.one_of(_names.map(Ref), st.sampled_from([0.5, 2.0, 3.0]).map(Num))
+
+
+def _extend(children):
+    return st.one_of(
+        st.tuples(st.sampled_from(["+", "-", "*", "/"]), children, children).map(lambda t: BinOp(*t)),
+        st.tuples(children, st.sampled_from([2.0, 3.0])).map(lambda t: BinOp("**", t[0], Num(t[1]))),
+        children.map(Neg),
+        st.tuples(st.sampled_from(["tanh", "sigmoid", "exp"]), children).map(lambda t: Call(t[0], (t[1],))),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(tree=st.recursive(_leaf, _extend, max_leaves=6), x=st.floats(0.2, 2) | st.floats(-2, -0.2), y=st.floats(0.5, 2))
+def test_symbolic_derivative_evaluates_to_autograds_number(tree, x, y):
+    env = {"x": torch.tensor(x, dtype=torch.float64, requires_grad=True), "y": torch.tensor(y, dtype=torch.float64)}
+    ops = TorchOps(env, None, ComputeError, "test")
+    value = torch.as_tensor(evaluate(tree, ops))  # a tree of constants is a plain number
+    if not value.requires_grad or not torch.isfinite(value):
+        return
+    (expected,) = torch.autograd.grad(value, env["x"])
+    formula = parse_expression(show(derivative(tree, "x"))).tree  # what is shown, read back
+    got = evaluate(formula, TorchOps({k: v.detach() for k, v in env.items()}, None, ComputeError, "test"))
+    if math.isfinite(float(expected)) and abs(float(expected)) < 1e6:
+        assert float(got) == pytest.approx(float(expected), rel=1e-6, abs=1e-8)

@@ -1,0 +1,102 @@
+"""Paths from a leaf element to the output: products of local derivatives that add up to the grad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from backprop_tui.engine import Session, load_preset, resolve_preset
+from backprop_tui.engine.analysis.live import AnalysisError
+from backprop_tui.engine.analysis.paths import paths
+
+
+def session(name: str) -> Session:
+    return Session(load_preset(resolve_preset(name)))
+
+
+def test_scalar_chain_has_one_path_whose_product_is_216():
+    p = paths(session("scalar_chain"), "x")
+    assert p.n_paths == 1 and p.n_routes == 1 and p.listed
+    (path,) = p.paths
+    assert [s.element for s in path.steps] == ["h", "g", "f"]
+    assert [s.local for s in path.steps] == [1.0, 12.0, 18.0]
+    assert path.product == 216.0 and p.total == 216.0 == p.grad
+    assert path.text == "x → h → g → f: 1 × 12 × 18 = 216"
+
+
+@pytest.mark.parametrize("y", [3.0, -2.5, 0.0])
+def test_gradient_accumulation_has_two_paths_y_and_1(y):
+    s = session("gradient_accumulation")
+    s.set_element("y", (), y)
+    p = paths(s, "x")
+    assert p.n_paths == 2
+    assert sorted(path.product for path in p.paths) == sorted([y, 1.0])  # through p, and direct
+    assert [r.nodes for r in p.routes] == [("x", "p", "f"), ("x", "f")]
+    assert p.total == y + 1 == float(s.snapshot.node("x").grad)
+
+
+def test_tensor_paths_run_through_elements_and_sum_to_the_grad():
+    s = session("simple_nn")
+    p = paths(s, "linear1.weight", (0, 1))
+    assert p.listed and p.n_paths == len(p.paths) == 4
+    assert all(path.steps[0].element in ("Z1[0,0]", "Z1[1,0]") and path.steps[-1].element == "J" for path in p.paths)
+    for path in p.paths:
+        assert path.product == pytest.approx(np.prod([s.local for s in path.steps]), rel=1e-12)
+    grad = float(s.snapshot.node("linear1.weight").grad[0, 1])
+    assert sum(path.product for path in p.paths) == pytest.approx(grad, rel=1e-5)
+    assert p.total == pytest.approx(grad, rel=1e-5)
+    # the first factor of a path W1[0,1] -> Z1[i,0] is X[i,1], as Z1 = X W1^T + b1 says
+    x = s.snapshot.node("X").value
+    assert {(path.steps[0].element, path.steps[0].local) for path in p.paths} == {("Z1[0,0]", x[0, 1]), ("Z1[1,0]", x[1, 1])}
+
+
+def test_paths_of_an_input_that_does_not_require_grad():
+    s = session("linear_regression")
+    p = paths(s, "x")
+    assert p.grad is None  # the snapshot shows no grad for x
+    assert p.total == p.derivative == -39.0  # ∂J/∂x = d·w, what torch would give with requires_grad
+
+
+def test_many_paths_give_a_summary_with_exact_sums():
+    s = session("deep_chain")
+    p = paths(s, "w", max_paths=64)
+    assert p.n_paths == 250 and p.paths == () and not p.listed
+    assert "more than 64 to list" in p.summary
+    assert p.n_routes == 250 and p.routes == ()  # more routes than MAX_ROUTES as well
+    assert p.total == pytest.approx(float(s.snapshot.node("w").grad), rel=1e-4)
+
+
+def test_routes_are_summarised_with_their_counts_and_sums():
+    s = session("softmax_classifier")
+    p = paths(s, "classifier.bias", (1,), max_paths=2)
+    assert not p.listed and p.n_paths == 4  # one path through each sample's logit
+    (route,) = p.routes
+    assert route.nodes == ("classifier.bias", "logits", "loss") and route.n_paths == 4
+    logits = torch.tensor(s.snapshot.node("logits").value, dtype=torch.float64)
+    expected = (torch.softmax(logits, dim=1)[:, 1] - torch.tensor([0.0, 1.0, 0.0, 1.0])).mean()
+    assert route.total == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_large_tensors_give_routes_without_element_paths():
+    p = paths(session("mlp_784"), "linear1.weight", (0, 0))
+    assert p.n_paths is None and p.total is None
+    assert [r.nodes for r in p.routes] == [("linear1.weight", "Z1", "A1", "Z2", "A2", "logits", "loss")]
+    assert "too large" in p.summary and p.derivative == p.grad
+
+
+def test_a_dead_relu_cuts_every_element_path():
+    s = session("dead_relu")
+    p = paths(s, "hidden.bias", (1,))
+    assert p.n_paths == 0 and p.total == 0.0 == p.grad
+    assert "dead ReLU" in p.summary
+
+
+def test_bad_elements_are_refused():
+    s = session("simple_nn")
+    with pytest.raises(AnalysisError, match="choose one element"):
+        paths(s, "linear1.weight")
+    with pytest.raises(AnalysisError, match="not an element"):
+        paths(s, "linear1.weight", (3, 0))
+    with pytest.raises(AnalysisError, match="unknown leaf"):
+        paths(s, "Z1", (0, 0))

@@ -1,0 +1,116 @@
+"""Saving the edited state as a preset that loads back to the same snapshot; safe writes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from backprop_tui.engine import Session, bundled_presets, load_preset, resolve_preset
+from backprop_tui.engine.analysis.custom import custom_preset
+from backprop_tui.engine.preset import presets_dir
+from backprop_tui.engine.save import SaveError, preset_toml, save_preset
+
+
+def session(name: str) -> Session:
+    return Session(load_preset(resolve_preset(name)))
+
+
+def assert_same_snapshot(a, b):
+    assert [n.name for n in a.nodes] == [n.name for n in b.nodes]
+    for x, y in zip(a.nodes, b.nodes):
+        assert x.shape == y.shape and x.dtype == y.dtype, x.name
+        np.testing.assert_array_equal(x.value, y.value, err_msg=x.name)
+        assert (x.grad is None) == (y.grad is None), x.name
+        if x.grad is not None:
+            np.testing.assert_array_equal(x.grad, y.grad, err_msg=x.name)
+
+
+@pytest.mark.parametrize("name", sorted(bundled_presets()))
+def test_save_then_load_gives_the_same_snapshot(name, tmp_path):
+    s = session(name)
+    floats = [leaf for leaf in s.preset.leaves if leaf.dtype == "float"]
+    first, last = floats[0], floats[-1]
+    s.set_element(first.name, (0,) * len(first.shape), 0.1234567)  # a value float32 cannot hold exactly
+    s.set_element(last.name, tuple(d - 1 for d in last.shape), -2.5e-8)
+    s.step()
+    path = save_preset(s, tmp_path / name)
+    assert path == tmp_path / f"{name}.toml"
+    loaded = Session(load_preset(path))
+    assert_same_snapshot(s.snapshot, loaded.snapshot)
+    assert loaded.learning_rate == s.learning_rate
+    assert loaded.preset.name == name and loaded.preset.title == s.preset.title
+
+
+def test_unchanged_seeded_tensors_keep_their_init_table(tmp_path):
+    s = session("mlp_784")
+    s.set_element("linear3.bias", (0,), 1.5)
+    text = preset_toml(s)
+    assert 'init = "randn"' in text and "seed = 784" in text  # X as loaded: still a seed, not 25,088 numbers
+    assert "seed = 1\n" in text  # linear1 unchanged
+    assert len(text) < 50_000
+
+
+def test_requires_grad_flags_round_trip(tmp_path):
+    s = session("linear_regression")
+    s.toggle_requires_grad("x")
+    s.toggle_requires_grad("b")
+    loaded = Session(load_preset(save_preset(s, tmp_path / "flags.toml")))
+    assert loaded.requires_grad == {"x": True, "y": False, "w": True, "b": False}
+    assert_same_snapshot(s.snapshot, loaded.snapshot)
+
+
+def test_a_module_whose_weight_and_bias_differ_in_requires_grad_is_refused(tmp_path):
+    s = session("simple_nn")
+    s.toggle_requires_grad("linear1.bias")
+    with pytest.raises(SaveError, match="weight and bias differ"):
+        save_preset(s, tmp_path / "x.toml")
+    assert not (tmp_path / "x.toml").exists()
+    s.toggle_requires_grad("linear1.weight")  # both off now: that the format can say
+    loaded = Session(load_preset(save_preset(s, tmp_path / "x.toml")))
+    assert loaded.snapshot.node("linear1.weight").grad is None
+    assert_same_snapshot(s.snapshot, loaded.snapshot)
+
+
+def test_existing_files_are_kept_unless_overwrite(tmp_path):
+    target = tmp_path / "mine.toml"
+    target.write_text("keep me", encoding="utf-8")
+    s = session("scalar_chain")
+    with pytest.raises(SaveError, match="exists"):
+        save_preset(s, target)
+    assert target.read_text(encoding="utf-8") == "keep me"
+    save_preset(s, target, overwrite=True)
+    assert load_preset(target).output == "f"
+    assert sorted(os.listdir(tmp_path)) == ["mine.toml"]  # no temporary file left behind
+
+
+def test_the_bundled_presets_folder_is_refused(tmp_path):
+    s = session("scalar_chain")
+    for target in (presets_dir() / "new_one.toml", presets_dir() / "scalar_chain.toml"):
+        with pytest.raises(SaveError, match="bundled presets"):
+            save_preset(s, target, overwrite=True)
+    assert not (presets_dir() / "new_one.toml").exists()
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    with pytest.raises(SaveError, match="folder"):
+        save_preset(s, folder)
+
+
+def test_a_diverged_state_cannot_be_saved(tmp_path):
+    s = session("linear_regression")
+    s.set_element("x", (), 2e19)
+    s.step()  # ∂J/∂w = d·x ≈ 1.2e39 is beyond float32: w becomes -inf
+    assert not np.isfinite(s.values["w"].numpy())
+    with pytest.raises(SaveError, match="nan or inf"):
+        save_preset(s, tmp_path / "bad.toml")
+
+
+def test_a_custom_expression_saves_and_loads(tmp_path):
+    s = Session(custom_preset("((x+5)**3+1)**2", {"x": -3}))
+    s.set_element("x", (), -2.0)
+    path = save_preset(s, tmp_path / "my_chain.toml")
+    loaded = Session(load_preset(path))
+    assert loaded.preset.name == "my_chain"
+    assert_same_snapshot(s.snapshot, loaded.snapshot)
+    assert float(loaded.snapshot.node("x").grad) == 2 * 28 * 3 * 9  # 2g·3h² with h = 3, g = 28
