@@ -118,6 +118,7 @@ def save_state(session: Session) -> Path:
 
 
 def state_dict(session: Session) -> dict[str, Any]:
+    """The JSON-ready state of a session: what save_state writes."""
     preset = session.preset
     changed = {
         leaf.name: session.values[leaf.name].tolist()

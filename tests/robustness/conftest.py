@@ -41,7 +41,8 @@ def pytest_runtest_logreport(report):
             outcome = "xpassed"
         else:
             outcome = report.outcome
-        _OUTCOMES.append({"nodeid": report.nodeid, "outcome": outcome, "props": dict(report.user_properties)})
+        reason = getattr(report, "wasxfail", "")
+        _OUTCOMES.append({"nodeid": report.nodeid, "outcome": outcome, "reason": reason, "props": dict(report.user_properties)})
     elif report.when == "teardown" and _OUTCOMES and _OUTCOMES[-1]["nodeid"] == report.nodeid:
         # properties recorded in fixture teardown (the tally) arrive with this report
         _OUTCOMES[-1]["props"].update(dict(report.user_properties))

@@ -3,7 +3,8 @@
 The property everywhere: the only exception that escapes is the project's own
 (BackpropError: PresetError from parsing and loading, EditError from edits), and a
 refused edit changes nothing. Regions of input that hit a known engine bug are left out
-here with `assume` and pinned instead by a strict-xfail test in test_known_bugs.py.
+here with `assume` and pinned instead by a strict-xfail test (test_known_bugs.py, or a
+bug_ file of the bad-preset corpus); the counts of tried inputs leave them out too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from robustness_support import FRAGILE_PRESET, bundled, preset_from, state_of, u
 # '.T' below two dimensions: a torch deprecation warning, pinned in test_known_bugs.py
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:backprop_tui.engine.ops")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HUGE_LITERAL = 10**300  # larger int literals hit bug_huge_int_literal (OverflowError)
 
 # ---------------------------------------------------------------- expression text
 
@@ -47,7 +47,6 @@ def _parse_or_refuse(text: str):
 @given(st.one_of(st.text(max_size=200), st.text(EXPR_ALPHABET, max_size=200)))
 def _random_strings(count, text):
     count.tried += 1
-    assume(not any(tok.isdigit() and len(tok) > 300 for tok in text.split()))
     _parse_or_refuse(text)
     count.held += 1
 
@@ -68,7 +67,8 @@ UNARY = [ast.USub, ast.UAdd, ast.Not, ast.Invert]
 KEYWORDS = ["dim", "keepdim", "reduction", "axis", None]
 
 constants = st.one_of(
-    st.integers(-HUGE_LITERAL, HUGE_LITERAL),
+    st.integers(),
+    st.integers(10**300, 10**2000),
     st.floats(),
     st.text(max_size=5),
     st.binary(max_size=3),
@@ -203,8 +203,8 @@ def _matmul_of_numbers(text: str) -> bool:
 @FUZZ
 @given(any_tree.map(_unparse).filter(lambda t: t is not None))
 def _random_asts(count, text):
-    count.tried += 1
     assume(not _matmul_of_numbers(text))
+    count.tried += 1
     _load_and_compute(text)
     count.held += 1
 
@@ -217,8 +217,8 @@ def test_parser_random_asts(tally):
 @FUZZ
 @given(allowed_tree.map(_unparse).filter(lambda t: t is not None))
 def _random_allowed_asts(count, text):
-    count.tried += 1
     assume(_parse_or_refuse(text) is not None and not _matmul_of_numbers(text))
+    count.tried += 1
     _load_and_compute(text)
     count.held += 1
 
@@ -323,11 +323,11 @@ preset_docs = st.tuples(plausible_docs, mutations).map(lambda t: _mutated(t[0], 
 @FUZZ
 @given(preset_docs)
 def _random_toml(count, doc):
-    count.tried += 1
     try:
         text = tomli_w.dumps(doc)
     except (TypeError, ValueError):  # tomli_w cannot write it: not a test input
         assume(False)
+    count.tried += 1
     try:
         Session(parse_preset(text))
     except BackpropError:
@@ -412,7 +412,7 @@ edit_values = st.one_of(
 
 
 def _known_bug(tensor: torch.Tensor, value) -> bool:
-    """Inputs of bug_set_element_int_overflow and bug_set_element_huge_int (test_known_bugs.py)."""
+    """Inputs of test_known_bugs.py::test_set_element_out_of_range_is_refused."""
     if isinstance(value, int) and abs(value) > 1e308:
         return True
     return (
@@ -431,7 +431,6 @@ def _known_bug(tensor: torch.Tensor, value) -> bool:
     edit_values,
 )
 def _set_element(count, preset_name, data, value):
-    count.tried += 1
     session = Session(EDIT_PRESETS[preset_name]())
     leaves = sorted(session.values)
     name = data.draw(st.one_of(st.sampled_from(leaves), st.text(max_size=6)), label="name")
@@ -445,6 +444,7 @@ def _set_element(count, preset_name, data, value):
         assume(not _known_bug(tensor, value))
     else:
         index = data.draw(st.lists(st.integers(-2, 4), max_size=2).map(tuple), label="index")
+    count.tried += 1
     before = state_of(session)
     try:
         session.set_element(name, index, value)
