@@ -14,20 +14,27 @@ def session(name: str) -> Session:
     return Session(load_preset(resolve_preset(name)))
 
 
-def test_dead_relu_preset_flags_the_dead_unit_the_kink_and_the_saturated_sigmoid():
+def test_dead_relu_preset_flags_the_dead_unit_and_the_saturated_sigmoid():
     s = session("dead_relu")
-    found = flags(s)
+    found = [f for f in flags(s) if f.kind != "relu_kink"]  # kinks: the next test
     assert [(f.kind, f.node, f.where) for f in found] == [
         ("dead_relu", "H", "unit 1 of relu(Z)"),
-        ("relu_kink", "H", "relu(Z)"),
         ("saturated", "P", "sigmoid(logit)"),
     ]
     z = s.snapshot.node("Z").value
     assert (z[:, 1] <= 0).all() and not (z[:, [0, 2]] <= 0).all(axis=0).any()  # only unit 1 is dead
     assert "all 3 samples" in found[0].reason and "\n" not in found[0].reason
-    assert "3 of 3 elements" in found[2].reason
+    assert "3 of 3 elements" in found[1].reason
     p = s.snapshot.node("P").value.astype(np.float64)
     assert (p * (1 - p) < 0.01).all()  # what "saturated" means
+
+
+def test_a_relu_input_at_exactly_zero_is_flagged():
+    s = session("dead_relu")
+    s.set_element("hidden.bias", (2,), 0.0)
+    assert s.snapshot.node("Z").value[0, 2] == 0.0  # -1·1 + 2·0.5 + 0
+    (kink,) = [f for f in flags(s) if f.kind == "relu_kink"]
+    assert kink.where == "relu(Z)" and "exactly 0 at [0,2]" in kink.reason
 
 
 def test_a_healthy_network_has_no_flags():

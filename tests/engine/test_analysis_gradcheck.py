@@ -70,10 +70,13 @@ def test_a_relu_input_at_exactly_zero_is_flagged_not_failed():
     assert {e.status for e in gradcheck(s).elements} == {"ok"}
 
 
-def test_bundled_dead_relu_has_kinks_where_z_is_zero():
+def test_dead_relu_with_z_at_zero_has_kinks_at_that_units_parameters():
     s = session("dead_relu")
+    s.set_element("hidden.bias", (2,), 0.5)  # Z[:,2] away from 0
+    assert {e.status for e in gradcheck(s).elements} == {"ok"}
+    s.set_element("hidden.bias", (2,), 0.0)  # Z[0,2] = -1·1 + 2·0.5 + 0 = 0
     kinks = {e.label for e in gradcheck(s).elements if e.status == "kink"}
-    assert kinks == {"hidden.weight[2,0]", "hidden.weight[2,1]", "hidden.bias[2]"}  # Z[0,2] = -1 + 1 + 0
+    assert kinks == {"hidden.weight[2,0]", "hidden.weight[2,1]", "hidden.bias[2]"}
 
 
 def test_a_wrong_gradient_is_reported_as_a_mismatch(monkeypatch):

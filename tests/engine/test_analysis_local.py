@@ -138,3 +138,13 @@ def test_symbolic_derivative_evaluates_to_autograds_number(tree, x, y):
     got = evaluate(formula, TorchOps({k: v.detach() for k, v in env.items()}, None, ComputeError, "test"))
     if math.isfinite(float(expected)) and abs(float(expected)) < 1e6:
         assert float(got) == pytest.approx(float(expected), rel=1e-6, abs=1e-8)
+
+
+def test_unknown_nodes_are_one_clear_error():
+    from backprop_tui.engine.analysis.contributions import node_contributions
+    from backprop_tui.engine.analysis.live import AnalysisError
+
+    s = session("scalar_chain")
+    for call in (lambda: chain_rule(s, "q"), lambda: local_derivatives(s, "q"), lambda: node_contributions(s, "q")):
+        with pytest.raises(AnalysisError, match="unknown node 'q'"):
+            call()

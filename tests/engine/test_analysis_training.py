@@ -87,3 +87,13 @@ def test_backward_twice_without_zeroing_doubles_the_grad():
     assert acc.lines[2] == "after 3 backward calls: x.grad = 648 = 3 × 216"
     nn = accumulate_grads(session("simple_nn"), times=2)
     np.testing.assert_allclose(nn.after[1]["linear1.weight"], 2 * nn.single["linear1.weight"], rtol=1e-6)
+
+
+def test_a_frozen_copy_does_not_follow_later_edits():
+    from backprop_tui.engine.analysis.live import FrozenState
+
+    s = session("linear_regression")
+    frozen = FrozenState.of(s)
+    s.set_element("w", (), 0.0)  # the UI edits while a worker trains on the copy
+    result = train(frozen, 1)
+    assert result.losses[0] == 84.5 and float(result.values["w"]) == pytest.approx(3 - 0.01 * 39)

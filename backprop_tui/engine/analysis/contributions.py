@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop_tui.engine.analysis.live import Live, State, run_live, vjp
+from backprop_tui.engine.analysis.live import AnalysisError, Live, State, run_live, vjp
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def node_contributions(state: State, name: str) -> NodeContributions:
     """One node's contributions (the inspector's question for the selected node)."""
     live = run_live(state)
     if name not in live.trace.tensors:
-        raise KeyError(name)
+        raise AnalysisError(f"unknown node {name!r}")
     return split_grad(live, name)
 
 

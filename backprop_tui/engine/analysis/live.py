@@ -14,7 +14,6 @@ from typing import Mapping, Protocol
 
 import numpy as np
 import torch
-
 import torch.nn.functional as F
 
 from backprop_tui.engine.errors import BackpropError, ComputeError
@@ -50,6 +49,13 @@ class FrozenState:
     preset: Preset
     values: Mapping[str, torch.Tensor]
     requires_grad: Mapping[str, bool]
+
+    @classmethod
+    def of(cls, state: "State") -> "FrozenState":
+        """A copy of a state (e.g. a Session) taken now: hand this to a worker thread, so
+        that edits made meanwhile in the UI thread cannot change what the worker reads."""
+        values = {name: value.detach().clone() for name, value in state.values.items()}
+        return cls(state.preset, values, dict(state.requires_grad))
 
     @classmethod
     def initial(cls, preset: Preset) -> "FrozenState":

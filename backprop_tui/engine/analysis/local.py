@@ -15,7 +15,7 @@ import numpy as np
 
 from backprop_tui.engine.analysis import symbolic
 from backprop_tui.engine.analysis.contributions import split_grad
-from backprop_tui.engine.analysis.live import Live, State, jacobian, run_live, step_spec
+from backprop_tui.engine.analysis.live import AnalysisError, Live, State, jacobian, run_live, step_spec
 from backprop_tui.engine.expr import BinOp, ModuleCall, Ref
 from backprop_tui.engine.format import format_array, format_shape
 from backprop_tui.engine.numbers import fmt
@@ -78,7 +78,7 @@ def chain_rule(state: State, name: str) -> ChainRule:
 
 def _known(live: Live, name: str) -> str:
     if name not in live.trace.tensors:
-        raise KeyError(name)
+        raise AnalysisError(f"unknown node {name!r}")
     return name
 
 
