@@ -8,6 +8,7 @@ torch is imported in a thread worker after the first screen has painted.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from rich.text import Text
@@ -46,7 +47,7 @@ NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all"}
 
 
 class BackpropApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "backprop-tui"
 
     BINDINGS = [
@@ -77,6 +78,7 @@ class BackpropApp(App[int]):
         self.cursor_blink = cursor_blink
         self.theme = theme
         self.inspected: str | None = None
+        self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
 
@@ -96,16 +98,23 @@ class BackpropApp(App[int]):
 
     def on_mount(self) -> None:
         self.screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
-        self.query_one("#body").display = False
+        body = self.query_one("#body")
+        # Hidden and disabled until a session exists: keys pressed while torch loads
+        # must not act on panels that have nothing to show.
+        body.display = False
+        body.disabled = True
+        self.set_focus(None)
         self.query_one("#empty").display = False
-        self.open_preset(self.preset_spec)
+        # after the first paint: importing torch in the worker competes for the GIL
+        self.call_after_refresh(self.open_preset, self.preset_spec)
 
     # ------------------------------------------------------------ loading
 
     def open_preset(self, spec: str) -> None:
         """Load a bundled preset or a file in a thread; the current one stays until it succeeds."""
         self._load_generation += 1
-        self.query_one(AppHeader).show_status(f"opening {spec}…")
+        self.preset_pending = True
+        self.query_one(AppHeader).show_status(f"opening {Path(spec).name}…")
         self._load(spec, self._load_generation)
 
     @work(thread=True, exclusive=True, group="preset")
@@ -129,12 +138,15 @@ class BackpropApp(App[int]):
     def on_session_ready(self, message: SessionReady) -> None:
         if message.generation != self._load_generation:
             return  # a newer request superseded this one
+        self.preset_pending = False
         self.session = message.session
         snapshot = self.session.snapshot
         self.inspected = snapshot.output
         self.query_one("#loading").display = False
         self.query_one("#empty").display = False
-        self.query_one("#body").display = True
+        body = self.query_one("#body")
+        body.disabled = False
+        body.display = True
         with self.batch_update():
             self.query_one(GraphPanel).load(snapshot)
             self.query_one(WeightEditor).load(snapshot)
@@ -144,6 +156,7 @@ class BackpropApp(App[int]):
         self.refresh_bindings()
 
     def on_preset_failed(self, message: PresetFailed) -> None:
+        self.preset_pending = False
         self.query_one("#loading").display = False
         if self.session is None:
             empty = self.query_one("#empty", Static)
@@ -151,7 +164,7 @@ class BackpropApp(App[int]):
             empty.display = True
             self.query_one(AppHeader).show_status("no preset open", error=True)
         else:
-            self.query_one(AppHeader).show_status(f"could not open {message.spec}", error=True)
+            self.query_one(AppHeader).show_status(f"could not open {Path(message.spec).name}", error=True)
         self.push_screen(ErrorDialog("Cannot open this preset", message.message))
 
     # ------------------------------------------------------------ panels

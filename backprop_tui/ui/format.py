@@ -84,13 +84,17 @@ def scalar_delta(new: np.ndarray | None, old: np.ndarray | None) -> float | None
     return float(new.reshape(-1)[0]) - float(old.reshape(-1)[0])
 
 
-def preview(array: np.ndarray, grad: bool = False) -> Text:
-    """`[2×3] 3 11 3 …`: the shape and the first few elements."""
+def preview(array: np.ndarray, grad: bool = False, mask: np.ndarray | None = None) -> Text:
+    """`[2×3] 3 11 3 …`: the shape and the first few elements (changed ones reversed)."""
     flat = array.reshape(-1)
+    flat_mask = None if mask is None else mask.reshape(-1)
     text = Text(f"[{shape_text(array.shape)}]", style="dim")
-    for x in flat[:PREVIEW_ELEMENTS]:
+    for i, x in enumerate(flat[:PREVIEW_ELEMENTS]):
         text.append(" ")
-        text.append_text(grad_number(x, PREVIEW_DIGITS) if grad else value_number(x, PREVIEW_DIGITS))
+        cell = grad_number(x, PREVIEW_DIGITS) if grad else value_number(x, PREVIEW_DIGITS)
+        if flat_mask is not None and flat_mask[i]:
+            cell.stylize(CHANGED)
+        text.append_text(cell)
     if flat.size > PREVIEW_ELEMENTS:
         text.append(" …", style="dim")
     return text
@@ -106,10 +110,9 @@ def value_of(node: "Node", previous: "Node | None") -> Text:
             text.stylize(CHANGED)
             text.append_text(delta_text(delta))
         return text
-    text = preview(node.value)
     mask = changed(node.value, old)
+    text = preview(node.value, mask=mask)
     if mask is not None and mask.any():
-        text.stylize(CHANGED)
         text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
     return text
 
@@ -126,8 +129,8 @@ def grad_of(node: "Node", previous: "Node | None") -> Text:
             text.stylize("bold")
             text.append_text(delta_text(delta))
         return text
-    text = preview(node.grad, grad=True)
     mask = changed(node.grad, old)
+    text = preview(node.grad, grad=True, mask=mask)
     if mask is not None and mask.any():
         text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
     return text
@@ -181,7 +184,7 @@ def _matrix2d(
     lines = []
     rows, cols = array.shape
     for r in range(min(rows, max_rows)):
-        line = Text("[", style="dim")
+        line = Text("[", style="dim", no_wrap=True, overflow="ellipsis")
         for c in range(min(cols, max_cols)):
             x = array[r, c]
             cell = grad_number(x) if grad else value_number(x)

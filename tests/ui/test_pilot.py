@@ -95,7 +95,7 @@ async def test_invalid_text_keeps_the_value_and_the_focus_and_says_why(text, mes
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.focused, ElementGrid)
-        assert not app.query_one(EditInput).display
+        assert not app.query_one("#edit-row").display
         assert grid_cells(app) == [("()", "3", "+39")]
 
 
@@ -125,7 +125,8 @@ async def test_sgd_step_on_simple_nn_lowers_the_loss_and_shows_the_history():
         after = app.session.snapshot.loss
         assert after < before
         assert app.session.steps_taken == 1
-        assert static_text(app, "#header-stats").startswith("steps 1  lr 0.5  loss ")
+        lr = app.session.learning_rate
+        assert static_text(app, "#header-stats").startswith(f"steps 1  lr {lr:g}  loss ")
         assert app.session.loss_history == [before, after]
         assert app.query_one("#header-spark").data == [before, after]
         await pilot.press("ctrl+z")
@@ -376,6 +377,35 @@ def test_every_binding_has_an_id_and_a_description():
     ids = [b.id for b in groups]
     assert all(ids) and all(b.description and b.tooltip for b in groups)
     assert len(ids) == len(set(ids))
+
+
+FIRST_SCREEN = """
+import asyncio, sys
+from backprop_tui.ui import BackpropApp
+
+class NotLoading(BackpropApp):
+    def open_preset(self, spec):  # the loader thread is what imports torch
+        self.loading_requested = spec
+
+async def main():
+    app = NotLoading("linear_regression")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#loading").display
+        print(app.loading_requested, "torch" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_screen_paints_without_torch():
+    """Everything up to the loading screen runs without importing torch."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FIRST_SCREEN], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "linear_regression False"
 
 
 def test_importing_the_ui_does_not_import_torch():

@@ -33,8 +33,14 @@ def make_app(preset: str) -> BackpropApp:
 
 async def ready(pilot) -> None:
     """Wait for the loader thread (torch import + first computation) and its message."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    app = pilot.app
+    for _ in range(600):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not app.preset_pending:
+            break
+        await pilot.pause(0.05)
+    assert not app.preset_pending, "the preset did not load within 30 s"
     await pilot.pause()
 
 

@@ -131,6 +131,11 @@ class GraphTree(Tree[GraphRef]):
         if event.node.data is not None:
             self.post_message(Inspect(event.node.data.name))
 
+    def on_focus(self) -> None:
+        # back from another panel: the inspector shows this panel's node again
+        if self.highlighted_name is not None:
+            self.post_message(Inspect(self.highlighted_name))
+
     def on_tree_node_selected(self, event: Tree.NodeSelected[GraphRef]) -> None:
         event.stop()
         data = event.node.data

@@ -21,7 +21,9 @@ class AppHeader(Vertical):
             yield Static(id="header-output")
         with Horizontal(id="header-bottom"):
             yield Static(id="header-stats")
-            yield Sparkline([], id="header-spark")
+            spark = Sparkline([], id="header-spark")
+            spark.display = False  # shown from the second point of loss history on
+            yield spark
             yield Static(id="header-status")
 
     def show_loading(self, what: str) -> None:

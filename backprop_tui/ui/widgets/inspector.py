@@ -105,15 +105,18 @@ class Inspector(VerticalScroll):
                 Text.assemble((f"grad   ∂{output}/∂{node.name} = ", "dim"), grad_of(node, previous)),
             ]
         width = matrix_width([node.value, node.grad], [False, True])
+        # as many columns as fit: "[", " x" per column, " … +N", " ]"
+        room = max(20, self.scrollable_content_region.width)
+        max_cols = max(1, (room - 10) // (width + 1))
         old = None if previous is None else previous.value
         lines = [Text(f"value  [{shape_text(node.shape)}]", style="dim")]
-        lines.extend(matrix(node.value, width, mask=changed(node.value, old)))
+        lines.extend(matrix(node.value, width, mask=changed(node.value, old), max_cols=max_cols))
         if node.grad is None:
             lines.append(Text.assemble(("grad   ", "dim"), ("no grad", NO_GRAD)))
         else:
             old_grad = None if previous is None else previous.grad
             lines.append(Text(f"grad   ∂{output}/∂{node.name}", style="dim"))
-            lines.extend(matrix(node.grad, width, grad=True, mask=changed(node.grad, old_grad)))
+            lines.extend(matrix(node.grad, width, grad=True, mask=changed(node.grad, old_grad), max_cols=max_cols))
         mask = changed(node.value, old)
         if mask is not None and mask.any():
             lines.append(Text(f"{int(mask.sum())} element(s) changed with the last edit (shown reversed)", style=CHANGED))

@@ -118,6 +118,7 @@ class WeightEditor(Vertical):
         self.step = DEFAULT_STEP
         self._editing: tuple[int, ...] | None = None
         self._row_keys: list = []
+        self._error_shown = False
 
     def compose(self):
         with Horizontal(id="weights-body"):
@@ -128,7 +129,8 @@ class WeightEditor(Vertical):
                 with Horizontal(id="edit-row"):
                     yield Label(id="edit-target")
                     yield EditInput(id="edit-input", compact=True, select_on_focus=True)
-                    yield Label(id="edit-message")
+                # under the input, full width: the engine's messages are a sentence long
+                yield Label(id="edit-message")
                 yield Static(id="step-line")
 
     def on_mount(self) -> None:
@@ -138,7 +140,6 @@ class WeightEditor(Vertical):
         grid.add_column("index", key="index")
         grid.add_column("value", key="value")
         grid.add_column("grad", key="grad")
-        self._show_step()
 
     # ------------------------------------------------------------ from the app
 
@@ -151,6 +152,9 @@ class WeightEditor(Vertical):
         options.add_options([Option(leaf_prompt(n, self._name_width()), id=n.name) for n in leaves])
         self.leaf = None
         self._end_edit()
+        # not in on_mount: fmt imports the engine package, hence torch, which must
+        # wait for the loader thread so that the first screen paints at once
+        self._show_step()
         if leaves:
             options.highlighted = 0
             self.select_leaf(leaves[0].name)
@@ -203,6 +207,8 @@ class WeightEditor(Vertical):
         """The engine refused the value: say why beside the input, which keeps focus."""
         self.query_one("#edit-message", Label).update(Text(message, style="bold red"))
         self.query_one(EditInput).focus()
+        self._error_shown = True
+        self._fit_height()  # room for the message to wrap onto a second and third line
 
     @property
     def editing(self) -> bool:
@@ -310,7 +316,9 @@ class WeightEditor(Vertical):
         node = self.node
         rows = 0 if node is None else len(self._page_range(node))
         leaves = len(self.snapshot.leaves)
-        inner = max(leaves, 1 + 1 + rows + 1 + 1)  # info, grid header, rows, edit row, step line
+        message_rows = 3 if self._error_shown else 1
+        # info, grid header, rows, edit row, message, step line
+        inner = max(leaves, 1 + 1 + rows + 1 + message_rows + 1)
         self.styles.height = max(7, inner + 2)
 
     def _show_step(self) -> None:
@@ -323,7 +331,13 @@ class WeightEditor(Vertical):
         event.stop()
         if event.option.id is not None:
             self.select_leaf(event.option.id)
-            self.post_message(Inspect(event.option.id))
+            if event.option_list.has_focus:  # not when the app moves the highlight itself
+                self.post_message(Inspect(event.option.id))
+
+    def on_descendant_focus(self, event) -> None:
+        # the inspector follows the panel the user is in
+        if self.leaf is not None and not isinstance(event.widget, EditInput):
+            self.post_message(Inspect(self.leaf))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -363,6 +377,9 @@ class WeightEditor(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if self._error_shown:
+            self._error_shown = False
+            self._fit_height()
         if self._editing is not None:
             self.query_one("#edit-message", Label).update(Text("enter: set  esc: cancel", style="dim"))
 
@@ -371,19 +388,19 @@ class WeightEditor(Vertical):
         self._end_edit(focus_grid=True)
 
     def _show_edit_row(self, editing: bool) -> None:
-        # The row keeps its height either way (no jump when editing starts); the input is
-        # hidden when not editing, so tab skips it.
-        self.query_one("#edit-target", Label).display = editing
-        self.query_one(EditInput).display = editing
+        # Hidden when not editing, so tab skips the input; the message line then
+        # shows a hint, so the panel does not jump when editing starts.
+        self.query_one("#edit-row").display = editing
         if not editing:
-            self.query_one("#edit-message", Label).update(
-                Text("enter: edit the element   +/-: nudge   g: requires_grad", style="dim")
-            )
+            self.query_one("#edit-message", Label).update(Text("enter edit · +/- nudge · g grad", style="dim"))
 
     def _end_edit(self, focus_grid: bool = False) -> None:
         was_editing = self._editing is not None
         self._editing = None
         self._show_edit_row(False)
+        if self._error_shown:
+            self._error_shown = False
+            self._fit_height()
         if focus_grid and was_editing:
             self.query_one(ElementGrid).focus()
 
