@@ -7,6 +7,7 @@ import io
 import re
 import sys
 import warnings
+from pathlib import Path
 
 USAGE = """\
 backprop-tui [PRESET]                 open the explorer (default: scalar_chain)
@@ -83,11 +84,12 @@ def cmd_show(argv: list[str]) -> int:
 
     from backprop_tui.engine import BackpropError, EditError, Session, load_preset, resolve_preset
     from backprop_tui.engine.numbers import parse_number
+    from backprop_tui.engine.preset import printable
 
     try:
         session = Session(load_preset(resolve_preset(args.preset)))
     except BackpropError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     try:
         for assignment in args.sets:
@@ -165,14 +167,22 @@ def _text_table(session) -> str:
 def cmd_check(argv: list[str]) -> int:
     if not argv:
         raise UsageError("'check' needs at least one FILE")
-    from backprop_tui.engine import BackpropError, load_preset
+    from backprop_tui.engine import BackpropError, Session, load_preset
+    from backprop_tui.engine.preset import printable
 
     status = EXIT_OK
     for path in argv:
         try:
-            load_preset(path)
-            print(f"{path}: ok")
+            preset = load_preset(path)
         except BackpropError as exc:
-            print(str(exc))
+            print(printable(str(exc)))
             status = EXIT_INVALID
+            continue
+        try:
+            Session(preset)  # a file that loads must also compute: bce of 1.5 fails only in torch
+        except BackpropError as exc:
+            print(printable(f"{Path(path).name}: cannot compute the initial values: {exc}"))
+            status = EXIT_INVALID
+            continue
+        print(printable(f"{path}: ok"))
     return status

@@ -28,7 +28,7 @@ import torch
 from backprop_tui.engine.errors import BackpropError, EditError
 from backprop_tui.engine.files import atomic_write_text
 from backprop_tui.engine.preset import Preset, presets_dir
-from backprop_tui.engine.session import Change, Entry, Session
+from backprop_tui.engine.session import Session
 
 APP_NAME = "backprop-tui"
 ENV_DATA_DIR = "BACKPROP_TUI_DATA_DIR"
@@ -261,20 +261,17 @@ def restore(session: Session, state: SavedState) -> None:
         raise EditError("the saved session belongs to a different version of this preset")
     if set(state.requires_grad) != set(session.values) or not set(state.values) <= set(session.values):
         raise EditError("the saved session names other leaves than this preset's")
-    changes = []
+    values = {}
     for leaf in session.preset.leaves:
-        old = session.values[leaf.name]
-        new = old.clone() if leaf.name not in state.values else torch.tensor(state.values[leaf.name], dtype=old.dtype)
-        old_rg, new_rg = session.requires_grad[leaf.name], state.requires_grad[leaf.name]
-        if new_rg != old_rg or not torch.equal(new, old):
-            changes.append(Change(leaf.name, None, old.clone(), new, old_rg, new_rg))
-    if changes:
-        # Session has no public "set many leaves as one edit" yet; an Entry through its
-        # commit path gives one undoable edit, rolled back if torch refuses the values.
-        session._commit(Entry(RESTORE_LABEL, tuple(changes)))
+        if leaf.name in state.values:
+            old = session.values[leaf.name]
+            try:
+                values[leaf.name] = torch.tensor(state.values[leaf.name], dtype=old.dtype)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                raise EditError(f"the saved value of {leaf.name} is not a tensor of numbers") from None
+    session.apply_state(values, dict(state.requires_grad), RESTORE_LABEL)
     session.set_learning_rate(state.learning_rate)
-    session.sgd_losses[:] = state.loss_history
-    session.steps_taken = state.steps_taken
+    session.set_history(list(state.loss_history), state.steps_taken)
 
 
 # ---------------------------------------------------------------- clear

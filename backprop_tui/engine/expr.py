@@ -212,7 +212,8 @@ class _Builder:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetError(f"constant {value!r} is not allowed; only numbers")
         if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(float(value)) or abs(float(value)) > 3.4e38:
-            raise PresetError(f"constant {value!r} is out of float32 range")
+            shown = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:12]}… ({len(repr(value))} digits)"
+            raise PresetError(f"constant {shown} is out of float32 range")
         return Num(float(value))
 
     def _build_Name(self, node: ast.Name) -> Expr:
@@ -267,6 +268,8 @@ class _Builder:
         if len(node.args) != spec.n_args:
             raise PresetError(f"{name}() takes {spec.n_args} argument(s), got {len(node.args)}")
         kwargs = tuple((kw.arg, self._keyword(name, spec, kw)) for kw in node.keywords)
+        if "keepdim" in dict(kwargs) and "dim" not in dict(kwargs):
+            raise PresetError(f"{name}(keepdim=...) needs dim= as well")
         return Call(name, tuple(self.build(a) for a in node.args), kwargs)
 
     def _keyword(self, func: str, spec: FunctionSpec, kw: ast.keyword) -> Any:

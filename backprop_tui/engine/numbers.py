@@ -12,7 +12,7 @@ MAX_NUMBER_CHARS = 64
 
 # Plain ASCII decimal notation only: "1", "-2.5", ".5", "3.", "1e-3". No hex, no "_",
 # no other scripts' digits, so what is typed is what a reader of the screen sees.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def parse_number(text: str, *, integer: bool = False) -> float:

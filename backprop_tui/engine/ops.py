@@ -115,6 +115,8 @@ class TorchOps(Ops):
             raise self.fail(f"cannot compute '{op}' on shapes {_shape(a)} and {_shape(b)}", exc) from None
 
     def _numbers(self, op: str, a: float, b: float) -> float:
+        if op == "@":
+            raise self.fail("'@' needs tensors", f"{a!r} @ {b!r} multiplies two numbers; use '*'")
         try:
             result = _BINARY[op](a, b)
         except (ZeroDivisionError, OverflowError, ValueError) as exc:
@@ -130,7 +132,8 @@ class TorchOps(Ops):
         a = self.as_tensor(a)
         if a.dim() > 2:
             raise self.fail("'.T' needs at most 2 dimensions", f"got shape {_shape(a)}")
-        return a.T
+        # A scalar or a vector is its own transpose (torch deprecates .T on them).
+        return a.T if a.dim() == 2 else a
 
     def call(self, func: str, args: list[Any], kwargs: dict[str, Any]) -> torch.Tensor:
         args = [self.as_tensor(a) for a in args]
@@ -144,6 +147,9 @@ class TorchOps(Ops):
                 if "dim" in kwargs:
                     return op(args[0], dim=kwargs["dim"], keepdim=kwargs.get("keepdim", False))
                 return op(args[0])
+            dim = kwargs.get("dim")
+            if dim is not None and not -max(args[0].dim(), 1) <= dim < max(args[0].dim(), 1):
+                raise self.fail(f"{func}(dim={dim})", f"dim is out of range for shape {_shape(args[0])}")
             if func in ("softmax", "log_softmax"):
                 op = torch.softmax if func == "softmax" else torch.log_softmax
                 return op(args[0], dim=kwargs.get("dim", -1))
@@ -165,6 +171,14 @@ class TorchOps(Ops):
                     "shape mismatch in cross_entropy()",
                     f"logits {_shape(pred)} need shape [batch, classes] and targets [batch]; got targets {_shape(target)}",
                 )
+            if target.device.type != "meta" and target.numel():
+                low, high = int(target.min()), int(target.max())
+                if low < 0 or high >= pred.shape[1]:
+                    bad = low if low < 0 else high
+                    raise self.fail(
+                        "class index out of range in cross_entropy()",
+                        f"{bad} is not a class of 0..{pred.shape[1] - 1}",
+                    )
         elif pred.shape != target.shape:
             raise self.fail(f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ")
         return _LOSSES[func](pred, target, reduction=reduction)

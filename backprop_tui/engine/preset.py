@@ -147,7 +147,8 @@ class _Validator:
         self.total_elements = 0
 
     def fail(self, where: str, message: str) -> PresetError:
-        return PresetError(f"{self.label}: {where}: {message}" if where else f"{self.label}: {message}")
+        text = f"{self.label}: {where}: {message}" if where else f"{self.label}: {message}"
+        return PresetError(printable(text))
 
     # -- top level
 
@@ -254,6 +255,8 @@ class _Validator:
         where = f"[tensors.{name}]"
         self._unknown_keys(table, _TENSOR_KEYS, where)
         role = table.get("role")
+        if role is None:
+            raise self.fail(where, f"missing 'role': one of {', '.join(ROLES)}")
         if role not in ROLES:
             raise self.fail(where, f"role must be one of {', '.join(ROLES)}, got {role!r}")
         dtype = table.get("dtype", "float")
@@ -429,6 +432,11 @@ class _Validator:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def printable(text: str) -> str:
+    """One line with no control characters, so a hostile name cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _type_name(value: Any) -> str:

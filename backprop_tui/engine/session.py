@@ -42,6 +42,11 @@ class Entry:
     losses: tuple[float, ...] = ()  # what an SGD step appended to the loss history
 
 
+def _short(value: float) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
+
+
 def format_index(name: str, index: Index | None) -> str:
     return name if not index else f"{name}[{','.join(map(str, index))}]"
 
@@ -92,12 +97,16 @@ class Session:
     def set_element(self, name: str, index: Index, value: float) -> Snapshot:
         tensor = self._leaf(name)
         index = self._check_index(name, tensor, tuple(index))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise EditError(f"{format_index(name, index)}: {value!r} is not a finite number")
-        if abs(value) > FLOAT32_MAX:
-            raise EditError(f"{format_index(name, index)}: {value} is out of float32 range")
-        if not tensor.is_floating_point() and value != int(value):
-            raise EditError(f"{format_index(name, index)}: holds class indices; {value} is not a whole number")
+        where = format_index(name, index)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EditError(f"{where}: {value!r} is not a number")
+        if abs(value) > FLOAT32_MAX or not math.isfinite(abs(value)):  # abs() first: a huge int
+            raise EditError(f"{where}: {_short(value)} is not a finite number in float32 range")
+        if not tensor.is_floating_point():
+            if value != int(value):
+                raise EditError(f"{where}: holds class indices; {value} is not a whole number")
+            if abs(value) > 2**62:
+                raise EditError(f"{where}: {_short(value)} is out of range for a class index")
         old = tensor[index].item()
         stored = float(torch.tensor(value, dtype=tensor.dtype).item())
         rg = self.requires_grad[name]
@@ -147,6 +156,28 @@ class Session:
         self.sgd_losses.extend(losses)
         self.steps_taken += 1
         return snapshot
+
+    def apply_state(self, values: dict[str, torch.Tensor], requires_grad: dict[str, bool], label: str) -> Snapshot:
+        """Set many leaves at once as one undoable edit (restoring a saved session, say)."""
+        changes = []
+        for name in dict.fromkeys([*values, *requires_grad]):
+            tensor = self._leaf(name)
+            new = values.get(name, tensor)
+            if new.shape != tensor.shape or new.dtype != tensor.dtype:
+                raise EditError(f"{name}: expected {list(tensor.shape)} {tensor.dtype}, got {list(new.shape)} {new.dtype}")
+            rg = self.requires_grad[name]
+            new_rg = requires_grad.get(name, rg)
+            if new_rg and not tensor.is_floating_point():
+                raise EditError(f"{name} holds class indices (int); it cannot require grad")
+            changes.append(Change(name, None, tensor.clone(), new.clone(), rg, new_rg))
+        return self._commit(Entry(label, tuple(changes)))
+
+    def set_history(self, losses: list[float], steps_taken: int) -> None:
+        """Take a loss history and step count as the baseline (a restored session's)."""
+        if steps_taken < 0 or (losses and len(losses) < steps_taken + 1):
+            raise EditError("a loss history needs one loss before the first step and one after each")
+        self.sgd_losses = [float(x) for x in losses]
+        self.steps_taken = int(steps_taken)
 
     def set_learning_rate(self, lr: float) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:

@@ -13,6 +13,28 @@ from backprop_tui.engine.expr import evaluate
 from backprop_tui.engine.ops import TorchOps, evaluate_step
 
 
+class _MetaOps(TorchOps):
+    """TorchOps on the meta device that also refuses any single operation past the limit,
+    so `sum(v @ v.T)` cannot hide a 10^10-element matrix inside one step."""
+
+    def _limited(self, result):
+        if isinstance(result, torch.Tensor) and result.numel() > limits.MAX_ELEMENTS_PER_TENSOR:
+            raise self.fail(
+                "an operation makes too large a tensor",
+                f"shape {list(result.shape)} ({result.numel():,} elements); the limit is {limits.MAX_ELEMENTS_PER_TENSOR:,}",
+            )
+        return result
+
+    def binop(self, op, a, b):
+        return self._limited(super().binop(op, a, b))
+
+    def call(self, func, args, kwargs):
+        return self._limited(super().call(func, args, kwargs))
+
+    def module(self, name, x):
+        return self._limited(super().module(name, x))
+
+
 def check_module_input(name: str, in_features: int, x: torch.Tensor, error: type = PresetError) -> None:
     if x.dim() == 0 or x.shape[-1] != in_features:
         raise error(f"{name}() expects inputs with last dimension {in_features} (in_features), got shape {list(x.shape)}")
@@ -37,7 +59,7 @@ def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
     total = 0
     for i, step in enumerate(preset.steps):
         where = f"{label}: step {step.name!r} (steps[{i}])"
-        ops = TorchOps(env, call_module, PresetError, where, device="meta")
+        ops = _MetaOps(env, call_module, PresetError, where, device="meta")
         try:
             result = evaluate_step(step.expr.tree, ops)
         except PresetError as exc:
