@@ -232,7 +232,7 @@ def test_step_result_size_limit_is_checked_without_computing():
     tensors = '[tensors.a]\nrole = "input"\nshape = [2000, 1]\ninit = "ones"\n[tensors.b]\nrole = "input"\nshape = [1, 1000]\ninit = "ones"'
     text = f'output = "J"\n{tensors}\n[[steps]]\nname = "outer"\nexpr = "a @ b"\n[[steps]]\nname = "J"\nexpr = "sum(outer)"\n'
     start = time.perf_counter()
-    with pytest.raises(PresetError, match=r"step 'outer' \(steps\[0\]\): result has shape \[2000, 1000\] \(2,000,000 elements\)"):
+    with pytest.raises(PresetError, match=r"step 'outer' \(steps\[0\]\): an operation makes too large a tensor: shape \[2000, 1000\] \(2,000,000 elements\)"):
         parse_preset(text, source="outer.toml")
     assert time.perf_counter() - start < 5.0
 

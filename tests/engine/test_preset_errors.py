@@ -134,7 +134,7 @@ CASES = {
     "output missing": (GOOD.replace('output = "J"\n', ""), ["missing 'output'", 'output = "J"']),
     # roles and values
     "bad role": (tensor('role = "weight"\nvalue = 1.0'), ["[tensors.x]", "role must be one of input, target, parameter, got 'weight'"]),
-    "missing role": (tensor("value = 1.0"), ["[tensors.x]", "role must be one of"]),
+    "missing role": (tensor("value = 1.0"), ["[tensors.x]", "missing 'role': one of input, target, parameter"]),
     "string value": (tensor('role = "input"\nvalue = "abc"'), ["[tensors.x]", "'value' holds 'abc'; only numbers"]),
     "string in list": (tensor('role = "input"\nvalue = [1.0, "2"]'), ["[tensors.x]", "'value' holds '2'; only numbers"]),
     "bool value": (tensor('role = "input"\nvalue = true'), ["[tensors.x]", "'value' holds True; only numbers"]),

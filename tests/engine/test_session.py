@@ -300,11 +300,11 @@ REFUSED = [
     ("w", (), math.nan, "is not a finite number"),
     ("w", (), math.inf, "is not a finite number"),
     ("w", (), -math.inf, "is not a finite number"),
-    ("w", (), 1e39, "out of float32 range"),
-    ("w", (), -1e39, "out of float32 range"),
-    ("w", (), True, "is not a finite number"),
-    ("w", (), "2", "is not a finite number"),
-    ("w", (), None, "is not a finite number"),
+    ("w", (), 1e39, "is not a finite number in float32 range"),
+    ("w", (), -1e39, "is not a finite number in float32 range"),
+    ("w", (), True, "w: True is not a number"),
+    ("w", (), "2", "w: '2' is not a number"),
+    ("w", (), None, "w: None is not a number"),
 ]
 
 
