@@ -35,7 +35,7 @@ from backprop_tui.ui.screens.preset_picker import PresetPicker
 from backprop_tui.ui.screens.prompt import PromptScreen
 from backprop_tui.ui.widgets.graph_tree import GraphPanel, GraphTree
 from backprop_tui.ui.widgets.header import AppHeader
-from backprop_tui.ui.widgets.inspector import Inspector
+from backprop_tui.ui.widgets.inspector import Explanation, Inspector
 from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafList, WeightEditor
 
 if TYPE_CHECKING:
@@ -179,18 +179,12 @@ class BackpropApp(App[int]):
             self._inspect()
 
     def _inspect(self) -> None:
-        from backprop_tui.ui.chain import chain_rule
-
         session = self.session
         snapshot = session.snapshot
         name = self.inspected if self.inspected in snapshot else snapshot.output
         previous = session.previous
         before = previous.node(name) if previous is not None and name in previous else None
-        try:
-            rule = chain_rule(session, name)
-        except Exception as exc:  # noqa: BLE001 - the inspector must not take the app down
-            rule = f"chain rule unavailable: {exc}"
-        self.query_one(Inspector).show(snapshot.node(name), before, rule, snapshot.output)
+        self.query_one(Inspector).show(snapshot.node(name), before, explain(session, name), snapshot.output)
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:
         """Run one session edit; a refused edit shows its reason and changes nothing."""
@@ -372,6 +366,26 @@ class BackpropApp(App[int]):
             yield SystemCommand("SGD step", "One step of gradient descent", self.action_sgd_step)
         yield SystemCommand("Open a preset file", "Open a .toml preset by its path", self.action_open_file)
         yield SystemCommand("Help: keys and panels", "Every binding and what each panel means", self.action_help)
+
+
+def explain(session: "Session", name: str) -> Explanation:
+    """The engine's chain rule and local derivatives for a node; its message if it has none.
+
+    The numbers come from torch in engine.analysis.local (on a private graph), so the UI
+    does no math of its own.
+    """
+    from backprop_tui.engine import BackpropError
+    from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
+
+    try:
+        rule = chain_rule(session, name).text
+    except BackpropError as exc:
+        return Explanation(str(exc))
+    try:
+        local = tuple(d.text for d in local_derivatives(session, name))
+    except BackpropError as exc:
+        local = (str(exc),)
+    return Explanation(rule, local)
 
 
 def run_app(preset: str = DEFAULT_PRESET) -> int:

@@ -52,7 +52,7 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         assert "grad +30 Δ-9" in tree_label(app, "w")
         assert "grad -10 Δ+3" in tree_label(app, "b")
         assert grid_cells(app) == [("()", "2 Δ-1", "+30 Δ-9")]
-        assert "∂J/∂w = ∂J/∂c · ∂c/∂w = (-10) · (-3) = 30" in inspector_text(app)
+        assert "∂J/∂w = ∂J/∂c · ∂c/∂w = -10 · -3 = 30" in inspector_text(app)
         # updated in place: the same tree nodes and grid rows, no rebuilt widgets
         assert {name: id(node) for name, node in app.query_one(GraphTree)._full.items()} == tree_ids
         assert isinstance(app.focused, ElementGrid)
@@ -189,7 +189,11 @@ async def test_chain_rule_with_the_seed_numbers():
         assert "f = 81" in static_text(app, "#header-output")
         await pilot.press("down", "down")  # f, g, h
         await pilot.pause()
-        assert "∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216" in inspector_text(app)
+        assert "chain rule  ∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216" in inspector_text(app)
+        await pilot.press("up")  # g: its local derivative with respect to h, from torch
+        await pilot.pause()
+        assert "d/dh (h³ + 1) = 3h² = 12" in inspector_text(app)
+        await pilot.press("down")
         await pilot.press("down")
         await pilot.pause()
         assert "∂f/∂x = ∂f/∂h · ∂h/∂x = 216 · 1 = 216" in inspector_text(app)
@@ -202,7 +206,7 @@ async def test_chain_rule_sums_over_consumers():
         await ready(pilot)
         await pilot.press("down", "down")  # f, p, x
         await pilot.pause()
-        assert "∂f/∂x = ∂f/∂p · ∂p/∂x + ∂f/∂f · ∂f/∂x = 1 · 3 + 1 · 1 = 4" in inspector_text(app)
+        assert "∂f/∂x = ∂f/∂p · ∂p/∂x + ∂f/∂x (direct) = 1 · 3 + 1 = 4" in inspector_text(app)
         # x is used twice: full once, as a reference under f
         tree = app.query_one(GraphTree)
         refs = [n for n in tree._occurrences["x"] if n.data.ref]

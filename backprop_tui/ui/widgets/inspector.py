@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -9,12 +10,10 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from backprop_tui.ui.chain import ChainRule
 from backprop_tui.ui.format import (
     CHANGED,
     NO_GRAD,
     changed,
-    fmt,
     grad_of,
     matrix,
     matrix_width,
@@ -26,35 +25,12 @@ if TYPE_CHECKING:
     from backprop_tui.engine.snapshot import Node
 
 
-def factor(x: float) -> str:
-    """A factor in a product: negatives in parentheses, so `(-13) · (-3)` reads right."""
-    text = fmt(x)
-    return f"({text})" if text.startswith("-") else text
+@dataclass(frozen=True)
+class Explanation:
+    """What the engine's analyses say about a node (engine.analysis.local)."""
 
-
-def chain_text(rule: ChainRule) -> Text:
-    out, n = rule.output, rule.node
-    symbols, numbers = [], []
-    for term in rule.terms:
-        if term.upstream is None:
-            symbols.append(f"⟨∂{out}/∂{term.consumer}, ∂{term.consumer}/∂{n}⟩")
-            numbers.append(factor(term.contribution))
-        else:
-            symbols.append(f"∂{out}/∂{term.consumer} · ∂{term.consumer}/∂{n}")
-            numbers.append(f"{factor(term.upstream)} · {factor(term.local)}")
-    text = Text()
-    text.append(f"∂{out}/∂{n}", style="bold")
-    text.append(" = ")
-    text.append(" + ".join(symbols) if symbols else "0")
-    if numbers:
-        text.append(" = ")
-        text.append(" + ".join(numbers))
-    text.append(" = ")
-    text.append(fmt(rule.total), style="bold")
-    if fmt(rule.total) != fmt(rule.grad):
-        # float32 rounding can differ in the last digit; say so rather than hide it
-        text.append(f"  (backward() stored {fmt(rule.grad)})", style="dim")
-    return text
+    chain_rule: str  # e.g. ∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216, or why there is no grad
+    local: tuple[str, ...] = ()  # one line per input of a step: d/dh (h³ + 1) = 3h² = 12
 
 
 class Inspector(VerticalScroll):
@@ -66,7 +42,7 @@ class Inspector(VerticalScroll):
     def on_mount(self) -> None:
         self.border_title = "Inspector"
 
-    def show(self, node: "Node", previous: "Node | None", rule: "ChainRule | str | None", output: str) -> None:
+    def show(self, node: "Node", previous: "Node | None", explanation: Explanation, output: str) -> None:
         # What a learner looks for first (value, grad, chain rule) comes first: the
         # details below may scroll out of a small terminal.
         title = Text(node.name, style="bold")
@@ -77,10 +53,10 @@ class Inspector(VerticalScroll):
         if node.expr:
             lines.append(Text.assemble(("expr  ", "dim"), node.expr))
         lines.extend(self._values(node, previous, output))
-        if isinstance(rule, ChainRule):
-            lines.append(chain_text(rule))
-        elif isinstance(rule, str):
-            lines.append(Text(rule, style="italic"))
+        lines.append(Text.assemble(("chain rule  ", "bold"), explanation.chain_rule))
+        if explanation.local:
+            lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
+            lines.extend(Text(f"  {line}") for line in explanation.local)
         lines.append(Text(""))
         grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
         lines.append(Text.assemble(("shape ", "dim"), f"{shape_text(node.shape)} {node.dtype}",
@@ -90,9 +66,6 @@ class Inspector(VerticalScroll):
         lines.append(Text.assemble(("consumers ", "dim"), ", ".join(node.consumers) or "none"))
         if node.note:
             lines.append(Text(node.note, style="italic"))
-        if isinstance(rule, ChainRule):
-            lines.append(Text("chain rule: local factors ∂c/∂n from torch.autograd.grad, upstream ∂out/∂c from .grad",
-                              style="dim"))
         self.query_one("#inspector-body", Static).update(Group(*lines))
 
     def clear(self) -> None:

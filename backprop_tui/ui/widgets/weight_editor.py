@@ -163,7 +163,6 @@ class WeightEditor(Vertical):
     def update_snapshot(self, snapshot: "Snapshot", previous: "Snapshot | None") -> None:
         """An edit happened: relabel leaves and cells in place."""
         self.snapshot, self.previous = snapshot, previous
-        options = self.query_one(LeafList)
         self._relabel_leaves()
         if self.leaf is not None:
             self._show_info()
