@@ -419,3 +419,12 @@ def test_importing_the_ui_does_not_import_torch():
     code = "import sys, backprop_tui.ui; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_bindings_document_matches_the_bindings():
+    from pathlib import Path
+
+    from backprop_tui.ui.docs import bindings_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "ui-bindings.md"
+    assert bindings_markdown().strip() in doc.read_text(encoding="utf-8")

@@ -343,6 +343,11 @@ class WeightEditor(Vertical):
         if event.option.id is not None:
             self.select_leaf(event.option.id, focus_grid=True)
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # a click on the row under the cursor: edit it, as Enter does
+        event.stop()
+        self.on_element_grid_edit_requested(ElementGrid.EditRequested())
+
     def on_element_grid_edit_requested(self, event: ElementGrid.EditRequested) -> None:
         event.stop()
         index = self._cursor_index()
