@@ -428,3 +428,18 @@ def test_the_bindings_document_matches_the_bindings():
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "ui-bindings.md"
     assert bindings_markdown().strip() in doc.read_text(encoding="utf-8")
+
+
+@pilot_test
+async def test_narrow_graph_labels_drop_whole_pieces_not_digits():
+    """At 80 columns g's label loses its expression, never a digit of its grad (+18)."""
+    app = make_app("scalar_chain")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        tree = app.query_one(GraphTree)
+        shown = [tree.render_label(tree._full[name], tree.rich_style, tree.rich_style).plain for name in "fghx"]
+        assert any(" grad +18" in line for line in shown)
+        assert any(" grad +216" in line for line in shown)
+        assert tree_label(app, "g").startswith("g = h**3 + 1  9  grad +18")  # the full label is kept
+        width = tree.scrollable_content_region.width
+        assert all(len(line) <= width for line in shown)

@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from backprop_tui.ui.format import grad_of, value_of
+from backprop_tui.ui.format import grad_of, shape_text, value_of
 from backprop_tui.ui.messages import Inspect, OpenInEditor
 
 if TYPE_CHECKING:
@@ -32,17 +32,72 @@ class GraphRef:
     ref: bool  # True: a reference to a node shown in full elsewhere
 
 
-def node_label(node: "Node", previous: "Node | None") -> Text:
-    text = Text(node.name, style="bold")
+@dataclass(frozen=True)
+class LabelParts:
+    """A node's label in pieces, so a narrow panel drops whole pieces, never half a number."""
+
+    name: Text
+    expr: Text | None  # " = w * x"; None for leaves
+    value: Text
+    grad: Text
+    value_short: Text  # a tensor's shape alone; the same as value for a scalar
+    grad_short: Text
+
+    def candidates(self) -> list[Text]:
+        """From the fullest label to the most compact; the first that fits is shown."""
+        grad_full = Text("  grad ", style="dim") + self.grad
+        grad_short = Text("  grad ", style="dim") + self.grad_short
+        variants = [
+            (self.expr, self.value, grad_full),
+            (None, self.value, grad_full),
+            (None, self.value_short, grad_full),
+            (None, self.value_short, grad_short),
+            (None, None, grad_full),  # deep in a narrow tree: the grad matters most here
+            (None, None, None),
+        ]
+        labels = []
+        for expr, value, grad in variants:
+            text = self.name.copy()
+            if expr is not None:
+                text.append_text(expr)
+            if value is not None:
+                text.append("  ")
+                text.append_text(value)
+            if grad is not None:
+                text.append_text(grad)
+            labels.append(text)
+        return labels
+
+
+def node_parts(node: "Node", previous: "Node | None") -> LabelParts:
+    name = Text(node.name, style="bold")
     if node.expr:
         expr = node.expr if len(node.expr) <= MAX_EXPR_CHARS else node.expr[: MAX_EXPR_CHARS - 1] + "…"
-        text.append(f" = {expr}", style="cyan")
+        expr_text = Text(f" = {expr}", style="cyan")
     else:
-        text.append(f" {SHORT_KIND.get(node.kind, node.kind)}", style="dim")
-    text.append("  ")
-    text.append_text(value_of(node, previous))
-    text.append("  grad ", style="dim")
-    text.append_text(grad_of(node, previous))
+        name.append(f" {SHORT_KIND.get(node.kind, node.kind)}", style="dim")
+        expr_text = None
+    value, grad = value_of(node, previous), grad_of(node, previous)
+    if node.shape:
+        value_short = Text(f"[{shape_text(node.shape)}] …", style="dim")
+        grad_short = Text("…", style="dim") if node.grad is not None else grad
+    else:
+        value_short, grad_short = value, grad
+    return LabelParts(name, expr_text, value, grad, value_short, grad_short)
+
+
+def node_label(node: "Node", previous: "Node | None") -> Text:
+    """The full label (no width limit)."""
+    return node_parts(node, previous).candidates()[0]
+
+
+def fit_label(parts: LabelParts, width: int) -> Text:
+    candidates = parts.candidates()
+    for text in candidates:
+        if text.cell_len <= width:
+            return text
+    text = candidates[-1]
+    text.truncate(max(1, width), overflow="ellipsis")
     return text
 
 
@@ -62,17 +117,42 @@ class GraphTree(Tree[GraphRef]):
     ]
 
     def __init__(self, **kwargs) -> None:
+        self._occurrences: dict[str, list[TreeNode[GraphRef]]] = {}
+        self._full: dict[str, TreeNode[GraphRef]] = {}
+        self._parts: dict[int, LabelParts] = {}  # by TreeNode id: the label in pieces
         super().__init__("graph", **kwargs)
         self.show_root = False
         self.guide_depth = 2
-        self._occurrences: dict[str, list[TreeNode[GraphRef]]] = {}
-        self._full: dict[str, TreeNode[GraphRef]] = {}
+
+    def render_label(self, node: TreeNode[GraphRef], base_style, style) -> Text:
+        """Fit the label to the panel: drop the expression, then previews, before cutting."""
+        parts = self._parts.get(node.id)
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        icon = 2 if node.allow_expand else 0
+        room = self.scrollable_content_region.width - depth * self.guide_depth - icon
+        # the base class styles node._label and adds the fold icon: lend it the fitted
+        # label for this call only, so node.label stays the full text
+        full = node._label
+        if parts is not None:
+            node._label = fit_label(parts, room)
+        else:  # a reference or a group line: words only, so a plain cut is honest
+            node._label = full.copy()
+            node._label.truncate(max(1, room), overflow="ellipsis")
+        try:
+            return super().render_label(node, base_style, style)
+        finally:
+            node._label = full
 
     def build(self, snapshot: "Snapshot") -> None:
         """Lay out the tree for a newly loaded preset (not called for edits)."""
         self.clear()
         self._occurrences = {}
         self._full = {}
+        self._parts = {}
         self._add_walk(self.root, snapshot.output, snapshot)
         unreachable = [n.name for n in reversed(snapshot.nodes) if n.name not in self._full]
         if unreachable:
@@ -97,10 +177,12 @@ class GraphTree(Tree[GraphRef]):
             elif node.inputs:
                 tree_node = under.add(node_label(node, None), data=GraphRef(name, False), expand=True)
                 self._full[name] = tree_node
+                self._parts[tree_node.id] = node_parts(node, None)
                 stack.extend((tree_node, i) for i in reversed(node.inputs))
             else:
                 tree_node = under.add_leaf(node_label(node, None), data=GraphRef(name, False))
                 self._full[name] = tree_node
+                self._parts[tree_node.id] = node_parts(node, None)
             self._occurrences.setdefault(name, []).append(tree_node)
 
     def update_values(self, snapshot: "Snapshot", previous: "Snapshot | None") -> None:
@@ -108,7 +190,9 @@ class GraphTree(Tree[GraphRef]):
         for name, tree_node in self._full.items():
             node = snapshot.node(name)
             before = previous.node(name) if previous is not None and name in previous else None
-            tree_node.set_label(node_label(node, before))
+            parts = node_parts(node, before)
+            self._parts[tree_node.id] = parts
+            tree_node.set_label(parts.candidates()[0])
 
     @property
     def highlighted_name(self) -> str | None:
