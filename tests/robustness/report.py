@@ -6,6 +6,8 @@
 Counts come from the run itself: a fuzz test records how many generated inputs it tried
 and how many held (tests/robustness/conftest.py, `tally`); any other case is one input,
 held if its test passed. A known engine bug is a strict-xfail test: tried, not held.
+The bugs these suites found and that are fixed are listed in FOUND_AND_FIXED; the open
+ones, and any failure of the run, are listed from the run itself.
 """
 
 from __future__ import annotations
@@ -29,9 +31,40 @@ SUITES = {
     "test_fuzz.py": "Fuzzing",
     "test_value_editor.py": "Bad input to the value editor",
     "test_bad_computations.py": "Computations that go bad",
-    "test_known_bugs.py": "Engine bugs found outside the corpus",
+    "test_fixed_bugs.py": "Engine bugs found outside the corpus",
     "test_autosave.py": "Autosave",
 }
+# What the suites found in the engine, and where each is tested now (see the commit named).
+FOUND_AND_FIXED = [
+    "## Engine bugs these suites found",
+    "",
+    "The first runs of these suites found the engine bugs below. Each was pinned as a strict",
+    "xfail (or left out of the fuzzers with `assume`) until commit 1515e9a, “Fix engine bugs",
+    "found by the robustness and test suites”, fixed them; their tests are ordinary tests now,",
+    "with the engine's exact new messages, and the fuzzers draw those inputs again.",
+    "",
+    "- Other scripts' digits typed into the value editor (`１２`, `١٢`) were taken as 12: numbers are",
+    "  ASCII digits only (`test_value_editor.py`).",
+    "- An int past int64 into a class index, or past float32 into a float leaf, let an",
+    "  OverflowError escape `Session.set_element`: an edit error now, “… is out of range for a class",
+    "  index” / “… is not a finite number in float32 range” (`test_fixed_bugs.py`, the edit fuzzer).",
+    "- A class index of -100 (torch's `ignore_index`) was accepted, and cross_entropy silently left",
+    "  that sample out: class indices are range-checked before cross_entropy, “-100 is not a class",
+    "  of 0..2” (`test_bad_computations.py`, `test_value_editor.py`,",
+    "  `compute_initial_class_index_minus_100.toml`).",
+    "- `.T` of a scalar or a vector called torch's deprecated `Tensor.T`: it is the tensor itself",
+    "  (`test_fixed_bugs.py`).",
+    "- `2 @ 3` let a TypeError out of the loader: “'@' needs tensors” (`type_matmul_of_numbers.toml`).",
+    "- Control characters in a table name went raw into `check`'s line (a newline split it, ESC codes",
+    "  reached the terminal): escaped (`name_control_characters.toml`).",
+    "- `softmax(s, dim=5)` of a scalar passed the shape check and failed only in the explorer: dim is",
+    "  range-checked (`shape_softmax_dim_out_of_range.toml`).",
+    "- bce of an initial probability 1.5 passed `check` and failed only in the explorer: `check`",
+    "  computes the initial values (`compute_initial_bce_out_of_range.toml`).",
+    "- `sum(v @ v.T)` hid a 10^10-element matrix inside one step, past the per-tensor limit: every",
+    "  single operation is limited to 1,000,000 elements (`limit_intermediate_elements.toml`).",
+    "- A 401-digit constant was repeated whole in its message: shortened (`limit_huge_int_constant.toml`).",
+]
 HOLDS = {
     "passed": "held",
     "xfailed": "**engine bug** (strict xfail)",
@@ -115,6 +148,15 @@ def render(outcomes: list[dict], returncode: int) -> str:
             total[i] += n
     lines.append(f"| **all** | {total[0]} | {total[1]:,} | {total[2]:,} | {total[3]} | {total[4]} |")
     lines += ["", f"pytest exit status of the run: {returncode} (0: everything passed or failed as expected)."]
+    lines += ["", *FOUND_AND_FIXED]
+    open_bugs = [r for r in outcomes if r["outcome"] == "xfailed"]
+    failed = [r for r in outcomes if r["outcome"] in ("failed", "xpassed")]
+    lines += ["", "Still open, pinned as strict xfails (the **engine bug** rows below):", ""]
+    lines += [f"- `{r['nodeid'].split('::', 1)[1]}`: {cell(r['reason'])}" for r in open_bugs] or ["- none"]
+    if failed:
+        lines += ["", "**Failed in this run** (an engine bug not pinned yet, a fixed one come back,"]
+        lines += ["or an xfail that now passes):", ""]
+        lines += [f"- `{r['nodeid'].split('::', 1)[1]}` ({r['outcome']})" for r in failed]
 
     for suite, title in SUITES.items():
         module_doc, function_docs = docstrings(HERE / suite)

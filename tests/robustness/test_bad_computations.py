@@ -2,8 +2,9 @@
 
 An accepted edit that makes nan or inf (log of a negative, exp overflowing float32, 0/0)
 gives a snapshot with those values and a warning; the session keeps working and undo
-brings back the finite state. An edit for which torch raises (a class index out of range,
-a probability above 1) is refused with EditError and changes nothing.
+brings back the finite state. An edit for which torch raises (a probability above 1), or
+that the engine refuses before torch sees it (a class index out of range, -100 included),
+is refused with EditError and changes nothing.
 """
 
 from __future__ import annotations
@@ -83,12 +84,24 @@ def test_nan_from_sgd_on_a_bad_state_then_undo():
 
 # name -> (preset, edit, part of the message)
 TORCH_REFUSES = {
-    "class index past the classes": ("softmax_classifier", ("classes", (0,), 7), "Target 7 is out of bounds"),
-    "class index negative": ("softmax_classifier", ("classes", (2,), -1), "Target -1 is out of bounds"),
+    "class index past the classes": (
+        "softmax_classifier", ("classes", (0,), 7),
+        "classes[0] = 7: torch cannot compute this (step 'loss': class index out of range in cross_entropy(): "
+        "7 is not a class of 0..2); nothing changed",
+    ),
+    "class index negative": (
+        "softmax_classifier", ("classes", (2,), -1),
+        "classes[2] = -1: torch cannot compute this (step 'loss': class index out of range in cross_entropy(): "
+        "-1 is not a class of 0..2); nothing changed",
+    ),
     "probability above 1": ("fragile", ("p", (0,), 1.5), "between 0 and 1"),
     "probability below 0": ("fragile", ("p", (1,), -0.25), "between 0 and 1"),
     "bce target above 1": ("fragile", ("y", (1,), 2.0), "between 0 and 1"),
-    "fragile class index": ("fragile", ("classes", (1,), 3), "Target 3 is out of bounds"),
+    "fragile class index": (
+        "fragile", ("classes", (1,), 3),
+        "classes[1] = 3: torch cannot compute this (step 'C': class index out of range in cross_entropy(): "
+        "3 is not a class of 0..2); nothing changed",
+    ),
 }
 
 
@@ -134,11 +147,14 @@ def test_reset_after_a_refused_edit():
     assert session.values["p"].tolist() == [0.25, 0.75]
 
 
-@pytest.mark.xfail(strict=True, reason="class index -100 is torch's ignore_index: cross_entropy silently drops the sample")
 def test_class_index_minus_100_is_refused():
-    """Engine bug: -100 is accepted as a class index, and the loss quietly leaves that sample out."""
+    """-100 is torch's ignore_index: cross_entropy would silently leave the sample out. Refused since 1515e9a."""
     session = _session("softmax_classifier")
     before = state_of(session)
-    with pytest.raises(EditError):
+    with pytest.raises(EditError) as refused:
         session.set_element("classes", (0,), -100)
+    assert str(refused.value) == (
+        "classes[0] = -100: torch cannot compute this (step 'loss': class index out of range in cross_entropy(): "
+        "-100 is not a class of 0..2); nothing changed"
+    )
     assert unchanged(session, before)

@@ -2,8 +2,14 @@
 
 For each file, `backprop-tui check FILE` prints exactly one line (the file's name, then
 the message below), exits 1, takes under a second, executes nothing, and lets no library
-warning or traceback through. The `bug_` files are engine bugs found by this suite: their
-tests say what should happen and are expected to fail (strict) until the engine is fixed.
+warning or traceback through. A file that loads must also compute: `check` works out the
+initial values, so a preset torch refuses (bce of 1.5) is refused here, not in the explorer.
+
+A `bug_` file is an engine bug this suite found and the engine still has: its test says
+what should happen and is expected to fail (strict) until the engine is fixed. The six
+bugs the corpus found first (a 401-digit constant, '@' of two numbers, control characters
+in a table name, softmax dim of a scalar, bce of 1.5 at load, a 10^10-element
+intermediate) were fixed in 1515e9a and are ordinary cases now.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ CASES: dict[str, str] = {
     "missing_steps.toml": "missing [[steps]]: a preset needs at least one step",
     "missing_output.toml": "missing 'output': name the step that is the cost, e.g. output = \"J\"",
     "missing_value.toml": "[tensors.x]: needs 'value' (a number or nested list) or 'shape' and 'init'",
+    "missing_role.toml": "[tensors.x]: missing 'role': one of input, target, parameter",
     "unknown_key.toml": "[tensors.x]: unknown key 'valeu'; allowed: dtype, high, init,",
     # shapes
     "shape_add_mismatch.toml": "step 'J' (steps[0]): shape mismatch in '+': shapes [2] and [3] do not broadcast",
@@ -57,6 +64,25 @@ CASES: dict[str, str] = {
     "shape_output_not_scalar.toml": "output 'J': must be a scalar cost, but has shape [2]; wrap it in mean() or sum()",
     "shape_weight_mismatch.toml": "[modules.layer]: weight has shape [1, 3], expected [out_features, in_features] = [1, 2]",
     "shape_loss_mismatch.toml": "shape mismatch in mse(): prediction [2] and target [3] differ",
+    "shape_softmax_dim_out_of_range.toml": "step 'J' (steps[0]): softmax(dim=5): dim is out of range for shape []",
+    "shape_sum_dim_out_of_range.toml": (
+        "step 'J' (steps[0]): cannot compute sum() on shapes [2]: "
+        "Dimension out of range (expected to be in range of [-1, 0], but got 1)"
+    ),
+    "shape_transpose_3d.toml": "step 'J' (steps[0]): '.T' needs at most 2 dimensions: got shape [2, 2, 2]",
+    "type_matmul_of_numbers.toml": "step 'J' (steps[0]): '@' needs tensors: 2.0 @ 3.0 multiplies two numbers; use '*'",
+    # values torch refuses: check computes the initial values
+    "compute_initial_bce_out_of_range.toml": (
+        "cannot compute the initial values: step 'J': cannot compute bce() on shapes [1], [1]: "
+        "all elements of input should be between 0 and 1"
+    ),
+    "compute_initial_class_index_past_classes.toml": (
+        "cannot compute the initial values: step 'J': class index out of range in cross_entropy(): 7 is not a class of 0..2"
+    ),
+    "compute_initial_class_index_minus_100.toml": (  # torch's ignore_index would drop the sample silently
+        "cannot compute the initial values: step 'J': class index out of range in cross_entropy(): "
+        "-100 is not a class of 0..2"
+    ),
     # order, cycles, names
     "use_before_definition.toml": "step 'h' (steps[0]): uses 'g' before it is defined (steps run in order)",
     "cycle_self.toml": "step 'J' (steps[0]): uses itself ('J'); steps cannot form a cycle",
@@ -67,12 +93,19 @@ CASES: dict[str, str] = {
     "duplicate_tensor_and_step.toml": "step 'x': duplicate name 'x' (already used by [tensors.x])",
     "duplicate_module_and_tensor.toml": "[modules.x]: duplicate name 'x' (already used by [tensors.x])",
     "name_is_function.toml": "[tensors.exp]: 'exp' is the name of a function; choose another name",
+    "name_control_characters.toml": (  # ESC and newline escaped: one line, nothing reaches the terminal
+        "[tensors.a\\x1b[2J\\nb]: 'a\\x1b[2J\\nb' is not a valid name (letters, digits, '_'; no leading '_')"
+    ),
+    "name_bidi_override.toml": (
+        "[tensors.\\u202eevil]: '\\u202eevil' is not a valid name (letters, digits, '_'; no leading '_')"
+    ),
     # unknown functions and modules
     "unknown_function.toml": "'softplus' is not a function or declared module; functions: relu,",
     "unknown_module_type.toml": "[modules.conv]: type must be one of Linear, got 'Conv2d'",
     "undeclared_module_call.toml": "'layer' is not a function or declared module",
     "function_wrong_arity.toml": "mse() takes 2 argument(s), got 1",
     "function_unknown_keyword.toml": "sum() has no keyword 'axis'; allowed: dim=, keepdim=",
+    "function_keepdim_without_dim.toml": "step 'J' (steps[0]): sum(keepdim=...) needs dim= as well",
     # forbidden expression forms
     "forbidden_dunder_name.toml": "name '__builtins__' is not allowed (no leading underscore or '__')",
     "forbidden_dunder_import.toml": "only functions and declared modules can be called, by name",
@@ -94,7 +127,19 @@ CASES: dict[str, str] = {
     "forbidden_string_constant.toml": "constant 'x' is not allowed; only numbers",
     # limits
     "limit_tensor_elements.toml": "[tensors.big]: 1,001,000 elements; the limit per tensor is 1,000,000",
-    "limit_step_result.toml": "step 'P' (steps[0]): result has shape [100000, 100000] (10,000,000,000 elements); the limit is 1,000,000",
+    "limit_step_result.toml": (
+        "step 'P' (steps[0]): an operation makes too large a tensor: "
+        "shape [100000, 100000] (10,000,000,000 elements); the limit is 1,000,000"
+    ),
+    "limit_intermediate_elements.toml": (  # v @ v.T inside sum(): no named step holds it
+        "step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [100000, 100000] (10,000,000,000 elements); the limit is 1,000,000"
+    ),
+    "limit_broadcast_past_elements.toml": (  # [1001, 1] * [1, 1001], just past the limit
+        "step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [1001, 1001] (1,002,001 elements); the limit is 1,000,000"
+    ),
+    "limit_huge_int_constant.toml": "step 'J' (steps[0]): constant 100000000000… (401 digits) is out of float32 range",
     "limit_nested_parens_10000.toml": "expression is 20001 characters long; the limit is 2000",
     "limit_nested_parens_depth.toml": "expression nests brackets deeper than 40 levels",
     "limit_nested_toml_arrays.toml": "TOML nests too deeply",
@@ -106,31 +151,13 @@ CASES: dict[str, str] = {
     "whitespace_only.toml": "file is empty; a preset needs [tensors], [[steps]] and output",
 }
 
-# Engine bugs this suite found: file -> (the message it should give, what goes wrong today).
+# Engine bugs this suite found that are not fixed yet: file -> (the message it should give, what goes wrong today).
 BUGS: dict[str, tuple[str, str]] = {
-    "bug_huge_int_literal.toml": (
-        "is out of float32 range",
-        "refused since 1f2f695 (was an OverflowError traceback), but the line repeats all 401 digits: abbreviate",
-    ),
-    "bug_matmul_of_numbers.toml": (
-        "'@' needs tensors",
-        "2 @ 3: since 1f2f695 constants are Python numbers, and ops._numbers lets operator.matmul's TypeError out",
-    ),
-    "bug_control_chars_in_name.toml": (
-        "is not a valid name",
-        "the table name is put raw into the message: its newline splits the line, its ESC codes reach the terminal",
-    ),
-    "bug_softmax_dim_on_scalar.toml": (
-        "dim",
-        "softmax(s, dim=5) of a scalar passes the meta-device shape check; check says ok, the explorer cannot open it",
-    ),
-    "bug_initial_bce_out_of_range.toml": (
-        "between 0 and 1",
-        "bce of an initial probability 1.5 is never computed by check; check says ok, the explorer cannot open it",
-    ),
-    "bug_intermediate_past_element_limit.toml": (
-        "elements",
-        "v @ v.T inside one step makes 10^10 elements; only named step results are counted, so check says ok",
+    "bug_control_chars_in_preset_name.toml": (
+        "control character",
+        "control characters in the preset's name, title, description and notes are accepted (check says ok), and "
+        "`backprop-tui show` prints them raw (text and markdown): ESC and OSC codes reach the terminal, a newline "
+        "splits the title; refuse them as in table names, or escape them wherever they are shown",
     ),
 }
 

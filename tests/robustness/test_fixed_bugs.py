@@ -1,7 +1,8 @@
-"""Engine bugs the fuzzers found outside the corpus, pinned as strict xfails.
+"""Engine bugs the fuzzers found outside the corpus, fixed in 1515e9a: their regression tests.
 
-test_fuzz.py leaves these inputs out (with `assume`); when the engine is fixed, these
-tests pass, strict xfail turns that into a failure, and the marks (and the `assume`) go.
+Until the fix these were strict xfails, and test_fuzz.py left their inputs out with
+`assume`; now the fuzzers draw them like any other input. A bug found and not fixed yet
+is pinned here (or as a `bug_` file of the corpus) as a strict xfail.
 """
 
 from __future__ import annotations
@@ -11,38 +12,58 @@ import warnings
 import pytest
 import torch
 
-from backprop_tui.engine import BackpropError, EditError, Session, parse_preset
+from backprop_tui.engine import EditError, Session, parse_preset
 from robustness_support import bundled, state_of, unchanged
 
-BUGS = {
-    "whole float past int64 into a class index": ("classes", (0,), 1e30),
-    "2**63 into a class index": ("classes", (0,), 2**63),
-    "int past float range into a float leaf": ("X", (0, 0), 10**400),
+# case -> (leaf, index, value, the whole message)
+OUT_OF_RANGE = {
+    "whole float past int64 into a class index": (
+        "classes", (0,), 1e30, "classes[0]: 1e+30 is out of range for a class index",
+    ),
+    "2**63 into a class index": (
+        "classes", (0,), 2**63, "classes[0]: 9223372036854775808 is out of range for a class index",
+    ),
+    "-2**63 into a class index": (
+        "classes", (0,), -(2**63), "classes[0]: -9223372036854775808 is out of range for a class index",
+    ),
+    "int past float range into a float leaf": (
+        "X", (0, 0), 10**400, "X[0,0]: 100000000000…(401 digits) is not a finite number in float32 range",
+    ),
+    "int just past float32 into a float leaf": (
+        "X", (0, 0), 10**39, "X[0,0]: 100000000000…(40 digits) is not a finite number in float32 range",
+    ),
 }
 
 
-@pytest.mark.xfail(strict=True, reason="session.set_element: torch.tensor(value, dtype=int64) overflows; "
-                   "math.isfinite(huge int) raises OverflowError")
-@pytest.mark.parametrize("case", sorted(BUGS))
-def test_set_element_out_of_range_is_refused(case):
-    name, index, value = BUGS[case]
+@pytest.mark.parametrize("case", sorted(OUT_OF_RANGE))
+def test_set_element_out_of_range_is_refused(case, record_property):
+    """Session.set_element: ints past int64 or float32 are an EditError (an OverflowError escaped before)."""
+    name, index, value, message = OUT_OF_RANGE[case]
+    record_property("expected", message)
     session = Session(bundled("softmax_classifier"))
     before = state_of(session)
-    try:
+    with pytest.raises(EditError) as refused:
         session.set_element(name, index, value)
-    except EditError:
-        assert unchanged(session, before)
-        return
-    except Exception as exc:
-        pytest.fail(f"{type(exc).__name__} escaped: {exc}")
-    pytest.fail("accepted")
+    assert str(refused.value) == message
+    assert unchanged(session, before)
 
 
-@pytest.mark.xfail(strict=True, reason="ops.transpose allows '.T' on 0-D and 1-D tensors, which torch deprecates "
-                   "(UserWarning: 'will throw an error in a future release'); refuse it, or return such tensors as they are")
-@pytest.mark.parametrize("expr", ["sum(v.T)", "x.T * 2"])
+@pytest.mark.xfail(strict=True, reason="session._short counts the minus sign as a digit: -10**400 is "
+                   "'-10000000000…(402 digits)', a number of 401 digits")
+def test_negative_huge_int_counts_its_digits():
+    """The shortened form of a huge negative int names how many digits it has."""
+    session = Session(bundled("softmax_classifier"))
+    with pytest.raises(EditError) as refused:
+        session.set_element("X", (0, 0), -(10**400))
+    assert "(401 digits)" in str(refused.value)
+
+
+@pytest.mark.parametrize("expr", ["sum(v.T)", "x.T * 2", "sum((v * x).T)"])
 def test_transpose_below_two_dimensions_avoids_deprecated_torch(expr, monkeypatch):
-    """Torch warns only once per process, so this watches the calls of Tensor.T instead of the warning."""
+    """'.T' of a scalar or a vector is the tensor itself, without torch's deprecated Tensor.T.
+
+    Torch warns only once per process, so this watches the calls of Tensor.T instead of the warning.
+    """
     below_two = []
     real_t = torch.Tensor.T
 
@@ -58,9 +79,34 @@ def test_transpose_below_two_dimensions_avoids_deprecated_torch(expr, monkeypatc
     )
     monkeypatch.setattr(torch.Tensor, "T", property(watched_t))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            Session(parse_preset(text))
-        except BackpropError:
-            pass  # refusing '.T' below two dimensions would be a fix as well
+        warnings.simplefilter("error")
+        session = Session(parse_preset(text))
+        session.set_element("x", (), 3.0)  # and a recompute after an edit
     assert below_two == []
+    assert session.snapshot.finite
+
+
+CONSTANT_STEP = """
+output = "J"
+[tensors.x]
+role = "parameter"
+value = 1.0
+[[steps]]
+name = "E"
+expr = "2 * 3"
+[[steps]]
+name = "J"
+expr = "E + x"
+"""
+
+
+@pytest.mark.parametrize("cost", ["E + x", "E"])
+def test_step_of_constants_alone_computes(cost):
+    """A step of constants alone is a tensor like any other (at 1515e9a an AttributeError escaped
+    Graph.forward: the step was a Python float; found by the fuzzers once they drew every input)."""
+    session = Session(parse_preset(CONSTANT_STEP.replace('"E + x"', f'"{cost}"')))
+    nodes = {node.name: node for node in session.snapshot.nodes}
+    assert float(nodes["E"].value) == 6.0 and nodes["E"].grad is None
+    assert session.snapshot.loss == (7.0 if cost == "E + x" else 6.0)
+    session.set_element("x", (), 2.0)
+    assert session.snapshot.loss == (8.0 if cost == "E + x" else 6.0)
