@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH
+from backprop_tui.engine.numbers import short_number
 
 # ---------------------------------------------------------------- the tree
 
@@ -212,8 +213,7 @@ class _Builder:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetError(f"constant {value!r} is not allowed; only numbers")
         if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(float(value)) or abs(float(value)) > 3.4e38:
-            shown = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:12]}… ({len(repr(value))} digits)"
-            raise PresetError(f"constant {shown} is out of float32 range")
+            raise PresetError(f"constant {short_number(value)} is out of float32 range")
         return Num(float(value))
 
     def _build_Name(self, node: ast.Name) -> Expr:

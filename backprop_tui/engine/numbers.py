@@ -48,3 +48,12 @@ def fmt(value: float | None, digits: int = 6) -> str:
         return "0"
     text = f"{value:.{digits}g}"
     return text
+
+
+def short_number(value: float | int) -> str:
+    """repr of a number, shortened when it is absurdly long (a 400-digit integer, say)."""
+    text = repr(value)
+    if len(text) <= 24:
+        return text
+    digits = sum(ch.isdigit() for ch in text)
+    return f"{text[:12]}… ({digits} digits)"

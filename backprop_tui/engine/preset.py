@@ -234,6 +234,12 @@ class _Validator:
         value = table.get(key, default)
         if value is not default and not isinstance(value, str):
             raise self.fail(where, f"'{key}' must be a string, got {_type_name(value)}")
+        if isinstance(value, str):
+            # Text reaches the terminal: no escape sequences, no bidi overrides.
+            allowed = "\n\t" if key in ("description", "note") else ""
+            bad = next((ch for ch in value if not ch.isprintable() and ch not in allowed), None)
+            if bad is not None:
+                raise self.fail(where, f"'{key}' holds the control character U+{ord(bad):04X}; only printable text is allowed")
         return value
 
     def _table(self, doc: dict, key: str, required: bool) -> dict:

@@ -14,7 +14,7 @@ import torch
 from backprop_tui.engine.errors import ComputeError, EditError
 from backprop_tui.engine.graph import Graph
 from backprop_tui.engine.limits import MAX_HISTORY
-from backprop_tui.engine.numbers import FLOAT32_MAX, fmt
+from backprop_tui.engine.numbers import FLOAT32_MAX, fmt, short_number
 from backprop_tui.engine.preset import Preset
 from backprop_tui.engine.snapshot import Snapshot
 
@@ -40,11 +40,6 @@ class Entry:
     label: str
     changes: tuple[Change, ...]
     losses: tuple[float, ...] = ()  # what an SGD step appended to the loss history
-
-
-def _short(value: float) -> str:
-    text = repr(value)
-    return text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
 
 
 def format_index(name: str, index: Index | None) -> str:
@@ -101,12 +96,12 @@ class Session:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EditError(f"{where}: {value!r} is not a number")
         if abs(value) > FLOAT32_MAX or not math.isfinite(abs(value)):  # abs() first: a huge int
-            raise EditError(f"{where}: {_short(value)} is not a finite number in float32 range")
+            raise EditError(f"{where}: {short_number(value)} is not a finite number in float32 range")
         if not tensor.is_floating_point():
             if value != int(value):
                 raise EditError(f"{where}: holds class indices; {value} is not a whole number")
             if abs(value) > 2**62:
-                raise EditError(f"{where}: {_short(value)} is out of range for a class index")
+                raise EditError(f"{where}: {short_number(value)} is out of range for a class index")
         old = tensor[index].item()
         stored = float(torch.tensor(value, dtype=tensor.dtype).item())
         rg = self.requires_grad[name]

@@ -147,18 +147,13 @@ CASES: dict[str, str] = {
     "encoding_latin1.toml": "not UTF-8 text (bad byte at offset 11)",
     "encoding_utf16.toml": "not UTF-8 text (bad byte at offset 0)",
     "encoding_nul_bytes.toml": "TOML syntax error: Expected newline or end of document after a statement (at line 1",
+    "text_control_characters.toml": "'name' holds the control character U+001B; only printable text is allowed",
     "empty.toml": "file is empty; a preset needs [tensors], [[steps]] and output",
     "whitespace_only.toml": "file is empty; a preset needs [tensors], [[steps]] and output",
 }
 
 # Engine bugs this suite found that are not fixed yet: file -> (the message it should give, what goes wrong today).
 BUGS: dict[str, tuple[str, str]] = {
-    "bug_control_chars_in_preset_name.toml": (
-        "control character",
-        "control characters in the preset's name, title, description and notes are accepted (check says ok), and "
-        "`backprop-tui show` prints them raw (text and markdown): ESC and OSC codes reach the terminal, a newline "
-        "splits the title; refuse them as in table names, or escape them wherever they are shown",
-    ),
 }
 
 
