@@ -78,6 +78,7 @@ class BackpropApp(App[int]):
         self.cursor_blink = cursor_blink
         self.theme = theme
         self.inspected: str | None = None
+        self.inspected_index: tuple[int, ...] | None = None  # the grid cursor's element, if any
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
@@ -184,7 +185,8 @@ class BackpropApp(App[int]):
         name = self.inspected if self.inspected in snapshot else snapshot.output
         previous = session.previous
         before = previous.node(name) if previous is not None and name in previous else None
-        self.query_one(Inspector).show(snapshot.node(name), before, explain(session, name), snapshot.output)
+        index = self.inspected_index if name == self.inspected else None
+        self.query_one(Inspector).show(snapshot.node(name), before, explain(session, name), snapshot.output, index)
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:
         """Run one session edit; a refused edit shows its reason and changes nothing."""
@@ -215,6 +217,7 @@ class BackpropApp(App[int]):
     def on_inspect(self, message: Inspect) -> None:
         if self.session is not None and message.name in self.session.snapshot:
             self.inspected = message.name
+            self.inspected_index = message.index
             self._inspect()
 
     def on_open_in_editor(self, message: OpenInEditor) -> None:
@@ -332,8 +335,8 @@ class BackpropApp(App[int]):
         return self._preset_titles
 
     def action_pick_preset(self) -> None:
-        if self.session is None and self.workers:
-            return  # still importing torch; the picker needs the engine
+        if self.session is None and self.preset_pending:
+            return  # still importing torch: the picker reads the presets through the engine
 
         def done(name: str | None) -> None:
             if name:

@@ -21,6 +21,7 @@ ZERO = "dim"
 NO_GRAD = "dim italic"
 CHANGED = "bold reverse"
 DELTA = "bold yellow"
+CURSOR = "bold underline"  # the weight grid's cursor, echoed in the inspector
 PREVIEW_DIGITS = 3  # compact previews in tree labels; full precision elsewhere
 PREVIEW_ELEMENTS = 3
 
@@ -84,23 +85,25 @@ def scalar_delta(new: np.ndarray | None, old: np.ndarray | None) -> float | None
     return float(new.reshape(-1)[0]) - float(old.reshape(-1)[0])
 
 
-def preview(array: np.ndarray, grad: bool = False, mask: np.ndarray | None = None) -> Text:
+def preview(
+    array: np.ndarray, grad: bool = False, mask: np.ndarray | None = None, elements: int = PREVIEW_ELEMENTS
+) -> Text:
     """`[2×3] 3 11 3 …`: the shape and the first few elements (changed ones reversed)."""
     flat = array.reshape(-1)
     flat_mask = None if mask is None else mask.reshape(-1)
     text = Text(f"[{shape_text(array.shape)}]", style="dim")
-    for i, x in enumerate(flat[:PREVIEW_ELEMENTS]):
+    for i, x in enumerate(flat[:elements]):
         text.append(" ")
         cell = grad_number(x, PREVIEW_DIGITS) if grad else value_number(x, PREVIEW_DIGITS)
         if flat_mask is not None and flat_mask[i]:
             cell.stylize(CHANGED)
         text.append_text(cell)
-    if flat.size > PREVIEW_ELEMENTS:
+    if flat.size > elements:
         text.append(" …", style="dim")
     return text
 
 
-def value_of(node: "Node", previous: "Node | None") -> Text:
+def value_of(node: "Node", previous: "Node | None", elements: int = PREVIEW_ELEMENTS) -> Text:
     """A node's value: inline for a scalar, a preview for a tensor; with its delta."""
     old = None if previous is None else previous.value
     if node.is_scalar and not node.shape:
@@ -111,13 +114,13 @@ def value_of(node: "Node", previous: "Node | None") -> Text:
             text.append_text(delta_text(delta))
         return text
     mask = changed(node.value, old)
-    text = preview(node.value, mask=mask)
+    text = preview(node.value, mask=mask, elements=elements)
     if mask is not None and mask.any():
         text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
     return text
 
 
-def grad_of(node: "Node", previous: "Node | None") -> Text:
+def grad_of(node: "Node", previous: "Node | None", elements: int = PREVIEW_ELEMENTS) -> Text:
     """A node's gradient, `no grad` where autograd computed none (never shown as 0)."""
     if node.grad is None:
         return Text("no grad", style=NO_GRAD)
@@ -130,7 +133,7 @@ def grad_of(node: "Node", previous: "Node | None") -> Text:
             text.append_text(delta_text(delta))
         return text
     mask = changed(node.grad, old)
-    text = preview(node.grad, grad=True, mask=mask)
+    text = preview(node.grad, grad=True, mask=mask, elements=elements)
     if mask is not None and mask.any():
         text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
     return text
@@ -143,6 +146,7 @@ def matrix(
     mask: np.ndarray | None = None,
     max_rows: int = 12,
     max_cols: int = 8,
+    cursor: tuple[int, ...] | None = None,
 ) -> list[Text]:
     """Rows of right-aligned numbers, `width` characters each, so two matrices line up.
 
@@ -152,9 +156,10 @@ def matrix(
     if array.ndim <= 1:
         rows2d = array.reshape(1, -1)
         masks2d = None if mask is None else mask.reshape(1, -1)
-        return _matrix2d(rows2d, masks2d, width, grad, max_rows, max_cols)
+        at = None if not cursor else (0, cursor[0])
+        return _matrix2d(rows2d, masks2d, width, grad, max_rows, max_cols, at)
     if array.ndim == 2:
-        return _matrix2d(array, mask, width, grad, max_rows, max_cols)
+        return _matrix2d(array, mask, width, grad, max_rows, max_cols, cursor)
     lines: list[Text] = []
     lead_shape = array.shape[:-2]
     for lead in np.ndindex(*lead_shape):
@@ -163,7 +168,8 @@ def matrix(
             break
         lines.append(Text(f"[{','.join(map(str, lead))},:,:]", style="dim"))
         sub_mask = None if mask is None else mask[lead]
-        lines.extend(_matrix2d(array[lead], sub_mask, width, grad, max_rows, max_cols))
+        at = cursor[-2:] if cursor and tuple(cursor[:-2]) == lead else None
+        lines.extend(_matrix2d(array[lead], sub_mask, width, grad, max_rows, max_cols, at))
     return lines
 
 
@@ -179,7 +185,13 @@ def matrix_width(arrays: Iterable[np.ndarray | None], grad_flags: Iterable[bool]
 
 
 def _matrix2d(
-    array: np.ndarray, mask: np.ndarray | None, width: int, grad: bool, max_rows: int, max_cols: int
+    array: np.ndarray,
+    mask: np.ndarray | None,
+    width: int,
+    grad: bool,
+    max_rows: int,
+    max_cols: int,
+    cursor: tuple[int, ...] | None = None,
 ) -> list[Text]:
     lines = []
     rows, cols = array.shape
@@ -188,9 +200,11 @@ def _matrix2d(
         for c in range(min(cols, max_cols)):
             x = array[r, c]
             cell = grad_number(x) if grad else value_number(x)
-            cell.pad_left(width - len(cell))
             if mask is not None and mask[r, c]:
                 cell.stylize(CHANGED)
+            if cursor is not None and tuple(cursor) == (r, c):
+                cell.stylize(CURSOR)
+            cell.pad_left(width - len(cell))  # after styling: the padding stays plain
             line.append(" ")
             line.append_text(cell)
         if cols > max_cols:

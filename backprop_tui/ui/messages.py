@@ -6,11 +6,12 @@ from textual.message import Message
 
 
 class Inspect(Message):
-    """Show this node in the inspector."""
+    """Show this node in the inspector; `index` marks one element (the grid's cursor)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, index: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.name = name
+        self.index = index
 
 
 class OpenInEditor(Message):

@@ -34,38 +34,38 @@ class GraphRef:
 
 @dataclass(frozen=True)
 class LabelParts:
-    """A node's label in pieces, so a narrow panel drops whole pieces, never half a number."""
+    """A node's label in pieces, so a narrow panel drops whole pieces, never half a number.
+
+    `values` and `grads` go from the fullest form to the most compact (for a tensor:
+    three elements, one element, the shape alone); a scalar has one form.
+    """
 
     name: Text
-    expr: Text | None  # " = w * x"; None for leaves
-    value: Text
-    grad: Text
-    value_short: Text  # a tensor's shape alone; the same as value for a scalar
-    grad_short: Text
+    detail: Text  # " = w * x" for a step, " param" for a leaf
+    values: tuple[Text, ...]
+    grads: tuple[Text, ...]
 
     def candidates(self) -> list[Text]:
         """From the fullest label to the most compact; the first that fits is shown."""
-        grad_full = Text("  grad ", style="dim") + self.grad
-        grad_short = Text("  grad ", style="dim") + self.grad_short
-        variants = [
-            (self.expr, self.value, grad_full),
-            (None, self.value, grad_full),
-            (None, self.value_short, grad_full),
-            (None, self.value_short, grad_short),
-            (None, None, grad_full),  # deep in a narrow tree: the grad matters most here
-            (None, None, None),
-        ]
+        v, g = self.values, self.grads
+        variants = [(True, v[0], g[0]), (False, v[0], g[0])]
+        for i in range(1, max(len(v), len(g))):
+            variants.append((False, v[min(i, len(v) - 1)], g[min(i - 1, len(g) - 1)]))
+            variants.append((False, v[min(i, len(v) - 1)], g[min(i, len(g) - 1)]))
+        variants += [(False, None, g[-1]), (False, None, None)]  # deep in a narrow tree: grad first
         labels = []
-        for expr, value, grad in variants:
+        for detail, value, grad in variants:
             text = self.name.copy()
-            if expr is not None:
-                text.append_text(expr)
+            if detail:
+                text.append_text(self.detail)
             if value is not None:
                 text.append("  ")
                 text.append_text(value)
             if grad is not None:
+                text.append("  grad ", style="dim")
                 text.append_text(grad)
-            labels.append(text)
+            if not labels or text.plain != labels[-1].plain:
+                labels.append(text)
         return labels
 
 
@@ -73,17 +73,18 @@ def node_parts(node: "Node", previous: "Node | None") -> LabelParts:
     name = Text(node.name, style="bold")
     if node.expr:
         expr = node.expr if len(node.expr) <= MAX_EXPR_CHARS else node.expr[: MAX_EXPR_CHARS - 1] + "…"
-        expr_text = Text(f" = {expr}", style="cyan")
+        detail = Text(f" = {expr}", style="cyan")
     else:
-        name.append(f" {SHORT_KIND.get(node.kind, node.kind)}", style="dim")
-        expr_text = None
-    value, grad = value_of(node, previous), grad_of(node, previous)
-    if node.shape:
-        value_short = Text(f"[{shape_text(node.shape)}] …", style="dim")
-        grad_short = Text("…", style="dim") if node.grad is not None else grad
+        detail = Text(f" {SHORT_KIND.get(node.kind, node.kind)}", style="dim")
+    if not node.shape:
+        return LabelParts(name, detail, (value_of(node, previous),), (grad_of(node, previous),))
+    shape = Text(f"[{shape_text(node.shape)}]", style="dim")
+    values = (value_of(node, previous), value_of(node, previous, elements=1), shape)
+    if node.grad is None:
+        grads = (grad_of(node, previous),)
     else:
-        value_short, grad_short = value, grad
-    return LabelParts(name, expr_text, value, grad, value_short, grad_short)
+        grads = (grad_of(node, previous), grad_of(node, previous, elements=1), Text("…", style="dim"))
+    return LabelParts(name, detail, values, grads)
 
 
 def node_label(node: "Node", previous: "Node | None") -> Text:

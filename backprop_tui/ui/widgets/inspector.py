@@ -42,7 +42,14 @@ class Inspector(VerticalScroll):
     def on_mount(self) -> None:
         self.border_title = "Inspector"
 
-    def show(self, node: "Node", previous: "Node | None", explanation: Explanation, output: str) -> None:
+    def show(
+        self,
+        node: "Node",
+        previous: "Node | None",
+        explanation: Explanation,
+        output: str,
+        cursor: tuple[int, ...] | None = None,
+    ) -> None:
         # What a learner looks for first (value, grad, chain rule) comes first: the
         # details below may scroll out of a small terminal.
         title = Text(node.name, style="bold")
@@ -52,7 +59,7 @@ class Inspector(VerticalScroll):
         lines: list[Text] = [title]
         if node.expr:
             lines.append(Text.assemble(("expr  ", "dim"), node.expr))
-        lines.extend(self._values(node, previous, output))
+        lines.extend(self._values(node, previous, output, cursor))
         lines.append(Text.assemble(("chain rule  ", "bold"), explanation.chain_rule))
         if explanation.local:
             lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
@@ -71,7 +78,9 @@ class Inspector(VerticalScroll):
     def clear(self) -> None:
         self.query_one("#inspector-body", Static).update("")
 
-    def _values(self, node: "Node", previous: "Node | None", output: str) -> list[Text]:
+    def _values(
+        self, node: "Node", previous: "Node | None", output: str, cursor: tuple[int, ...] | None
+    ) -> list[Text]:
         if not node.shape:
             return [
                 Text.assemble(("value  ", "dim"), value_of(node, previous)),
@@ -83,13 +92,15 @@ class Inspector(VerticalScroll):
         max_cols = max(1, (room - 10) // (width + 1))
         old = None if previous is None else previous.value
         lines = [Text(f"value  [{shape_text(node.shape)}]", style="dim")]
-        lines.extend(matrix(node.value, width, mask=changed(node.value, old), max_cols=max_cols))
+        lines.extend(matrix(node.value, width, mask=changed(node.value, old), max_cols=max_cols, cursor=cursor))
         if node.grad is None:
             lines.append(Text.assemble(("grad   ", "dim"), ("no grad", NO_GRAD)))
         else:
             old_grad = None if previous is None else previous.grad
             lines.append(Text(f"grad   ∂{output}/∂{node.name}", style="dim"))
-            lines.extend(matrix(node.grad, width, grad=True, mask=changed(node.grad, old_grad), max_cols=max_cols))
+            lines.extend(
+                matrix(node.grad, width, grad=True, mask=changed(node.grad, old_grad), max_cols=max_cols, cursor=cursor)
+            )
         mask = changed(node.value, old)
         if mask is not None and mask.any():
             lines.append(Text(f"{int(mask.sum())} element(s) changed with the last edit (shown reversed)", style=CHANGED))

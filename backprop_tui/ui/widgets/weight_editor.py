@@ -336,7 +336,14 @@ class WeightEditor(Vertical):
     def on_descendant_focus(self, event) -> None:
         # the inspector follows the panel the user is in
         if self.leaf is not None and not isinstance(event.widget, EditInput):
-            self.post_message(Inspect(self.leaf))
+            index = self._cursor_index() if isinstance(event.widget, ElementGrid) else None
+            self.post_message(Inspect(self.leaf, index))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # the element under the grid's cursor is underlined in the inspector's matrices
+        event.stop()
+        if self.leaf is not None and event.data_table.has_focus:
+            self.post_message(Inspect(self.leaf, self._cursor_index()))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
