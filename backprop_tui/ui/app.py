@@ -384,10 +384,14 @@ def explain(session: "Session", name: str) -> Explanation:
         rule = chain_rule(session, name).text
     except BackpropError as exc:
         return Explanation(str(exc))
+    except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down
+        return Explanation(f"chain rule unavailable ({type(exc).__name__}: {exc})")
     try:
         local = tuple(d.text for d in local_derivatives(session, name))
     except BackpropError as exc:
         local = (str(exc),)
+    except Exception as exc:  # noqa: BLE001
+        local = (f"local derivatives unavailable ({type(exc).__name__}: {exc})",)
     return Explanation(rule, local)
 
 
