@@ -69,6 +69,14 @@ class BackpropApp(App[int]):
                 tooltip="Open a preset file by its path."),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette", show=False,
                 tooltip="Search every command, including the bundled presets."),
+        Binding("x", "loss_slice", "Loss slice", id="app.loss_slice", show=False,
+                tooltip="Plot the output along the selected leaf element, with the tangent whose slope is the grad."),
+        Binding("n", "train", "Train", id="app.train", show=False,
+                tooltip="Run N SGD steps in the background with the loss curve drawn; optionally without zero_grad."),
+        Binding("e", "custom_expression", "Your expression", id="app.custom_expression", show=False,
+                tooltip="Type your own expression and starting values; it opens as the current graph."),
+        Binding("E", "export", "Export", id="app.export", show=False,
+                tooltip="Write the current state as Markdown, JSON or Graphviz DOT to a file."),
     ]
 
     def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark") -> None:
@@ -347,6 +355,43 @@ class BackpropApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_groups()))
+
+    # ------------------------------------------------------------ seeing the function, taking it out
+
+    def open_session(self, session: "Session") -> None:
+        """Open a session made elsewhere (your own expression) the way a loaded preset opens."""
+        self._load_generation += 1
+        self.post_message(SessionReady(session, self._load_generation))
+
+    def action_loss_slice(self) -> None:
+        from backprop_tui.ui.screens.loss_slice import open_loss_slice
+
+        if self.session is not None:
+            open_loss_slice(self)
+
+    def action_train(self) -> None:
+        from backprop_tui.ui.screens.training import TrainingScreen
+
+        if self.session is not None:
+            self.push_screen(TrainingScreen(self.session, self.cursor_blink, lambda label: (
+                self._refresh_panels(), self._report(label))))
+
+    def action_custom_expression(self) -> None:
+        from backprop_tui.ui.screens.custom_expression import CustomExpressionScreen
+
+        if self.session is None and self.preset_pending:
+            return  # still importing torch
+
+        def done(session: "Session | None") -> None:
+            if session is not None:
+                self.open_session(session)
+
+        self.push_screen(CustomExpressionScreen(cursor_blink=self.cursor_blink), done)
+
+    def action_export(self) -> None:
+        from backprop_tui.ui.screens.export import open_export
+
+        open_export(self, lambda written: written and self.query_one(AppHeader).show_status(written))
 
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
         """Every binding of the app and its panels, for the help screen and the README."""

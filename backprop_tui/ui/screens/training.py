@@ -1,0 +1,304 @@
+"""Training: N SGD steps in a thread worker, the loss curve drawn as it runs, cancellable.
+
+engine.analysis.training.train does the work on a FrozenState copy of the session; its
+on_step callback posts progress (at most every PROGRESS_INTERVAL seconds) and returns
+False once the worker is cancelled. When the run ends, however it ends, the values it
+reached are applied to the session as ONE undoable edit and the loss history extended.
+
+The toggle "skip zero_grad" runs the same loop without zeroing .grad between steps:
+each backward adds into the .grad left by the previous one, as PyTorch's
+AccumulateGrad does; `accumulate_grads` shows it on the current values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Label, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from backprop_tui.ui.format import fmt
+
+if TYPE_CHECKING:
+    from backprop_tui.engine import Session
+    from backprop_tui.engine.analysis.training import TrainingResult
+
+DEFAULT_STEPS = 100
+PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
+MAX_PLOTTED = 1000  # the curve shows at most this many points (every k-th loss)
+
+ZEROING = ("Each step: zero .grad, forward, backward, then θ ← θ − lr·θ.grad for every leaf "
+           "that requires grad (what `s` does, N times).")
+ACCUMULATING = ("Without zero_grad(), each backward ADDS its gradient into the .grad left by the "
+                "step before (PyTorch's AccumulateGrad), so the update uses the running sum of all "
+                "gradients so far: steps keep growing, and training overshoots or diverges.")
+
+
+class TrainingProgress(Message):
+    def __init__(self, losses: list[float], step: int, grad_norm: float) -> None:
+        super().__init__()
+        self.losses = losses  # the loss at the start of each step so far
+        self.step = step
+        self.grad_norm = grad_norm
+
+
+class TrainingFinished(Message):
+    def __init__(self, result: "TrainingResult | None", error: str = "") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
+
+class AccumulationReady(Message):
+    def __init__(self, lines: tuple[str, ...]) -> None:
+        super().__init__()
+        self.lines = lines
+
+
+class TrainingScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    TrainingScreen #train-box { width: 96%; height: 94%; max-height: 94%; }
+    TrainingScreen #train-row { height: 3; }
+    TrainingScreen #train-steps-label { width: auto; padding: 1 1 0 0; }
+    TrainingScreen #train-steps { width: 14; }
+    TrainingScreen #train-accumulate { width: auto; margin-left: 2; }
+    TrainingScreen #train-message { height: auto; }
+    TrainingScreen #train-explain { height: auto; color: $text-muted; }
+    TrainingScreen #train-plot { height: 1fr; min-height: 6; }
+    TrainingScreen #train-status { height: auto; }
+    TrainingScreen #train-keys { height: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel_or_close", "Cancel / close", id="train.cancel",
+                tooltip="Stop a running training (its steps so far are kept as one undoable edit); else close."),
+        Binding("c", "cancel", "Cancel run", id="train.cancel_run", show=False,
+                tooltip="Stop the running training; the steps done so far are applied."),
+        Binding("ctrl+t", "toggle_accumulate", "Skip zero_grad", id="train.accumulate",
+                tooltip="Toggle: do not zero .grad between steps, so gradients accumulate."),
+    ]
+
+    def __init__(self, session: "Session", cursor_blink: bool = True,
+                 on_applied: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.cursor_blink = cursor_blink
+        self.on_applied = on_applied
+        self.running = False
+        self.result: TrainingResult | None = None
+        self._requested = 0
+
+    def compose(self):
+        session = self.session
+        with Vertical(id="train-box", classes="dialog"):
+            yield Static(Text.assemble(("Training: ", "bold"), (f"SGD on {session.preset.name}", "bold cyan"),
+                                       (f"   lr {fmt(session.learning_rate)}", "")), id="train-title")
+            with Horizontal(id="train-row"):
+                yield Label("Steps", id="train-steps-label")
+                yield Input(str(DEFAULT_STEPS), id="train-steps", type="integer")
+                yield Checkbox("skip zero_grad (accumulate .grad)", False, id="train-accumulate")
+            yield Label(id="train-message")
+            yield Static(Text(ZEROING), id="train-explain")
+            yield PlotextPlot(id="train-plot")
+            yield Static(id="train-status")
+            yield Static(Text("enter run   ctrl+t skip zero_grad   esc/c cancel a run   esc close", style="dim"),
+                         id="train-keys")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#train-steps", Input)
+        field.cursor_blink = self.cursor_blink
+        field.focus()
+        self._plot(self.session.loss_history, "loss so far")
+        self._status(Text(f"{self.session.snapshot.output} = {fmt(self.session.snapshot.loss)}; "
+                          "type a number of steps and press enter"))
+
+    # ------------------------------------------------------------ keys
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "training")
+            self._status(Text("cancelling…", style="yellow"))
+
+    def action_cancel_or_close(self) -> None:
+        if self.running:
+            self.action_cancel()
+        else:
+            self.dismiss(None)
+
+    def action_toggle_accumulate(self) -> None:
+        box = self.query_one(Checkbox)
+        box.value = not box.value
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel" and not self.running:
+            return False  # `c` types into the steps input when nothing runs
+        return True
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        explain = self.query_one("#train-explain", Static)
+        if not event.value:
+            explain.update(Text(ZEROING))
+            return
+        explain.update(Text(ACCUMULATING))
+        self._accumulation()
+
+    @work(thread=True, exclusive=True, group="accumulation")
+    def _accumulation(self) -> None:
+        from backprop_tui.engine import BackpropError
+        from backprop_tui.engine.analysis.live import FrozenState
+        from backprop_tui.engine.analysis.training import accumulate_grads
+
+        try:
+            lines = accumulate_grads(FrozenState.of(self.session), 3).lines
+        except BackpropError as exc:
+            lines = (str(exc),)
+        self.post_message(AccumulationReady(lines))
+
+    def on_accumulation_ready(self, message: AccumulationReady) -> None:
+        if self.query_one(Checkbox).value:
+            text = Text(ACCUMULATING + "\nOne forward, backward three times, nothing zeroed:\n")
+            text.append("\n".join(message.lines), style="bold")
+            self.query_one("#train-explain", Static).update(text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        from backprop_tui.engine.analysis.training import MAX_STEPS
+
+        message = self.query_one("#train-message", Label)
+        if self.running:
+            return
+        text = event.value.strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_STEPS:
+            message.update(Text(f"steps: a whole number from 1 to {MAX_STEPS}", style="bold red"))
+            return
+        message.update("")
+        self.start(int(text))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.query_one("#train-message", Label).update("")
+
+    # ------------------------------------------------------------ the run
+
+    def start(self, steps: int) -> None:
+        from backprop_tui.engine.analysis.live import FrozenState
+
+        self.running = True
+        self._requested = steps
+        zero_grad = not self.query_one(Checkbox).value
+        self.query_one(Checkbox).disabled = True
+        self.query_one("#train-steps", Input).disabled = True  # so `c` cancels instead of typing
+        self.set_focus(None)
+        self._status(Text(f"training {steps} steps…", style="yellow"))
+        self._train(FrozenState.of(self.session), steps, self.session.learning_rate, zero_grad)
+
+    @work(thread=True, exclusive=True, group="training")
+    def _train(self, state, steps: int, lr: float, zero_grad: bool) -> None:
+        from backprop_tui.engine import BackpropError
+        from backprop_tui.engine.analysis.training import train
+
+        worker = get_current_worker()
+        losses: list[float] = []
+        last = [0.0]
+
+        def on_step(info) -> bool:
+            losses.append(info.loss)
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                self.post_message(TrainingProgress(list(losses), info.step, info.grad_norm))
+            return not worker.is_cancelled
+
+        try:
+            result = train(state, steps, lr=lr, zero_grad=zero_grad, on_step=on_step)
+        except BackpropError as exc:
+            self.post_message(TrainingFinished(None, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - a failure must leave the explorer usable
+            self.post_message(TrainingFinished(None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(TrainingFinished(result))
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        if not self.running:
+            return
+        self._plot(message.losses, "loss")
+        out = self.session.snapshot.output
+        self._status(Text(f"step {message.step} / {self._requested}   {out} = {fmt(message.losses[-1])}   "
+                          f"‖grad‖ = {fmt(message.grad_norm, 4)}   (esc or c cancels)", style="yellow"))
+
+    def on_training_finished(self, message: TrainingFinished) -> None:
+        from backprop_tui.engine import EditError
+
+        self.running = False
+        self.query_one(Checkbox).disabled = False
+        self.query_one("#train-steps", Input).disabled = False
+        if message.result is None:
+            self._status(Text(f"training failed: {message.error}; nothing changed", style="bold red"))
+            return
+        result = self.result = message.result
+        try:
+            label = apply_training(self.session, result)
+        except EditError as exc:
+            self._status(Text(f"the result cannot be applied: {exc}", style="bold red"))
+            return
+        self._plot(list(result.losses), "loss")
+        out = self.session.snapshot.output
+        how = {"": "done", "cancelled": "cancelled"}.get(result.stopped, result.stopped)
+        text = Text(f"{how}: {result.completed} steps, {out} {fmt(result.losses[0])} → {fmt(result.losses[-1])}. ",
+                    style="bold")
+        if label:
+            text.append(f"Applied as one edit ({label}); ctrl+z in the explorer undoes it.", style="")
+        if self.on_applied is not None and label:
+            self.on_applied(label)
+        self._status(text)
+        self.query_one("#train-steps", Input).focus()
+
+    # ------------------------------------------------------------ drawing
+
+    def _status(self, text: Text) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    def _plot(self, losses: list[float], label: str) -> None:
+        widget = self.query_one(PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        stride = max(1, -(-len(losses) // MAX_PLOTTED))
+        steps = list(range(0, len(losses), stride))
+        plt.plot(steps, [losses[k] for k in steps], marker="braille", color="cyan", label=label)
+        plt.xlabel("step")
+        plt.title(f"{self.session.snapshot.output} per step")
+        widget.refresh()
+
+
+def apply_training(session: "Session", result: "TrainingResult") -> str:
+    """Apply the values training reached as one undoable edit; extend the loss history.
+
+    Returns the edit's label ("" when no step completed: nothing is applied). The history
+    continues the session's: when its last entry is the current loss (the last edit was an
+    SGD step), the run's first loss is that same number and is not repeated.
+    """
+    import torch
+
+    if result.completed == 0:
+        return ""
+    trainable = [name for name, rg in session.requires_grad.items() if rg and name in result.values]
+    values = {name: torch.from_numpy(result.values[name].copy()) for name in trainable}
+    history = list(session.sgd_losses)
+    current = bool(history) and bool(session.undo_stack) and bool(session.undo_stack[-1].losses)
+    losses = list(result.losses[1:] if current else result.losses)
+    steps_taken = session.steps_taken + result.completed
+    label = f"train {result.completed} steps" + ("" if result.zero_grad else " (no zero_grad)")
+    session.apply_state(values, {}, label=label)
+    session.set_history(history + losses, steps_taken)
+    return label
