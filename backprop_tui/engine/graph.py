@@ -3,6 +3,11 @@
 One `Graph` per preset. `compute(values, requires_grad)` runs the forward pass, keeps
 every intermediate's gradient (`retain_grad()`, as the seed notebook does), runs the
 backward pass from the output, and returns an immutable `Snapshot`.
+
+Speed (see docs/benchmarks.md): steps are compiled once into closures over torch calls
+(compiled.py); a snapshot copies all float values, and all gradients, to numpy in one
+copy each; what does not change between edits (a node's name, kind, inputs, note, and
+the shape of PyTorch's grad_fn chains) is worked out once and reused.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from backprop_tui.engine.arrays import Layout, is_finite, nonfinite_warnings
+from backprop_tui.engine.compiled import Step, compile_step
 from backprop_tui.engine.errors import ComputeError
-from backprop_tui.engine.expr import evaluate
-from backprop_tui.engine.ops import TorchOps
+from backprop_tui.engine.expr import Ref
+from backprop_tui.engine.ops import TorchOps, evaluate_step
 from backprop_tui.engine.preset import Preset
 from backprop_tui.engine.shapes import check_module_input
 from backprop_tui.engine.snapshot import AutogradFn, Node, Snapshot
 
 LeafValues = dict[str, torch.Tensor]
+_TORCH_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
 
 
 @dataclass
@@ -32,8 +40,15 @@ class Trace:
     retained: set[str]
 
 
+def _static(name, expr, kind, inputs, consumers, note, module) -> dict:
+    return dict(name=name, expr=expr, kind=kind, inputs=inputs, consumers=consumers, note=note, module=module)
+
+
 class Graph:
     def __init__(self, preset: Preset):
+        # An explorer's tensors are small: one thread computes them as fast as two, and
+        # leaves the other core to the UI. Two threads on a busy machine stall (p95 ×20).
+        torch.set_num_threads(1)
         self.preset = preset
         self.modules: dict[str, nn.Module] = {}
         for spec in preset.modules:
@@ -58,6 +73,47 @@ class Graph:
         self.kinds = {leaf.name: leaf.role for leaf in preset.leaves}
         for step in preset.steps:
             self.kinds[step.name] = "output" if step.name == preset.output else "intermediate"
+        self._leaf_names = frozenset(preset.leaf_names)
+        self._step_names = tuple(step.name for step in preset.steps)
+        self._static = self._static_fields()
+        self._runs = self._step_runs()
+        self._loaded: dict[str, tuple[torch.Tensor, int, int]] = {}  # parameter -> (source, versions)
+        self._aliases: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # other leaves -> (source, leaf tensor)
+        self._leaf_arrays: dict[str, tuple[torch.Tensor, int, np.ndarray, bool]] = {}  # (tensor, version, array, finite)
+        self._chains: tuple[tuple, dict[str, AutogradFn]] | None = None
+        self._layouts: dict[tuple, Layout] = {}  # which nodes are copied -> where they go
+
+    def _static_fields(self) -> dict[str, dict]:
+        """For each node, the Node fields that no edit changes."""
+        static = {}
+        for leaf in self.preset.leaves:
+            static[leaf.name] = _static(leaf.name, "", leaf.role, (), self.consumers[leaf.name], leaf.note, leaf.module)
+        for step in self.preset.steps:
+            name = step.name
+            static[name] = _static(name, step.expr.text, self.kinds[name], self.inputs[name], self.consumers[name], step.note, None)
+        return static
+
+    def _step_runs(self) -> list[tuple[str, Step, bool]]:
+        """Each step as a function of the environment (compiled, once its shapes are checked),
+        and whether it is a bare name, which evaluates to that node's own tensor."""
+        checked = not self.preset.shapes  # a Preset not made by the loader: keep TorchOps' checks
+        return [
+            (
+                step.name,
+                self._checked_run(step) if checked else compile_step(step.expr.tree, self.modules),
+                isinstance(step.expr.tree, Ref),
+            )
+            for step in self.preset.steps
+        ]
+
+    def _checked_run(self, step) -> Step:
+        where = f"step {step.name!r}"
+        return lambda env: evaluate_step(step.expr.tree, TorchOps(env, self._call_module, ComputeError, where))
+
+    def _call_module(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        layer = self.modules[name]
+        check_module_input(name, layer.in_features, x, ComputeError)
+        return layer(x)
 
     def initial_values(self) -> LeafValues:
         return {leaf.name: torch.from_numpy(leaf.initial.copy()) for leaf in self.preset.leaves}
@@ -68,107 +124,205 @@ class Graph:
     # ------------------------------------------------------------ passes
 
     def forward(self, values: LeafValues, requires_grad: dict[str, bool]) -> Trace:
+        """Run the steps; every step that requires grad keeps its .grad after a backward()."""
+        return self._forward(values, requires_grad, retain=True)
+
+    def _forward(self, values: LeafValues, requires_grad: dict[str, bool], retain: bool) -> Trace:
         env: dict[str, torch.Tensor] = {}
         for leaf in self.preset.leaves:
-            value = values[leaf.name]
-            if leaf.name in self.parameters:
-                param = self.parameters[leaf.name]
-                with torch.no_grad():
-                    param.copy_(value)
-                param.grad = None
-                param.requires_grad_(requires_grad[leaf.name])
-                env[leaf.name] = param
+            name = leaf.name
+            value = values[name]
+            param = self.parameters.get(name)
+            if param is not None:
+                self._load(name, param, value)
+                if retain:  # backward() accumulates into .grad; autograd.grad leaves it alone
+                    param.grad = None
+                if param.requires_grad != requires_grad[name]:
+                    param.requires_grad_(requires_grad[name])
+                env[name] = param
             else:
-                env[leaf.name] = value.detach().requires_grad_(requires_grad[leaf.name])
-        seen = {id(t) for t in env.values()}
+                env[name] = self._alias(name, value, requires_grad[name])
         retained: set[str] = set()
-
-        def call_module(name: str, x: torch.Tensor) -> torch.Tensor:
-            layer = self.modules[name]
-            check_module_input(name, layer.in_features, x, ComputeError)
-            return layer(x)
-
-        for i, step in enumerate(self.preset.steps):
-            ops = TorchOps(env, call_module, ComputeError, f"step {step.name!r}")
-            result = evaluate(step.expr.tree, ops)
-            if id(result) in seen:  # a bare name: give this node a tensor of its own
+        for name, run, bare in self._runs:
+            try:
+                result = run(env)
+            except ComputeError:
+                raise
+            except _TORCH_ERRORS as exc:
+                raise self._explain(name, env, exc) from None
+            if bare:  # a step that is just another node's name: give it a tensor of its own
                 result = result.view_as(result)
-            seen.add(id(result))
             if result.requires_grad:
-                result.retain_grad()
-                retained.add(step.name)
-            env[step.name] = result
+                if retain:
+                    result.retain_grad()
+                retained.add(name)
+            env[name] = result
         return Trace(env, env[self.preset.output], retained)
 
-    def compute(self, values: LeafValues, requires_grad: dict[str, bool]) -> Snapshot:
+    def _load(self, name: str, param: nn.Parameter, value: torch.Tensor) -> None:
+        """Copy a leaf value into its nn.Parameter, unless it holds that very value already."""
+        loaded = self._loaded.get(name)
+        if loaded is not None and loaded[0] is value and loaded[1] == value._version and loaded[2] == param._version:
+            return
+        param.detach().copy_(value)  # shares the version counter: param._version moves on
+        self._loaded[name] = (value, value._version, param._version)
+
+    def _alias(self, name: str, value: torch.Tensor, requires_grad: bool) -> torch.Tensor:
+        """A leaf tensor of our own for `value`: the same one while `value` is the same tensor.
+
+        Like an nn.Parameter, it keeps its identity from one pass to the next (its .grad is
+        reset), so the snapshot can tell an unchanged leaf by identity and version.
+        """
+        kept = self._aliases.get(name)
+        if kept is not None and kept[0] is value:
+            alias = kept[1]
+            alias.grad = None
+            if alias.requires_grad != requires_grad:
+                alias.requires_grad_(requires_grad)
+            return alias
+        alias = value.detach().requires_grad_(requires_grad)
+        self._aliases[name] = (value, alias)
+        return alias
+
+    def _explain(self, name: str, env: dict[str, torch.Tensor], exc: Exception) -> ComputeError:
+        """The error of a failed compiled step, worded by re-running it through TorchOps."""
         try:
-            trace = self.forward(values, requires_grad)
-            if trace.output.requires_grad:
-                trace.output.backward()
+            self._checked_run(self._steps_by_name[name])(env)
+        except ComputeError as worded:
+            return worded
+        except _TORCH_ERRORS:
+            pass
+        text = str(exc).strip()
+        return ComputeError(f"step {name!r}: {text.splitlines()[0] if text else type(exc).__name__}")
+
+    def compute(self, values: LeafValues, requires_grad: dict[str, bool]) -> Snapshot:
+        """Forward, backward, snapshot: the same numbers as forward() + backward() + snapshot().
+
+        The gradients come from one torch.autograd.grad call for every tensor that requires
+        grad, rather than from retain_grad() hooks and .grad attributes: the same
+        backward pass, with less bookkeeping.
+        """
+        try:
+            trace = self._forward(values, requires_grad, retain=False)
+            grads = self._gradients(trace)
         except ComputeError:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
             raise ComputeError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-        return self.snapshot(trace, requires_grad)
+        return self._snapshot(trace, requires_grad, grads)
+
+    def _gradients(self, trace: Trace) -> dict[str, torch.Tensor]:
+        """d output / d tensor for every leaf and step that requires grad (None where none flows)."""
+        if not trace.output.requires_grad:
+            return {}
+        names = [name for name, tensor in trace.tensors.items() if tensor.requires_grad]
+        grads = torch.autograd.grad(trace.output, [trace.tensors[name] for name in names], allow_unused=True)
+        return {name: grad for name, grad in zip(names, grads) if grad is not None}
 
     # ------------------------------------------------------------ snapshot
 
     def snapshot(self, trace: Trace, requires_grad: dict[str, bool]) -> Snapshot:
+        """The snapshot of a trace after forward() and backward(), from the tensors' .grad."""
+        leaf_names = self._leaf_names
+        grads = {
+            name: tensor.grad
+            for name, tensor in trace.tensors.items()
+            if ((name in leaf_names and requires_grad[name]) or name in trace.retained) and tensor.grad is not None
+        }
+        return self._snapshot(trace, requires_grad, grads)
+
+    def _snapshot(self, trace: Trace, requires_grad: dict[str, bool], grads: dict[str, torch.Tensor]) -> Snapshot:
+        tensors = trace.tensors
+        values, grad_arrays, finite = self._arrays(tensors, grads)
+        warnings = [] if finite else nonfinite_warnings(values, grad_arrays)
+        chains = self._autograd(trace, requires_grad)
         nodes = []
-        warnings = []
-        leaf_names = set(self.preset.leaf_names)
-        for name, tensor in trace.tensors.items():
-            is_leaf = name in leaf_names
-            has_grad = (is_leaf and requires_grad[name]) or name in trace.retained
-            grad = tensor.grad if has_grad else None
-            value = _frozen(tensor)
-            grad_array = None if grad is None else _frozen(grad)
-            if value.dtype.kind == "f" and not np.isfinite(value).all():
-                warnings.append(f"{name} holds nan or inf")
-            elif grad_array is not None and not np.isfinite(grad_array).all():
-                warnings.append(f"the gradient of {name} holds nan or inf")
-            spec_note, module = "", None
-            if is_leaf:
-                leaf = self.preset.leaf(name)
-                spec_note, module = leaf.note, leaf.module
-                expr = ""
-            else:
-                step = self._step(name)
-                spec_note, expr = step.note, step.expr.text
-            nodes.append(
-                Node(
-                    name=name,
-                    expr=expr,
-                    kind=self.kinds[name],
-                    inputs=self.inputs[name],
-                    consumers=self.consumers[name],
-                    shape=tuple(tensor.shape),
-                    dtype="float" if tensor.is_floating_point() else "int",
-                    value=value,
-                    grad=grad_array,
-                    requires_grad=bool(tensor.requires_grad),
-                    grad_fn=None if tensor.grad_fn is None else type(tensor.grad_fn).__name__,
-                    note=spec_note,
-                    module=module,
-                )
+        for name, tensor in tensors.items():
+            chain = chains.get(name)
+            value = values[name]  # a numpy array of the tensor's shape and dtype
+            fields = dict(
+                self._static[name],
+                shape=value.shape,
+                dtype="float" if value.dtype.kind == "f" else "int",
+                value=value,
+                grad=grad_arrays.get(name),
+                requires_grad=tensor.requires_grad,
+                grad_fn=None if chain is None else chain.name,  # = type(tensor.grad_fn).__name__
             )
+            nodes.append(Node.trusted(fields))
         return Snapshot(
             preset=self.preset.name,
             title=self.preset.title,
             output=self.preset.output,
             nodes=tuple(nodes),
-            autograd=autograd_chains(trace, leaf_names),
+            autograd=dict(chains),  # AutogradFn nodes are immutable; the dict is each snapshot's own
             warnings=tuple(warnings),
         )
 
+    def _arrays(
+        self, tensors: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+        """Every node's value and gradient as read-only arrays, and whether all are finite.
+
+        A leaf whose tensor is the one of the last snapshot, at the same version, keeps
+        its array: an edit of one weight copies that weight, not the input batch too.
+        """
+        kept = self._leaf_arrays
+        unchanged = {
+            name: kept[name]
+            for name in self._leaf_names
+            if name in kept and kept[name][0] is tensors[name] and kept[name][1] == tensors[name]._version
+        }
+        fresh_names = tuple(name for name in tensors if name not in unchanged)
+        # Steps' shapes follow from the leaves' shapes, so these name the layout exactly.
+        key = (fresh_names, tuple(grads), tuple(tensors[name].shape for name in self.preset.leaf_names))
+        copies, finite = self._copy(key, [tensors[n] for n in fresh_names] + list(grads.values()))
+        fresh = dict(zip(fresh_names, copies))
+        values = {name: unchanged[name][2] if name in unchanged else fresh[name] for name in tensors}
+        self._leaf_arrays = {
+            name: unchanged.get(name) or (tensors[name], tensors[name]._version, values[name], finite or is_finite(values[name]))
+            for name in self._leaf_names
+        }
+        grad_arrays = dict(zip(grads, copies[len(fresh_names) :]))
+        return values, grad_arrays, finite and all(entry[3] for entry in unchanged.values())
+
+    def _copy(self, key: tuple, tensors: list[torch.Tensor]) -> tuple[list[np.ndarray], bool]:
+        """arrays.frozen_arrays(tensors), with the layout of the last edit that copied the same nodes."""
+        layout = self._layouts.get(key)
+        result = None if layout is None else layout.copy(tensors)
+        if result is None:
+            if len(self._layouts) >= 64:
+                self._layouts.clear()
+            layout = self._layouts[key] = Layout(tensors)
+            result = layout.copy(tensors)
+            assert result is not None
+        return result
+
+    def _autograd(self, trace: Trace, requires_grad: dict[str, bool]) -> dict[str, AutogradFn]:
+        """autograd_chains(trace), worked out again only when a requires_grad flag changes.
+
+        Which grad_fn objects PyTorch builds depends on the ops, the shapes, the dtypes and
+        which tensors require grad, never on the values, and only the flags can change
+        after loading. Asking a fresh tensor for its grad_fn makes a Python object for it,
+        so the cache is checked with what is cheap to read: which steps require grad, and
+        the output's grad_fn.
+        """
+        key = tuple(requires_grad[name] for name in self.preset.leaf_names)
+        tensors = trace.tensors
+        if self._chains is not None and self._chains[0] == key:
+            chains = self._chains[1]
+            output = tensors[self.preset.output]
+            if all(tensors[name].requires_grad == (name in chains) for name in self._step_names) and (
+                output.grad_fn is None if self.preset.output not in chains
+                else type(output.grad_fn).__name__ == chains[self.preset.output].name
+            ):
+                return chains
+        chains = autograd_chains(trace, set(self._leaf_names))
+        self._chains = (key, chains)
+        return chains
+
     def _step(self, name: str):
         return self._steps_by_name[name]
-
-
-def _frozen(tensor: torch.Tensor) -> np.ndarray:
-    array = tensor.detach().numpy().copy()
-    array.setflags(write=False)
-    return array
 
 
 def autograd_chains(trace: Trace, leaf_names: set[str]) -> dict[str, AutogradFn]:

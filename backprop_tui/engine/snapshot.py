@@ -42,6 +42,17 @@ class Node:
     note: str = ""
     module: str | None = None
 
+    @classmethod
+    def trusted(cls, fields: dict) -> "Node":
+        """Node(**fields) for the engine's own snapshots, without the frozen dataclass's
+        per-field setattr: a snapshot of a 500-step chain builds a thousand nodes per edit.
+        `fields` must hold every field, and becomes the node's own (not to be reused);
+        tests/engine/test_compiled.py checks that the result equals Node(**fields).
+        """
+        node = object.__new__(cls)
+        object.__setattr__(node, "__dict__", fields)
+        return node
+
     @property
     def is_leaf(self) -> bool:
         return self.kind in LEAF_KINDS
