@@ -29,6 +29,7 @@ from backprop_tui.ui.messages import (
     SetElement,
     ToggleRequiresGrad,
 )
+from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PRESET = "scalar_chain"
 NARROW_WIDTH = 90
-NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all"}
+NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all", "save_preset"}
 
 
 class BackpropApp(App[int]):
@@ -53,6 +54,8 @@ class BackpropApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
                 tooltip="Quit backprop-tui."),
+        Binding("ctrl+s", "save_preset", "Save", id="app.save", show=False,
+                tooltip="Save the edited values as a new preset file (asks before replacing a file)."),
         Binding("question_mark", "help", "Help", id="app.help",
                 tooltip="Every key, and what each panel means."),
         Binding("s", "sgd_step", "SGD step", id="app.sgd_step",
@@ -90,6 +93,7 @@ class BackpropApp(App[int]):
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
+        self.keeper = Keeper(self)  # autosave, restore offer, ctrl+s, the quit question
 
     def compose(self):
         yield AppHeader(id="header")
@@ -149,6 +153,7 @@ class BackpropApp(App[int]):
             return  # a newer request superseded this one
         self.preset_pending = False
         self.session = message.session
+        self.keeper.opened(self.session)
         snapshot = self.session.snapshot
         self.inspected = snapshot.output
         self.query_one("#loading").display = False
@@ -186,6 +191,7 @@ class BackpropApp(App[int]):
             self.query_one(GraphPanel).update_snapshot(snapshot, previous)
             self.query_one(WeightEditor).update_snapshot(snapshot, previous)
             self._inspect()
+        self.keeper.changed()  # after every edit, whichever key made it: autosave soon
 
     def _inspect(self) -> None:
         session = self.session
@@ -264,7 +270,10 @@ class BackpropApp(App[int]):
         return True
 
     def action_quit(self) -> None:
-        self.exit(0 if self.session is not None else 1)
+        self.keeper.quit(0 if self.session is not None else 1)
+
+    def action_save_preset(self) -> None:
+        self.keeper.save()
 
     def action_sgd_step(self) -> None:
         if self._apply(self.session.step):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -84,8 +85,21 @@ class EditInput(Input):
     class Cancelled(Message):
         pass
 
+    class MultiLinePaste(Message):
+        """Text with line breaks was pasted: refused whole (Input would keep its first line)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def action_cancel(self) -> None:
         self.post_message(self.Cancelled())
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if "\n" in event.text or "\r" in event.text:
+            event.stop()
+            event.prevent_default()  # not Input's own handler, which keeps the first line
+            self.post_message(self.MultiLinePaste(event.text))
 
 
 class WeightEditor(Vertical):
@@ -393,6 +407,16 @@ class WeightEditor(Vertical):
             self._fit_height()
         if self._editing is not None:
             self.query_one("#edit-message", Label).update(Text("enter: set  esc: cancel", style="dim"))
+
+    def on_edit_input_multi_line_paste(self, event: EditInput.MultiLinePaste) -> None:
+        event.stop()
+        from backprop_tui.engine import EditError
+        from backprop_tui.engine.numbers import parse_number
+
+        try:  # the engine says why (one number only, on one line); the input keeps its text
+            parse_number(event.text)
+        except EditError as exc:
+            self.edit_failed(str(exc))
 
     def on_edit_input_cancelled(self, event: EditInput.Cancelled) -> None:
         event.stop()

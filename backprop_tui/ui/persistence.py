@@ -1,0 +1,346 @@
+"""Nothing the user did is lost: autosave after edits, the restore offer, ctrl+s, and quitting.
+
+The app calls four things: `opened(session)` when a preset has loaded, `changed()` after
+every refresh of the panels (so every kind of edit is autosaved, whoever added it),
+`save()` for ctrl+s and `quit(code)` for ctrl+q. The file work is the engine's
+(engine.autosave, engine.save): written atomically, never into the bundled presets.
+
+Autosave after an SGD step on mlp_784 writes every weight (about 65 ms, see
+docs/robustness.md), so it is debounced: DEBOUNCE seconds after the last edit, in a thread,
+from a copy of the state taken on the UI thread; a quit writes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from rich.text import Text
+
+from backprop_tui.ui.screens.choice import Choice, ChoiceScreen
+from backprop_tui.ui.screens.error_dialog import ErrorDialog
+from backprop_tui.ui.screens.save_preset import SavePresetScreen
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.timer import Timer
+
+    from backprop_tui.engine import Session
+    from backprop_tui.engine.autosave import SavedState
+
+DEBOUNCE = 0.5  # seconds after the last edit before the autosave is written
+
+QUIT_CHOICES = [
+    Choice("save", "Save", "s", "primary"),
+    Choice("discard", "Discard", "d", "error"),
+    Choice("cancel", "Cancel", "c"),
+]
+RESTORE_CHOICES = [
+    Choice("restore", "Restore", "r", "primary"),
+    Choice("fresh", "Start fresh", "f"),
+]
+OVERWRITE_CHOICES = [
+    Choice("overwrite", "Overwrite", "o", "error"),
+    Choice("cancel", "Cancel", "c"),
+]
+
+
+@dataclass(frozen=True)
+class StateCopy:
+    """What save_state and save_preset read of a session, copied on the UI thread for a worker."""
+
+    preset: Any
+    values: Mapping[str, Any]
+    requires_grad: Mapping[str, bool]
+    learning_rate: float
+    sgd_losses: list[float]
+    steps_taken: int
+
+    @classmethod
+    def of(cls, session: "Session") -> "StateCopy":
+        values = {name: value.detach().clone() for name, value in session.values.items()}
+        return cls(session.preset, values, dict(session.requires_grad), session.learning_rate,
+                   list(session.sgd_losses), session.steps_taken)
+
+
+def differs_from_preset(state: "SavedState", preset) -> bool:
+    """True when restoring `state` would change anything the preset starts with."""
+    return bool(
+        state.values
+        or any(state.requires_grad.get(leaf.name) != leaf.requires_grad for leaf in preset.leaves)
+        or state.learning_rate != preset.learning_rate
+        or state.steps_taken
+        or state.loss_history
+    )
+
+
+def describe_state(state: "SavedState", preset) -> Text:
+    from backprop_tui.ui.format import fmt
+
+    flags = sum(state.requires_grad.get(leaf.name) != leaf.requires_grad for leaf in preset.leaves)
+    parts = [f"{len(state.values)} leaf value(s) changed"]
+    if flags:
+        parts.append(f"{flags} requires_grad flag(s) changed")
+    if state.steps_taken:
+        parts.append(f"{state.steps_taken} SGD step(s)")
+    if state.learning_rate != preset.learning_rate:
+        parts.append(f"learning rate {fmt(state.learning_rate)}")
+    when = state.saved_at.replace("T", " ").replace("+00:00", " UTC") or "an earlier run"
+    text = Text.assemble("An autosaved session of ", (preset.name, "bold"), f" from {when}: ")
+    text.append(", ".join(parts) + ".\n\n")
+    text.append("Restore it (one edit: ctrl+z undoes it), or start from the preset's values "
+                "(the autosave is then deleted)?", style="dim")
+    return text
+
+
+def default_save_path(preset_name: str, cwd: Path | None = None) -> str:
+    """./<preset>-edited.toml, or -edited-2, -3, ... if that file exists."""
+    cwd = cwd or Path.cwd()
+    stem = f"{preset_name}-edited"
+    for n in range(1, 1000):
+        name = f"{stem}.toml" if n == 1 else f"{stem}-{n}.toml"
+        if not (cwd / name).exists():
+            return f"./{name}"
+    return f"./{stem}.toml"
+
+
+def toml_path(text: str) -> Path:
+    """The path save_preset writes for `text` (".toml" added when missing)."""
+    path = Path(text).expanduser()
+    return path if path.suffix == ".toml" else path.with_name(path.name + ".toml")
+
+
+def inside_bundled_presets(path: Path) -> bool:
+    from backprop_tui.engine.preset import presets_dir
+
+    bundled = presets_dir().resolve()
+    target = path.resolve()
+    return target == bundled or bundled in target.parents
+
+
+class Keeper:
+    """Autosave, restore offer, save as preset, and the quit question, for one app."""
+
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.session: "Session | None" = None
+        self.armed = False  # autosave only once the restore question is settled
+        self.last_problem: str | None = None  # the last autosave failure, if any
+        self.saves_written = 0
+        self._timer: "Timer | None" = None
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._written_seq = 0
+
+    # ------------------------------------------------------------ autosave
+
+    def opened(self, session: "Session") -> None:
+        """A preset loaded: write the previous one's pending save, then look for an autosave."""
+        self.flush()
+        self.session = session
+        self.armed = False
+        self.app.run_worker(self._look_up(session), group="autosave-lookup", exit_on_error=False)
+
+    async def _look_up(self, session: "Session") -> None:
+        from backprop_tui.engine.autosave import read_state
+
+        try:
+            lookup = await asyncio.to_thread(read_state, session.preset)
+        except Exception as exc:  # noqa: BLE001 - a broken data dir must not stop the explorer
+            self._status(f"autosave not read: {type(exc).__name__}: {exc}", error=True)
+            self._arm(session)
+            return
+        if session is not self.session:
+            return  # another preset was opened meanwhile
+        if lookup.problem:
+            self._status(f"autosave: {lookup.problem}", error=True)
+        state = lookup.state
+        if state is None or not differs_from_preset(state, session.preset):
+            self._arm(session)
+            return
+        screen = ChoiceScreen("Restore your last session?", describe_state(state, session.preset),
+                              RESTORE_CHOICES, on_escape="later", box_id="restore-box",
+                              escape_label="decide next time")
+        self.app.push_screen(screen, lambda answer: self._restore_answered(session, state, answer))
+
+    def _restore_answered(self, session: "Session", state: "SavedState", answer: str | None) -> None:
+        from backprop_tui.engine import EditError
+        from backprop_tui.engine.autosave import AutosaveError, clear_state, restore
+
+        if session is not self.session:
+            return
+        if answer == "restore":
+            try:
+                restore(session, state)
+            except EditError as exc:
+                self._status(f"cannot restore the autosave: {exc}", error=True)
+            else:
+                self._arm(session)
+                self.app._refresh_panels()
+                self._status("restored the autosaved session (ctrl+z undoes it)")
+                return
+        elif answer == "fresh":
+            try:
+                clear_state(session.preset)
+            except AutosaveError as exc:
+                self._status(str(exc), error=True)
+        self._arm(session)
+
+    def _arm(self, session: "Session") -> None:
+        if session is self.session:
+            self.armed = True
+            if session.undo_stack:  # edited while the question was open
+                self.changed()
+
+    def changed(self) -> None:
+        """The panels were refreshed after an edit: write the autosave soon."""
+        if not self.armed or self.session is None or self.session is not getattr(self.app, "session", None):
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.app.set_timer(DEBOUNCE, self._write_later, name="autosave")
+
+    def _write_later(self) -> None:
+        self._timer = None
+        if self.session is None:
+            return
+        copy, seq = StateCopy.of(self.session), self._next_seq()
+        self.app.run_worker(self._write_in_thread(copy, seq), group="autosave", exit_on_error=False)
+
+    async def _write_in_thread(self, copy: StateCopy, seq: int) -> None:
+        problem = await asyncio.to_thread(self._write, copy, seq)
+        if problem:
+            self._status(problem, error=True)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _write(self, copy: StateCopy, seq: int) -> str | None:
+        """Write one state (any thread); an older copy never overwrites a newer one."""
+        from backprop_tui.engine import BackpropError
+        from backprop_tui.engine.autosave import save_state
+
+        with self._lock:
+            if seq <= self._written_seq:
+                return None
+            try:
+                save_state(copy)  # type: ignore[arg-type] - reads the same attributes as a Session
+            except BackpropError as exc:
+                self.last_problem = str(exc)
+                return str(exc)
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the explorer
+                self.last_problem = f"autosave failed: {type(exc).__name__}: {exc}"
+                return self.last_problem
+            self._written_seq = seq
+            self.saves_written += 1
+            self.last_problem = None
+            return None
+
+    def flush(self) -> None:
+        """Write a pending autosave now, on this thread (before quitting or switching presets)."""
+        if self._timer is None:
+            return
+        self._timer.stop()
+        self._timer = None
+        if self.session is not None:
+            self._write(StateCopy.of(self.session), self._next_seq())
+
+    # ------------------------------------------------------------ save as a preset
+
+    def save(self, quit_after: bool = False, code: int = 0) -> None:
+        """ctrl+s: ask for a path, confirm an overwrite, write the preset in a thread."""
+        session = getattr(self.app, "session", None)
+        if session is None or any(isinstance(s, SavePresetScreen) for s in self.app.screen_stack):
+            return
+        screen = SavePresetScreen(session.preset.name, default_save_path(session.preset.name),
+                                  getattr(self.app, "cursor_blink", True), quitting=quit_after)
+        self.app.push_screen(screen, lambda path: self._path_given(session, path, quit_after, code))
+
+    def _path_given(self, session: "Session", path: str | None, quit_after: bool, code: int) -> None:
+        if path is None or session is not getattr(self.app, "session", None):
+            return
+        target = toml_path(path)
+        if target.is_file() and not inside_bundled_presets(target):
+            message = Text.assemble((str(target), "bold"), " exists. Replace it with the edited preset?")
+            screen = ChoiceScreen("Overwrite the file?", message, OVERWRITE_CHOICES, on_escape="cancel",
+                                  box_id="overwrite-box")
+
+            def answered(answer: str | None) -> None:
+                if answer == "overwrite":
+                    self._start_save(session, path, True, quit_after, code)
+
+            self.app.push_screen(screen, answered)
+            return
+        self._start_save(session, path, False, quit_after, code)
+
+    def _start_save(self, session: "Session", path: str, overwrite: bool, quit_after: bool, code: int) -> None:
+        top = session.undo_stack[-1] if session.undo_stack else None
+        copy = StateCopy.of(session)
+        self._status(f"saving {path}…")
+        self.app.run_worker(self._save_in_thread(session, copy, top, path, overwrite, quit_after, code),
+                            group="save-preset", exit_on_error=False)
+
+    async def _save_in_thread(self, session, copy, top, path, overwrite, quit_after, code) -> None:
+        from backprop_tui.engine import BackpropError
+        from backprop_tui.engine.save import save_preset
+
+        try:
+            written = await asyncio.to_thread(save_preset, copy, path, overwrite=overwrite)
+        except BackpropError as exc:
+            self._status("not saved", error=True)
+            self.app.push_screen(ErrorDialog("Cannot save the preset", str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._status("not saved", error=True)
+            self.app.push_screen(ErrorDialog("Cannot save the preset", f"{type(exc).__name__}: {exc}"))
+            return
+        if (session.undo_stack[-1] if session.undo_stack else None) is top:
+            session.mark_saved()  # only if no edit came in while the file was written
+        self._status(f"saved {written} (o opens it)")
+        if quit_after:
+            self._exit(code)
+
+    # ------------------------------------------------------------ quit
+
+    def quit(self, code: int) -> None:
+        """ctrl+q: unsaved edits ask save / discard / cancel; otherwise quit at once."""
+        session = getattr(self.app, "session", None)
+        if any(isinstance(s, ChoiceScreen) and s.box_id == "quit-box" for s in self.app.screen_stack):
+            return
+        if session is None or not session.dirty:
+            self._exit(code)
+            return
+        edits = len(session.undo_stack)
+        message = Text.assemble(
+            f"{session.preset.name} has unsaved edits ({edits} in the undo history).\n\n",
+            ("save: write them as a new preset file, then quit; discard: quit without a preset file "
+             "(the autosave still offers them next time); cancel: back to the explorer.", "dim"),
+        )
+        screen = ChoiceScreen("Quit with unsaved edits?", message, QUIT_CHOICES, on_escape="cancel",
+                              box_id="quit-box")
+
+        def answered(answer: str | None) -> None:
+            if answer == "save":
+                self.save(quit_after=True, code=code)
+            elif answer == "discard":
+                self._exit(code)
+
+        self.app.push_screen(screen, answered)
+
+    def _exit(self, code: int) -> None:
+        self.flush()
+        self.app.exit(code)
+
+    # ------------------------------------------------------------ status
+
+    def _status(self, text: str, error: bool = False) -> None:
+        from backprop_tui.ui.widgets.header import AppHeader
+
+        try:
+            self.app.screen_stack[0].query_one(AppHeader).show_status(text, error=error)
+        except Exception:  # noqa: BLE001 - the app may be closing
+            pass
