@@ -30,6 +30,8 @@ from backprop_tui.ui.messages import (
     ToggleRequiresGrad,
 )
 from backprop_tui.ui.persistence import Keeper
+from backprop_tui.ui.teaching import actions as teaching
+from backprop_tui.ui.teaching.messages import FlagsReady
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
@@ -80,6 +82,14 @@ class BackpropApp(App[int]):
                 tooltip="Type your own expression and starting values; it opens as the current graph."),
         Binding("E", "export", "Export", id="app.export", show=False,
                 tooltip="Write the current state as Markdown, JSON or Graphviz DOT to a file."),
+        Binding("f", "finite_differences", "Check grads", id="app.finite_differences", show=False,
+                tooltip="Finite differences in float64 beside autograd's grad, for every leaf element (kinks flagged)."),
+        Binding("y", "your_gradient", "Your gradient", id="app.your_gradient", show=False,
+                tooltip="Type your hand-derived gradient of the highlighted node element: exact, close or wrong."),
+        Binding("b", "step_through('backward')", "Step backward", id="app.step_backward", show=False,
+                tooltip="Walk the backward pass node by node: incoming grad × local derivative = contribution."),
+        Binding("B", "step_through('forward')", "Step forward", id="app.step_forward", show=False,
+                tooltip="Walk the forward pass node by node, in the order it runs."),
     ]
 
     def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark") -> None:
@@ -201,6 +211,7 @@ class BackpropApp(App[int]):
         before = previous.node(name) if previous is not None and name in previous else None
         index = self.inspected_index if name == self.inspected else None
         self.query_one(Inspector).show(snapshot.node(name), before, explain(session, name), snapshot.output, index)
+        teaching.analyse(self, name, index)  # contributions, paths, per sample, flags
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:
         """Run one session edit; a refused edit shows its reason and changes nothing."""
@@ -401,6 +412,20 @@ class BackpropApp(App[int]):
         from backprop_tui.ui.screens.export import open_export
 
         open_export(self, lambda written: written and self.query_one(AppHeader).show_status(written))
+
+    # ------------------------------------------------------------ teaching: checking gradients, the passes
+
+    def action_finite_differences(self) -> None:
+        teaching.open_finite_differences(self)
+
+    def action_your_gradient(self) -> None:
+        teaching.open_your_gradient(self)
+
+    def action_step_through(self, mode: str) -> None:
+        teaching.open_step_through(self, mode)
+
+    def on_flags_ready(self, message: FlagsReady) -> None:
+        teaching.mark_flags(self, message.snapshot, message.by_node)
 
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
         """Every binding of the app and its panels, for the help screen and the README."""

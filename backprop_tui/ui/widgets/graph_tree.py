@@ -69,8 +69,13 @@ class LabelParts:
         return labels
 
 
-def node_parts(node: "Node", previous: "Node | None") -> LabelParts:
+FLAG_MARK = "⚠"  # the engine flagged this node (analysis.flags); the inspector says why
+
+
+def node_parts(node: "Node", previous: "Node | None", flagged: bool = False) -> LabelParts:
     name = Text(node.name, style="bold")
+    if flagged:
+        name.append(f" {FLAG_MARK}", style="bold yellow")
     if node.expr:
         expr = node.expr if len(node.expr) <= MAX_EXPR_CHARS else node.expr[: MAX_EXPR_CHARS - 1] + "…"
         detail = Text(f" = {expr}", style="cyan")
@@ -121,6 +126,9 @@ class GraphTree(Tree[GraphRef]):
         self._occurrences: dict[str, list[TreeNode[GraphRef]]] = {}
         self._full: dict[str, TreeNode[GraphRef]] = {}
         self._parts: dict[int, LabelParts] = {}  # by TreeNode id: the label in pieces
+        self._flagged: frozenset[str] = frozenset()  # nodes marked with FLAG_MARK
+        self._snapshot: "Snapshot | None" = None
+        self._previous: "Snapshot | None" = None
         super().__init__("graph", **kwargs)
         self.show_root = False
         self.guide_depth = 2
@@ -154,6 +162,7 @@ class GraphTree(Tree[GraphRef]):
         self._occurrences = {}
         self._full = {}
         self._parts = {}
+        self._flagged = frozenset()  # a new preset: its flags arrive after the first analysis
         self._add_walk(self.root, snapshot.output, snapshot)
         unreachable = [n.name for n in reversed(snapshot.nodes) if n.name not in self._full]
         if unreachable:
@@ -178,22 +187,39 @@ class GraphTree(Tree[GraphRef]):
             elif node.inputs:
                 tree_node = under.add(node_label(node, None), data=GraphRef(name, False), expand=True)
                 self._full[name] = tree_node
-                self._parts[tree_node.id] = node_parts(node, None)
+                self._parts[tree_node.id] = node_parts(node, None, name in self._flagged)
                 stack.extend((tree_node, i) for i in reversed(node.inputs))
             else:
                 tree_node = under.add_leaf(node_label(node, None), data=GraphRef(name, False))
                 self._full[name] = tree_node
-                self._parts[tree_node.id] = node_parts(node, None)
+                self._parts[tree_node.id] = node_parts(node, None, name in self._flagged)
             self._occurrences.setdefault(name, []).append(tree_node)
 
     def update_values(self, snapshot: "Snapshot", previous: "Snapshot | None") -> None:
         """Relabel every full entry in place: values, grads and deltas of the last edit."""
-        for name, tree_node in self._full.items():
-            node = snapshot.node(name)
-            before = previous.node(name) if previous is not None and name in previous else None
-            parts = node_parts(node, before)
-            self._parts[tree_node.id] = parts
-            tree_node.set_label(parts.candidates()[0])
+        self._snapshot, self._previous = snapshot, previous
+        for name in self._full:
+            self._relabel(name)
+
+    def _relabel(self, name: str) -> None:
+        snapshot, previous = self._snapshot, self._previous
+        tree_node = self._full[name]
+        node = snapshot.node(name)
+        before = previous.node(name) if previous is not None and name in previous else None
+        parts = node_parts(node, before, name in self._flagged)
+        self._parts[tree_node.id] = parts
+        tree_node.set_label(parts.candidates()[0])
+
+    def set_flags(self, names: "set[str] | frozenset[str]") -> None:
+        """Mark the flagged nodes (the old marks stay until the new flags arrive: no flicker)."""
+        names = frozenset(names)
+        changed = names ^ self._flagged
+        self._flagged = names
+        if self._snapshot is None:
+            return
+        for name in changed:
+            if name in self._full and name in self._snapshot:
+                self._relabel(name)
 
     @property
     def highlighted_name(self) -> str | None:

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.text import Text
+from textual import work
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
+from backprop_tui.ui.teaching.messages import FlagsReady, TeachingReady
 from backprop_tui.ui.format import (
     CHANGED,
     NO_GRAD,
@@ -34,10 +37,24 @@ class Explanation:
 
 
 class Inspector(VerticalScroll):
-    """Renders one node; the app passes the chain rule it computed through torch."""
+    """Renders one node; the app passes the chain rule it computed through torch.
+
+    Below the chain rule, the teaching sections (contributions per consumer, paths to the
+    output, per-sample shares, flags) come from `ui.teaching.sections`: computed at once
+    for small presets, in a thread worker for big ones ("computing…" meanwhile).
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from backprop_tui.ui.teaching.sections import SnapshotCache
+
+        self._cache = SnapshotCache()
+        self._generation = 0
 
     def compose(self):
         yield Static(id="inspector-body")
+        yield Static(id="inspector-teaching")
+        yield Static(id="inspector-details")
 
     def on_mount(self) -> None:
         self.border_title = "Inspector"
@@ -64,7 +81,8 @@ class Inspector(VerticalScroll):
         if explanation.local:
             lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
             lines.extend(Text(f"  {line}") for line in explanation.local)
-        lines.append(Text(""))
+        self.query_one("#inspector-body", Static).update(Group(*lines))
+        lines = [Text("")]
         grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
         lines.append(Text.assemble(("shape ", "dim"), f"{shape_text(node.shape)} {node.dtype}",
                                    ("  grad_fn ", "dim"), grad_fn))
@@ -73,10 +91,48 @@ class Inspector(VerticalScroll):
         lines.append(Text.assemble(("consumers ", "dim"), ", ".join(node.consumers) or "none"))
         if node.note:
             lines.append(Text(node.note, style="italic"))
-        self.query_one("#inspector-body", Static).update(Group(*lines))
+        self.query_one("#inspector-details", Static).update(Group(*lines))
 
     def clear(self) -> None:
-        self.query_one("#inspector-body", Static).update("")
+        for static in self.query(Static):
+            static.update("")
+
+    # ------------------------------------------------------------ teaching sections
+
+    def analyse(self, state, snapshot, name: str, index: tuple[int, ...] | None) -> None:
+        """Contributions, paths, per-sample shares and flags of `name` on a FrozenState."""
+        from backprop_tui.ui.teaching.sections import compute_flags, inspector_sections, is_light
+
+        self._generation += 1
+        if is_light(snapshot):
+            lines = inspector_sections(state, snapshot, name, index, self._cache)
+            self._show_teaching(lines)
+            self.post_message(FlagsReady(snapshot, compute_flags(state, snapshot, self._cache)))
+            return
+        self._show_teaching([Text("computing…", style="dim italic")])
+        self._analyse(state, snapshot, name, index, self._generation)
+
+    @work(thread=True, exclusive=True, group="inspector-teaching")
+    def _analyse(self, state, snapshot, name: str, index, generation: int) -> None:
+        from backprop_tui.ui.teaching.sections import compute_flags, inspector_sections
+
+        worker = get_current_worker()
+        self.post_message(FlagsReady(snapshot, compute_flags(state, snapshot, self._cache)))
+
+        def cancelled() -> bool:
+            return worker.is_cancelled or generation != self._generation
+
+        lines = inspector_sections(state, snapshot, name, index, self._cache, cancelled)
+        if not cancelled():
+            self.post_message(TeachingReady(generation, lines))
+
+    def on_teaching_ready(self, message: TeachingReady) -> None:
+        message.stop()
+        if message.generation == self._generation:
+            self._show_teaching(message.lines)
+
+    def _show_teaching(self, lines: list[Text]) -> None:
+        self.query_one("#inspector-teaching", Static).update(Group(Text(""), *lines) if lines else "")
 
     def _values(
         self, node: "Node", previous: "Node | None", output: str, cursor: tuple[int, ...] | None

@@ -1,0 +1,61 @@
+"""What the app's teaching keys do (f, y, b, B), kept here so app.py stays a router.
+
+Each takes a FrozenState of the session for its screen's worker, so edits made while
+a screen is open cannot change what it computes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backprop_tui.ui.app import BackpropApp
+
+
+def _frozen(app: "BackpropApp"):
+    from backprop_tui.engine.analysis.live import FrozenState
+
+    return FrozenState.of(app.session)
+
+
+def _inspected(app: "BackpropApp") -> tuple[str, tuple[int, ...] | None]:
+    snapshot = app.session.snapshot
+    name = app.inspected if app.inspected in snapshot else snapshot.output
+    return name, app.inspected_index if name == app.inspected else None
+
+
+def open_finite_differences(app: "BackpropApp") -> None:
+    from backprop_tui.ui.screens.gradcheck import GradcheckScreen
+
+    if app.session is not None:
+        app.push_screen(GradcheckScreen(_frozen(app), app.session.snapshot.output))
+
+
+def open_your_gradient(app: "BackpropApp") -> None:
+    from backprop_tui.ui.screens.your_gradient import YourGradientScreen
+
+    if app.session is not None:
+        name, index = _inspected(app)
+        app.push_screen(YourGradientScreen(app.session.snapshot, name, index, app.cursor_blink))
+
+
+def open_step_through(app: "BackpropApp", mode: str) -> None:
+    from backprop_tui.ui.screens.stepper import StepThroughScreen
+
+    if app.session is not None:
+        app.push_screen(StepThroughScreen(_frozen(app), app.session.snapshot.output, mode))
+
+
+def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str]]) -> None:
+    """Flag markers in the graph tree, when the flags belong to the current snapshot."""
+    from backprop_tui.ui.widgets.graph_tree import GraphTree
+
+    if app.session is not None and snapshot is app.session.snapshot:
+        app.query_one(GraphTree).set_flags(set(by_node))
+
+
+def analyse(app: "BackpropApp", name: str, index: tuple[int, ...] | None) -> None:
+    """The inspector's teaching sections for the node it shows."""
+    from backprop_tui.ui.widgets.inspector import Inspector
+
+    app.query_one(Inspector).analyse(_frozen(app), app.session.snapshot, name, index)

@@ -1,0 +1,258 @@
+"""The inspector's teaching sections: contributions, paths, per-sample shares, flags.
+
+`inspector_sections` runs the engine's analyses (engine.analysis) on a FrozenState and
+returns Rich Text lines under headings. It never computes a number itself: sums,
+products and shares are the engine's; here they are only put into words. State-wide
+results (flags, per-sample gradients) are cached per snapshot, so moving the cursor
+does not recompute them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+from rich.text import Text
+
+from backprop_tui.ui.format import fmt
+
+if TYPE_CHECKING:
+    from backprop_tui.engine.analysis.flags import Flag
+    from backprop_tui.engine.snapshot import Snapshot
+
+MAX_PATHS_SHOWN = 8
+MAX_ROUTES_SHOWN = 6
+MAX_SAMPLES_SHOWN = 8
+LIGHT_NODES = 40  # at most this many nodes and elements: analyses take a few ms,
+LIGHT_ELEMENTS = 4000  # so the inspector computes them at once (no "computing…" flash)
+HEADING = "bold underline"
+FLAG_STYLE = "bold yellow"
+FLAG_MARK = "⚠"
+
+
+def is_light(snapshot: "Snapshot") -> bool:
+    """True when the analyses of this preset take a few milliseconds (no worker needed)."""
+    nodes = snapshot.nodes
+    return len(nodes) <= LIGHT_NODES and sum(int(np.prod(n.shape, dtype=np.int64)) for n in nodes) <= LIGHT_ELEMENTS
+
+
+class SnapshotCache:
+    """State-wide analyses, remembered for the snapshot they were computed on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[object, object]] = {}
+
+    def get(self, key: str, snapshot: object, compute: Callable[[], object]) -> object:
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and hit[0] is snapshot:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            self._items[key] = (snapshot, value)
+        return value
+
+
+def flags_by_node(flags: "tuple[Flag, ...]") -> dict[str, list[str]]:
+    by_node: dict[str, list[str]] = {}
+    for flag in flags:
+        by_node.setdefault(flag.node, []).append(flag.reason)
+    return by_node
+
+
+def compute_flags(state, snapshot, cache: SnapshotCache) -> dict[str, list[str]]:
+    from backprop_tui.engine.analysis.flags import flags
+
+    def run() -> dict[str, list[str]]:
+        try:
+            return flags_by_node(flags(state))
+        except Exception:  # noqa: BLE001 - no flags is better than a broken inspector
+            return {}
+
+    return cache.get("flags", snapshot, run)
+
+
+def inspector_sections(
+    state,
+    snapshot: "Snapshot",
+    name: str,
+    index: tuple[int, ...] | None,
+    cache: SnapshotCache,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[Text]:
+    """Every teaching section for node `name` (element `index` when one is selected)."""
+    lines: list[Text] = []
+    flagged = compute_flags(state, snapshot, cache).get(name, [])
+    if flagged:
+        lines.append(Text(f"{FLAG_MARK} Flags", style=HEADING))
+        lines.extend(Text(f"  {reason}", style=FLAG_STYLE) for reason in flagged)
+    for section in (_contributions, _paths, _per_sample):
+        if cancelled():
+            return lines
+        part = _guarded(section, state, snapshot, name, index, cache)
+        if part and lines:
+            lines.append(Text(""))
+        lines.extend(part)
+    return lines
+
+
+def _guarded(section, *args) -> list[Text]:
+    from backprop_tui.engine import BackpropError
+
+    try:
+        return section(*args)
+    except BackpropError as exc:
+        return [Text(f"  {exc}", style="dim")]
+    except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the inspector down
+        return [Text(f"  unavailable ({type(exc).__name__}: {exc})", style="dim")]
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style=HEADING)
+
+
+def _element(array: np.ndarray, index: tuple[int, ...] | None) -> str:
+    """One element (the cursor's) of an array, or the whole array compactly."""
+    from backprop_tui.engine.format import format_array
+
+    if array.size == 1:
+        return fmt(float(array.reshape(-1)[0]))
+    if index and len(index) == array.ndim:
+        return fmt(float(array[tuple(index)]))
+    return format_array(array, max_items=4)
+
+
+def _term(text: str) -> str:
+    """A number inside a sum: negatives in brackets, `3 + (-1)`."""
+    return f"({text})" if text.startswith("-") else text
+
+
+def _where(name: str, index: tuple[int, ...] | None, shape: tuple[int, ...]) -> str:
+    from backprop_tui.engine.session import format_index
+
+    return format_index(name, index) if shape and index and len(index) == len(shape) else name
+
+
+# ---------------------------------------------------------------- contributions
+
+
+def _contributions(state, snapshot, name, index, cache) -> list[Text]:
+    from backprop_tui.engine.analysis.contributions import node_contributions
+
+    out = snapshot.output
+    split = node_contributions(state, name)
+    lines = [_heading("Contributions: what each consumer sends back")]
+    if not split.contributions:
+        lines.append(Text(f"  {split.reason}", style="dim"))
+        return lines
+    shape = snapshot.node(name).shape
+    where = _where(name, index, shape)
+    scalar = all(p.value.size == 1 for p in split.contributions) or bool(index and len(index) == len(shape))
+    shown = []
+    for part in split.contributions:
+        how = f"∂{out}/∂{name} directly" if part.consumer == out else f"∂{out}/∂{part.consumer} · ∂{part.consumer}/∂{name}"
+        value = _element(part.value, index)
+        shown.append(value)
+        line = Text("  from ")
+        line.append(part.consumer, style="bold")
+        line.append(f"  ({how})", style="dim")
+        line.append(f"  {value}")
+        lines.append(line)
+    total, grad = _element(split.total, index), _element(split.grad, index)
+    if scalar and len(shown) > 1:
+        sum_text = f"  sum  {' + '.join(_term(v) for v in shown)} = {total}"
+    else:
+        sum_text = f"  sum  {total}"
+    lines.append(Text.assemble((sum_text, "bold"), (f"   autograd's ∂{out}/∂{where} = ", "dim"), grad))
+    if split.is_accumulated:
+        lines.append(Text(f"  {name} is used {len(split.contributions)} times: autograd adds the parts into its grad",
+                          style="dim italic"))
+    return lines
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _paths(state, snapshot, name, index, cache) -> list[Text]:
+    from backprop_tui.engine.analysis.paths import paths
+
+    node = snapshot.node(name)
+    if name not in {leaf.name for leaf in snapshot.leaves} or node.dtype == "int":
+        return []
+    out = snapshot.output
+    lines = [_heading(f"Paths to {out}: the chain rule as a sum over paths")]
+    if node.shape and int(np.prod(node.shape)) > 1 and not (index and len(index) == len(node.shape)):
+        lines.append(Text("  pick an element in the weights grid (tab) to follow its paths", style="dim"))
+        return lines
+    result = paths(state, name, index or None)
+    for path in result.paths[:MAX_PATHS_SHOWN]:
+        lines.append(Text(f"  {path.text}"))
+    if len(result.paths) > MAX_PATHS_SHOWN:
+        lines.append(Text(f"  … and {len(result.paths) - MAX_PATHS_SHOWN} more paths", style="dim"))
+    if not result.paths and result.routes:
+        for route in result.routes[:MAX_ROUTES_SHOWN]:
+            count = "?" if route.n_paths is None else str(route.n_paths)
+            total = "" if route.total is None else f", products add to {fmt(route.total)}"
+            lines.append(Text(f"  {' → '.join(route.nodes)}: {count} paths{total}"))
+        if len(result.routes) > MAX_ROUTES_SHOWN:
+            lines.append(Text(f"  … and {len(result.routes) - MAX_ROUTES_SHOWN} more routes", style="dim"))
+    lines.append(Text(f"  {result.summary}", style="bold"))
+    return lines
+
+
+# ---------------------------------------------------------------- per sample
+
+
+def _per_sample(state, snapshot, name, index, cache) -> list[Text]:
+    from backprop_tui.engine.analysis.live import AnalysisError
+    from backprop_tui.engine.analysis.per_sample import batch_leaves, per_sample
+
+    if name not in state.values:
+        return []
+    try:
+        batched, _ = batch_leaves(state)
+    except AnalysisError:
+        return []  # not a batch preset: nothing to break down
+    if name in batched or not state.requires_grad.get(name):
+        return []
+
+    def run():
+        try:
+            return per_sample(state)
+        except AnalysisError as exc:
+            return exc
+
+    result = cache.get("per_sample", snapshot, run)
+    lines = [_heading("Per sample: each sample's share of the batch gradient")]
+    if isinstance(result, Exception):
+        lines.append(Text(f"  {result}", style="dim"))
+        return lines
+    shares = result.leaves.get(name)
+    if shares is None:
+        lines.append(Text(f"  {name} gets no gradient from the samples", style="dim"))
+        return lines
+    shape = tuple(shares.batch_grad.shape)
+    element = tuple(index) if index and len(index) == len(shape) else (0,) * len(shape)
+    where = _where(name, element, shape)
+    lines.append(Text(f"  {result.explanation}", style="dim"))
+    if shape and int(np.prod(shape)) > 1 and not (index and len(index) == len(shape)):
+        lines.append(Text(f"  showing {where} (pick another element in the weights grid)", style="dim"))
+    weight = None if result.weight is None else fmt(result.weight)
+    n = result.batch_size
+    for i in range(min(n, MAX_SAMPLES_SHOWN)):
+        own = fmt(float(shares.sample_grads[i][element]))
+        line = Text(f"  sample {i}: ∂loss{i}/∂{where} = {own}")
+        if shares.shares is not None and weight is not None:
+            line.append(f"  × {weight} = ")
+            line.append(fmt(float(shares.shares[i][element])), style="bold")
+        lines.append(line)
+    if n > MAX_SAMPLES_SHOWN:
+        lines.append(Text(f"  … and {n - MAX_SAMPLES_SHOWN} more samples", style="dim"))
+    batch = fmt(float(shares.batch_grad[element]))
+    if result.combine in ("mean", "sum"):
+        lines.append(Text(f"  the {n} shares add up to the batch gradient ∂{snapshot.output}/∂{where} = {batch}", style="bold"))
+    else:
+        lines.append(Text(f"  batch gradient ∂{snapshot.output}/∂{where} = {batch}", style="bold"))
+    return lines
