@@ -259,7 +259,7 @@ async def test_per_sample_shares_on_dead_relu():
         assert "Per sample" in text and "mean of the 3 per-sample losses" in text
         for i, g in enumerate(own):
             line = next(line for line in text.splitlines() if line.strip().startswith(f"sample {i}:"))
-            shown = line.split("= ")[1].split()[0]
+            shown = line.split(":")[1].split()[0]
             assert abs(float(shown) - g) <= 1e-5 * max(1.0, abs(g)), (line, g)
         grad = app.session.snapshot.node("hidden.weight").grad[0, 0]
         assert f"add up to the batch gradient ∂J/∂hidden.weight[0,0] = {fmt(float(grad))}" in text

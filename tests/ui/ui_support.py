@@ -42,6 +42,8 @@ async def ready(pilot) -> None:
         await pilot.pause(0.05)
     assert not app.preset_pending, "the preset did not load within 30 s"
     await pilot.pause()
+    await app.workers.wait_for_complete()  # the inspector's analyses of big presets
+    await pilot.pause()
 
 
 def plain(renderable) -> str:

@@ -241,9 +241,13 @@ def _per_sample(state, snapshot, name, index, cache) -> list[Text]:
         lines.append(Text(f"  showing {where} (pick another element in the weights grid)", style="dim"))
     weight = None if result.weight is None else fmt(result.weight)
     n = result.batch_size
+    caption = f"  sample i: its own ∂loss_i/∂{where}"
+    if shares.shares is not None and weight is not None:
+        caption += f" × {weight} = its share"
+    lines.append(Text(caption, style="dim"))
     for i in range(min(n, MAX_SAMPLES_SHOWN)):
         own = fmt(float(shares.sample_grads[i][element]))
-        line = Text(f"  sample {i}: ∂loss{i}/∂{where} = {own}")
+        line = Text(f"  sample {i}: {own}")
         if shares.shares is not None and weight is not None:
             line.append(f"  × {weight} = ")
             line.append(fmt(float(shares.shares[i][element])), style="bold")
