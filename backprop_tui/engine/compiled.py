@@ -69,13 +69,14 @@ def _compile(tree: Expr, modules: dict[str, torch.nn.Linear]) -> Part:
             return lambda env: -inner(env)
         case Transpose(operand):
             inner = _tensor(operand, modules)
-            return lambda env: inner(env).T
+            # as TorchOps.transpose: a scalar or vector is its own transpose
+            return lambda env: _transposed(inner(env))
         case Call(func, args, kwargs):
             return _call(func, [_tensor(a, modules) for a in args], dict(kwargs))
         case ModuleCall(module, arg):
             layer = modules[module]
             inner = _tensor(arg, modules)
-            return lambda env: F.linear(inner(env), layer.weight, layer.bias)  # = nn.Linear.forward
+            return lambda env: layer(inner(env))  # the real torch.nn module
     raise TypeError(f"unknown expression node {tree!r}")  # pragma: no cover
 
 
@@ -111,4 +112,18 @@ def _call(func: str, args: list[Part], kwargs: dict) -> Part:
         return lambda env: fn(arg(env), dim=dim)
     loss, (pred, target) = _LOSSES[func], args
     reduction = kwargs.get("reduction", "mean")
+    if func == "cross_entropy":
+        return lambda env: _cross_entropy(pred(env), target(env), reduction)
     return lambda env: loss(pred(env), target(env), reduction=reduction)
+
+
+def _cross_entropy(logits: torch.Tensor, classes: torch.Tensor, reduction: str) -> torch.Tensor:
+    # torch silently ignores class -100 (its ignore_index); refuse every index outside the
+    # classes, and let the checked path word the error
+    if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= logits.shape[1]):
+        raise IndexError("class index out of range")
+    return F.cross_entropy(logits, classes, reduction=reduction)
+
+
+def _transposed(t: torch.Tensor) -> torch.Tensor:
+    return t.T if t.dim() == 2 else t
