@@ -15,6 +15,8 @@ import torch
 from backprop_tui.engine.errors import ComputeError, EditError
 from backprop_tui.engine.graph import Graph
 from backprop_tui.engine.limits import MAX_HISTORY
+
+MAX_HISTORY_BYTES = 64 * 2**20  # tensors held by undo entries (a tensor two entries share counts twice)
 from backprop_tui.engine.numbers import FLOAT32_MAX, fmt, short_number
 from backprop_tui.engine.preset import Preset
 from backprop_tui.engine.snapshot import Snapshot
@@ -50,6 +52,15 @@ def _as_stored(value: float, dtype: torch.dtype) -> float:
     return float(torch.tensor(value, dtype=dtype).item())
 
 
+def _entry_bytes(entry: Entry) -> int:
+    return sum(
+        t.element_size() * t.nelement()
+        for change in entry.changes
+        for t in (change.old, change.new)
+        if isinstance(t, torch.Tensor)
+    )
+
+
 def format_index(name: str, index: Index | None) -> str:
     return name if not index else f"{name}[{','.join(map(str, index))}]"
 
@@ -62,6 +73,8 @@ class Session:
         self.requires_grad = self.graph.initial_requires_grad()
         self.undo_stack: list[Entry] = []
         self.redo_stack: list[Entry] = []
+        self._history_bytes = 0  # of the tensors held by undo_stack's entries
+        self._written: dict[str, tuple[torch.Tensor, torch.Tensor, int]] = {}  # see _history_copy
         self.sgd_losses: list[float] = []
         self.steps_taken = 0
         self._saved_top: Entry | None = None
@@ -145,10 +158,10 @@ class Session:
         for node in self.snapshot.leaves:
             if node.grad is None or not self.requires_grad[node.name]:
                 continue
-            old = self.values[node.name]
+            old = self._history_copy(node.name)
             new = old - lr * torch.from_numpy(node.grad.copy())
             rg = self.requires_grad[node.name]
-            changes.append(Change(node.name, None, old.clone(), new, rg, rg))
+            changes.append(Change(node.name, None, old, new, rg, rg))
         if not changes:
             raise EditError("no leaf requires grad: there is nothing for SGD to update")
         before = () if self._history_is_current() else (self.snapshot.loss,)
@@ -193,6 +206,7 @@ class Session:
         entry = self.undo_stack[-1]
         snapshot = self._apply(entry, forward=False)
         self.undo_stack.pop()
+        self._history_bytes -= _entry_bytes(entry)
         self.redo_stack.append(entry)
         if entry.losses:
             del self.sgd_losses[len(self.sgd_losses) - len(entry.losses):]
@@ -206,6 +220,7 @@ class Session:
         snapshot = self._apply(entry, forward=True)
         self.redo_stack.pop()
         self.undo_stack.append(entry)
+        self._history_bytes += _entry_bytes(entry)
         if entry.losses:
             self.sgd_losses.extend(entry.losses)
             self.steps_taken += 1
@@ -246,8 +261,32 @@ class Session:
 
     def _push(self, entry: Entry) -> None:
         self.undo_stack.append(entry)
-        del self.undo_stack[:-MAX_HISTORY]
+        self._history_bytes += _entry_bytes(entry)
         self.redo_stack.clear()
+        self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Forget the oldest edits past MAX_HISTORY entries or MAX_HISTORY_BYTES of tensors.
+
+        Whole-tensor changes (SGD steps, resets) keep copies of the leaves they change:
+        on mlp_784 that is 440 KB a step, so undo reaches back about 75 single SGD
+        steps there, and the full MAX_HISTORY edits on the small presets.
+        """
+        stack = self.undo_stack
+        drop = 0
+        while len(stack) - drop > 1 and (len(stack) - drop > MAX_HISTORY or self._history_bytes > MAX_HISTORY_BYTES):
+            self._history_bytes -= _entry_bytes(stack[drop])
+            drop += 1
+        del stack[:drop]
+
+    def _history_copy(self, name: str) -> torch.Tensor:
+        """A tensor equal to the leaf's value that history may keep: the one it holds already,
+        when the leaf was last written whole from it and not edited since, else a copy."""
+        written = self._written.get(name)
+        value = self.values[name]
+        if written is not None and written[1] is value and written[2] == value._version:
+            return written[0]
+        return value.clone()
 
     def _apply(self, entry: Entry, forward: bool) -> Snapshot:
         """Write the entry's changes, recompute; on a torch failure put everything back."""
@@ -264,7 +303,8 @@ class Session:
         for change in changes:
             value = change.new if forward else change.old
             if change.index is None:
-                self.values[change.name] = value.clone()
+                self.values[change.name] = copy = value.clone()
+                self._written[change.name] = (value, copy, copy._version)  # history's tensor, ours
             else:
                 self.values[change.name][change.index].fill_(value)  # in place: bumps the tensor's version
             self.requires_grad[change.name] = change.new_rg if forward else change.old_rg

@@ -162,8 +162,11 @@ def test_deep_chain_gradients_equal_central_finite_differences_in_float64(chain_
         assert snapshot.node(name).grad.item() == pytest.approx(numeric, rel=1e-4, abs=1e-9), name
 
 
+# For w > 1 the chain has an unstable fixed point at h = 0 (its slope there is w**250): near
+# it, float32 and float64 part ways by design, so the property is asserted for w <= 1, and
+# for w > 1 away from that point (x = 1, b = 0 in the other tests).
 @settings(max_examples=15, deadline=None)
-@given(w=st.floats(0.5, 1.5), b=st.floats(-0.5, 0.5), x=st.floats(-2.0, 2.0))
+@given(w=st.floats(0.5, 1.0), b=st.floats(-0.5, 0.5), x=st.floats(-2.0, 2.0))
 def test_deep_chain_matches_the_float64_loop_for_any_weight_bias_and_input(chain_preset, w, b, x):
     session = Session(chain_preset)
     session.set_element("w", (), w)
@@ -175,6 +178,17 @@ def test_deep_chain_matches_the_float64_loop_for_any_weight_bias_and_input(chain
     assert snapshot.loss == pytest.approx(reference["J"].item(), rel=1e-4, abs=1e-6)
     for name in ("w", "b", "h250", "a1"):
         assert snapshot.node(name).grad.item() == pytest.approx(reference[name].grad.item(), rel=2e-3, abs=1e-6), name
+
+
+@pytest.mark.parametrize("w", [1.2, 1.5])
+def test_deep_chain_matches_the_float64_loop_when_tanh_saturates(chain_preset, w):
+    session = Session(chain_preset)
+    session.set_element("w", (), w)
+    reference = reference_chain(1.0, session.leaf_value("w"), 0.0)
+    for name in ("J", "w", "b", "h250"):
+        node = session.snapshot.node(name)
+        assert node.value.item() == pytest.approx(reference[name].item(), rel=1e-4, abs=1e-7), name
+        assert node.grad.item() == pytest.approx(reference[name].grad.item(), rel=1e-3, abs=1e-7), name
 
 
 def test_the_numbers_in_the_deep_chain_description_hold(chain_preset):
@@ -190,3 +204,24 @@ def test_the_numbers_in_the_deep_chain_description_hold(chain_preset):
     assert 0 <= abs(session.snapshot.node("x").grad.item()) < 1e-42
     for needle in ("0.00038", "-0.92", "4e-13", "1e-43", "a1 and a250"):
         assert needle in chain_preset.description
+
+
+def test_sgd_history_on_mlp_784_stays_within_its_memory_budget_and_undoes_exactly():
+    from backprop_tui.engine import session as session_module
+
+    session = Session(load_preset(bundled_presets()["mlp_784"]))
+    losses = [session.snapshot.loss]
+    for _ in range(100):
+        losses.append(session.step().loss)
+    held = {id(t) for e in session.undo_stack for c in e.changes for t in (c.old, c.new)}
+    per_step = sum(leaf.initial.nbytes for leaf in session.preset.leaves if leaf.role == "parameter")
+    assert session._history_bytes <= session_module.MAX_HISTORY_BYTES
+    assert len(session.undo_stack) < 100  # the oldest steps were forgotten
+    assert len(held) <= (len(session.undo_stack) + 1) * 6  # consecutive steps share their tensors
+    assert len(held) * per_step / 6 < session_module.MAX_HISTORY_BYTES
+    kept = len(session.undo_stack)
+    for _ in range(kept):
+        session.undo()
+    assert session.snapshot.loss == losses[100 - kept]
+    session.redo()
+    assert session.snapshot.loss == losses[100 - kept + 1]
