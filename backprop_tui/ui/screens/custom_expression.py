@@ -64,7 +64,7 @@ class CustomExpressionScreen(ModalScreen["Session | None"]):
     CustomExpressionScreen #custom-box { width: 90; max-width: 96%; }
     CustomExpressionScreen .custom-hint { color: $text-muted; height: auto; }
     CustomExpressionScreen #custom-names { height: auto; margin-bottom: 1; }
-    CustomExpressionScreen #custom-message { height: auto; }
+    CustomExpressionScreen #custom-message { height: auto; width: 100%; }
     """
 
     BINDINGS = [

@@ -65,7 +65,7 @@ class ConfirmOverwrite(ModalScreen[bool]):
     def compose(self):
         with Vertical(id="confirm-box", classes="dialog"):
             yield Static(Text("Overwrite?", style="bold yellow"))
-            yield Static(Text.assemble(Text(self.path, style="bold"), " already exists. Replace it?"))
+            yield Static(Text.assemble((self.path + " ", "bold"), "already exists. Replace it?"))
             with Horizontal(id="confirm-buttons"):
                 yield Button("No (n)", id="confirm-no", variant="primary")
                 yield Button("Yes, overwrite (y)", id="confirm-yes", variant="warning")
@@ -87,7 +87,7 @@ class ExportScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ExportScreen #export-box { width: 80; max-width: 96%; }
     ExportScreen RadioSet { width: 1fr; margin-bottom: 1; }
-    ExportScreen #export-message { height: auto; }
+    ExportScreen #export-message { height: auto; width: 100%; }
     ExportScreen .export-hint { color: $text-muted; height: auto; }
     """
 

@@ -39,6 +39,7 @@ class LossSliceScreen(ModalScreen[None]):
     """The output plotted along `name[index]`, with the tangent line whose slope is the grad."""
 
     DEFAULT_CSS = """
+    LossSliceScreen .wide-dialog { border: thick $primary; background: $surface; padding: 0 1; }
     LossSliceScreen #slice-box { width: 96%; height: 92%; max-height: 92%; }
     LossSliceScreen #slice-body { height: 1fr; }
     LossSliceScreen #slice-plot { width: 1fr; height: 1fr; }
@@ -67,7 +68,7 @@ class LossSliceScreen(ModalScreen[None]):
         self._generation = 0
 
     def compose(self):
-        with Vertical(id="slice-box", classes="dialog"):
+        with Vertical(id="slice-box", classes="wide-dialog"):
             yield Static(Text("Loss slice", style="bold"), id="slice-title")
             with Horizontal(id="slice-body"):
                 yield PlotextPlot(id="slice-plot")

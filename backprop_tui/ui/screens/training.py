@@ -65,12 +65,13 @@ class AccumulationReady(Message):
 
 class TrainingScreen(ModalScreen[None]):
     DEFAULT_CSS = """
+    TrainingScreen .wide-dialog { border: thick $primary; background: $surface; padding: 0 1; }
     TrainingScreen #train-box { width: 96%; height: 94%; max-height: 94%; }
     TrainingScreen #train-row { height: 3; }
     TrainingScreen #train-steps-label { width: auto; padding: 1 1 0 0; }
     TrainingScreen #train-steps { width: 14; }
     TrainingScreen #train-accumulate { width: auto; margin-left: 2; }
-    TrainingScreen #train-message { height: auto; }
+    TrainingScreen #train-message { height: auto; width: 100%; }
     TrainingScreen #train-explain { height: auto; color: $text-muted; }
     TrainingScreen #train-plot { height: 1fr; min-height: 6; }
     TrainingScreen #train-status { height: auto; }
@@ -98,9 +99,9 @@ class TrainingScreen(ModalScreen[None]):
 
     def compose(self):
         session = self.session
-        with Vertical(id="train-box", classes="dialog"):
-            yield Static(Text.assemble(("Training: ", "bold"), (f"SGD on {session.preset.name}", "bold cyan"),
-                                       (f"   lr {fmt(session.learning_rate)}", "")), id="train-title")
+        with Vertical(id="train-box", classes="wide-dialog"):
+            yield Static(Text.assemble(("Training: ", "bold"), (f"SGD on {session.preset.name} ", "bold cyan"),
+                                       (f" · learning rate {fmt(session.learning_rate)} (l in the explorer)", "dim")), id="train-title")
             with Horizontal(id="train-row"):
                 yield Label("Steps", id="train-steps-label")
                 yield Input(str(DEFAULT_STEPS), id="train-steps", type="integer")
@@ -273,11 +274,16 @@ class TrainingScreen(ModalScreen[None]):
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
+        out = self.session.snapshot.output
+        if len(losses) < 2:  # one point draws no curve: say what will appear
+            plt.title(f"{out} per step: the curve appears when training runs")
+            widget.refresh()
+            return
         stride = max(1, -(-len(losses) // MAX_PLOTTED))
         steps = list(range(0, len(losses), stride))
-        plt.plot(steps, [losses[k] for k in steps], marker="braille", color="cyan", label=label)
+        plt.plot(steps, [losses[k] for k in steps], marker="hd", color="cyan", label=label)
         plt.xlabel("step")
-        plt.title(f"{self.session.snapshot.output} per step")
+        plt.title(f"{out} per step")
         widget.refresh()
 
 
