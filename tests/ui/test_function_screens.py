@@ -374,3 +374,41 @@ def test_snapshot_export_confirm_overwrite(snap_compare, tmp_path, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(make_app("linear_regression"), terminal_size=SIZE, run_before=run_before)
+
+
+@pilot_test
+async def test_export_markdown_and_dot_are_the_engine_texts(tmp_path, monkeypatch):
+    from backprop_tui.engine.export import to_dot, to_markdown
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app("scalar_chain")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("E", "enter")  # Markdown is the default, ./scalar_chain.md
+        await pilot.pause()
+        session = app.session
+        assert (tmp_path / "scalar_chain.md").read_text(encoding="utf-8") == to_markdown(session.snapshot, session.loss_history)
+        await pilot.press("E", "shift+tab", "down", "down", "enter", "tab")
+        await pilot.pause()
+        assert app.screen.query_one("#export-path").value == "./scalar_chain.dot"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "scalar_chain.dot").read_text(encoding="utf-8") == to_dot(session.snapshot)
+        assert "exported dot to ./scalar_chain.dot" in static_text(app, "#header-status")
+
+
+def test_screen_bindings_have_ids_tooltips_and_unique_ids():
+    from backprop_tui.ui.screens.custom_expression import CustomExpressionScreen
+    from backprop_tui.ui.screens.export import ConfirmOverwrite, ExportScreen
+    from backprop_tui.ui.screens.loss_slice import LossSliceScreen
+    from backprop_tui.ui.screens.training import TrainingScreen
+
+    app = make_app("scalar_chain")
+    bindings = [b for _, group in app.binding_groups() for b in group]
+    for screen in (LossSliceScreen, TrainingScreen, CustomExpressionScreen, ExportScreen, ConfirmOverwrite):
+        bindings.extend(screen.BINDINGS)
+    ids = [b.id for b in bindings]
+    assert all(ids) and all(b.description and b.tooltip for b in bindings)
+    assert len(ids) == len(set(ids))
+    keys = {b.key: b.id for b in app.BINDINGS}
+    assert {keys["x"], keys["n"], keys["e"], keys["E"]} == {"app.loss_slice", "app.train", "app.custom_expression", "app.export"}
