@@ -42,7 +42,8 @@ class Entry:
 
     label: str
     changes: tuple[Change, ...]
-    losses: tuple[float, ...] = ()  # what an SGD step appended to the loss history
+    losses: tuple[float, ...] = ()  # what SGD appended to the loss history
+    steps: int = 0  # SGD steps this edit took
 
 
 def _as_stored(value: float, dtype: torch.dtype) -> float:
@@ -168,13 +169,32 @@ class Session:
         entry = Entry(f"SGD step (lr {fmt(lr)})", tuple(changes))
         snapshot = self._apply(entry, forward=True)
         losses = before + (snapshot.loss,)
-        self._push(Entry(entry.label, entry.changes, losses))
+        self._push(Entry(entry.label, entry.changes, losses, steps=1))
         self.sgd_losses.extend(losses)
         self.steps_taken += 1
         return snapshot
 
+    def apply_training(self, values: dict[str, torch.Tensor], losses: list[float], steps: int, label: str) -> Snapshot:
+        """A training run's result as one undoable edit that carries its losses and steps.
+
+        `losses` holds the loss before the first step, then one after each step.
+        """
+        if steps < 1 or len(losses) != steps + 1:
+            raise EditError("a training run needs its loss before the first step and one after each")
+        changes = self._state_changes(values, {})
+        entry = Entry(label, changes)
+        self._apply(entry, forward=True)
+        recorded = tuple(losses[1:] if self._history_is_current() else losses)
+        self._push(Entry(label, changes, recorded, steps=steps))
+        self.sgd_losses.extend(recorded)
+        self.steps_taken += steps
+        return self.snapshot
+
     def apply_state(self, values: dict[str, torch.Tensor], requires_grad: dict[str, bool], label: str) -> Snapshot:
         """Set many leaves at once as one undoable edit (restoring a saved session, say)."""
+        return self._commit(Entry(label, self._state_changes(values, requires_grad)))
+
+    def _state_changes(self, values: dict[str, torch.Tensor], requires_grad: dict[str, bool]) -> tuple[Change, ...]:
         changes = []
         for name in dict.fromkeys([*values, *requires_grad]):
             tensor = self._leaf(name)
@@ -186,7 +206,7 @@ class Session:
             if new_rg and not tensor.is_floating_point():
                 raise EditError(f"{name} holds class indices (int); it cannot require grad")
             changes.append(Change(name, None, tensor.clone(), new.clone(), rg, new_rg))
-        return self._commit(Entry(label, tuple(changes)))
+        return tuple(changes)
 
     def set_history(self, losses: list[float], steps_taken: int) -> None:
         """Take a loss history and step count as the baseline (a restored session's)."""
@@ -210,7 +230,7 @@ class Session:
         self.redo_stack.append(entry)
         if entry.losses:
             del self.sgd_losses[len(self.sgd_losses) - len(entry.losses):]
-            self.steps_taken -= 1
+            self.steps_taken -= entry.steps
         return snapshot
 
     def redo(self) -> Snapshot:
@@ -223,7 +243,7 @@ class Session:
         self._history_bytes += _entry_bytes(entry)
         if entry.losses:
             self.sgd_losses.extend(entry.losses)
-            self.steps_taken += 1
+            self.steps_taken += entry.steps
         return snapshot
 
     # ------------------------------------------------------------ internals

@@ -290,9 +290,7 @@ class TrainingScreen(ModalScreen[None]):
 def apply_training(session: "Session", result: "TrainingResult") -> str:
     """Apply the values training reached as one undoable edit; extend the loss history.
 
-    Returns the edit's label ("" when no step completed: nothing is applied). The history
-    continues the session's: when its last entry is the current loss (the last edit was an
-    SGD step), the run's first loss is that same number and is not repeated.
+    Returns the edit's label ("" when no step completed: nothing is applied).
     """
     import torch
 
@@ -300,11 +298,7 @@ def apply_training(session: "Session", result: "TrainingResult") -> str:
         return ""
     trainable = [name for name, rg in session.requires_grad.items() if rg and name in result.values]
     values = {name: torch.from_numpy(result.values[name].copy()) for name in trainable}
-    history = list(session.sgd_losses)
-    current = bool(history) and bool(session.undo_stack) and bool(session.undo_stack[-1].losses)
-    losses = list(result.losses[1:] if current else result.losses)
-    steps_taken = session.steps_taken + result.completed
     label = f"train {result.completed} steps" + ("" if result.zero_grad else " (no zero_grad)")
-    session.apply_state(values, {}, label=label)
-    session.set_history(history + losses, steps_taken)
+    # one undoable edit that also carries the run's losses: undo takes them back too
+    session.apply_training(values, list(result.losses[: result.completed + 1]), result.completed, label)
     return label
