@@ -415,3 +415,27 @@ def test_nan_from_a_valid_edit_is_reported_not_refused():
     snap = s.set_element("x", (), -1.0)
     assert math.isnan(snap.loss)
     assert not snap.finite and "J holds nan or inf" in snap.warnings
+
+
+def test_apply_training_is_one_undoable_edit_with_its_losses():
+    """A training run's result comes and goes with its losses and step count."""
+    from backprop_tui.engine import Session, load_preset, resolve_preset
+
+    reference = Session(load_preset(resolve_preset("linear_regression")))
+    for _ in range(3):
+        reference.step()
+    session = Session(load_preset(resolve_preset("linear_regression")))
+    values = {name: reference.values[name].clone() for name in ("w", "b")}
+    session.apply_training(values, reference.loss_history, 3, "train 3 steps")
+    assert session.snapshot.loss == reference.snapshot.loss
+    assert session.loss_history == reference.loss_history
+    assert session.steps_taken == 3
+    session.step()
+    assert len(session.loss_history) == 5  # the history went on from the run, nothing repeated
+    session.undo()
+    session.undo()
+    assert session.snapshot.loss == 84.5
+    assert session.steps_taken == 0
+    assert session.loss_history == [84.5]
+    session.redo()
+    assert session.loss_history == reference.loss_history
