@@ -216,7 +216,8 @@ class Graph:
         if not trace.output.requires_grad:
             return {}
         names = [name for name, tensor in trace.tensors.items() if tensor.requires_grad]
-        grads = torch.autograd.grad(trace.output, [trace.tensors[name] for name in names], allow_unused=True)
+        inputs = tuple(trace.tensors[name] for name in names)
+        grads = _grad(trace.output, inputs)
         return {name: grad for name, grad in zip(names, grads) if grad is not None}
 
     # ------------------------------------------------------------ snapshot
@@ -323,6 +324,21 @@ class Graph:
 
     def _step(self, name: str):
         return self._steps_by_name[name]
+
+
+_engine = getattr(torch.autograd.Variable, "_execution_engine", None)
+
+
+def _grad(output: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor | None, ...]:
+    """torch.autograd.grad(output, inputs, allow_unused=True) for a scalar output.
+
+    autograd.grad checks and normalises its arguments in Python, which costs a tenth of
+    simple_nn's recompute; this is the engine call it ends in, with the arguments it
+    would pass (tests/engine/test_compiled.py holds the result equal to backward()).
+    """
+    if _engine is None:  # pragma: no cover - a torch without it
+        return torch.autograd.grad(output, inputs, allow_unused=True)
+    return _engine.run_backward((output,), (torch.ones_like(output),), False, False, inputs, True, False)
 
 
 def autograd_chains(trace: Trace, leaf_names: set[str]) -> dict[str, AutogradFn]:
