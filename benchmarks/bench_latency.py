@@ -1,0 +1,164 @@
+"""Per-edit latency: from the key press of an edit to the settled screen.
+
+Two measurements of the same thing, on every bundled preset, 200 edits each:
+
+- In a real terminal (checked against the targets): `backprop-tui PRESET` runs in a
+  100x30 pseudo-terminal; the weight grid gets the focus (tab, enter) and `+` and `-`
+  nudge its first element in turn. Each key is timed until the new output value is
+  drawn, and then until the screen goes quiet (the last byte before 100 ms of silence:
+  the settled screen). Nothing runs in the app's process but the app.
+- Through Textual's Pilot at 100x30: an edit (`+`/`-`) and a key bound to nothing
+  (`f9`) alternate; each is timed until the key is handled, the workers it started have
+  finished, and the screen has refreshed; an edit's latency is its time minus the
+  unbound key's median (what Pilot and the event loop cost by themselves, about 90 ms
+  per key here, which is why the terminal measurement is the one checked).
+
+Targets (issue 6): median <= 16 ms and p95 <= 33 ms on the presets of the seed;
+median <= 50 ms on mlp_784 and deep_chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+from benchmarks.common import PRESETS, SCALE_PRESETS, Figure, figure, log
+
+NULL_KEY = "f9"
+SIZE = (100, 30)
+
+
+def available() -> bool:
+    try:
+        from backprop_tui.ui import BackpropApp  # noqa: F401
+        from backprop_tui.ui.widgets.weight_editor import WeightEditor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def _settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def measure(preset: str, edits: int) -> tuple[list[float], list[float]]:
+    """Seconds per edit and per unbound key, `edits` of each, alternating."""
+    from backprop_tui.ui import BackpropApp
+    from backprop_tui.ui.widgets.weight_editor import WeightEditor
+
+    app = BackpropApp(preset, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        deadline = time.perf_counter() + 120
+        while app.session is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{preset}: no session after 120 s")
+            await pilot.pause(0.05)
+        await _settle(app, pilot)
+        leaves = [leaf for leaf in app.session.preset.leaves if leaf.dtype == "float"]
+        leaf = next((x for x in leaves if x.requires_grad), leaves[0])
+        app.query_one(WeightEditor).select_leaf(leaf.name, focus_grid=True)
+        await _settle(app, pilot)
+        edit_times, null_times = [], []
+        before = len(app.session.undo_stack)
+        for i in range(edits):
+            key = "plus" if i % 2 == 0 else "minus"
+            start = time.perf_counter()
+            await pilot.press(key)
+            await _settle(app, pilot)
+            edit_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await pilot.press(NULL_KEY)
+            await _settle(app, pilot)
+            null_times.append(time.perf_counter() - start)
+        done = app.session.steps_taken, len(app.session.undo_stack) - before
+        if done[1] < min(edits, 50):  # the history may drop old entries; but edits must have happened
+            raise RuntimeError(f"{preset}: only {done[1]} of {edits} edits reached the session")
+    return edit_times, null_times
+
+
+def measure_in_terminal(preset: str, edits: int) -> tuple[list[float], list[float]]:
+    """Seconds from typing +/- to the new output value on screen, and to the settled screen,
+    with `backprop-tui PRESET` in a real pseudo-terminal (no harness in the app's process)."""
+    import sys
+    from pathlib import Path
+
+    from backprop_tui.engine import Session, load_preset, resolve_preset
+    from backprop_tui.engine.numbers import fmt
+    from backprop_tui.ui.widgets.weight_editor import DEFAULT_STEP
+
+    from benchmarks.terminal import Session as Terminal
+
+    replay = Session(load_preset(resolve_preset(preset)))
+    first = replay.preset.leaves[0]  # the leaf list's first entry; its grid cursor starts at [0, ...]
+    index = (0,) * len(first.shape)
+    start = fmt(replay.snapshot.loss)
+    nudged = fmt(replay.nudge(first.name, index, DEFAULT_STEP).loss)
+    terminal = Terminal([str(Path(sys.executable).parent / "backprop-tui"), preset])
+    try:
+        terminal.wait_for(start)
+        terminal.settle(1.0)
+        terminal.key(b"\t", "To grid", quiet=0.5)  # graph -> leaf list (the footer says so)
+        terminal.key(b"\r", "Edit", quiet=0.5)  # leaf list -> its grid
+        shown, settled = [], []
+        for i in range(edits):
+            keys, marker = (b"+", nudged) if i % 2 == 0 else (b"-", start)
+            at, last, _ = terminal.key(keys, marker if nudged != start else None, quiet=0.1)
+            shown.append(at if at is not None else last)
+            settled.append(last)
+    finally:
+        terminal.close()
+    return shown, settled
+
+
+def run(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[Figure]:
+    """Both measurements: in a real terminal (checked against the targets) and through Pilot."""
+    if not available():
+        log("latency: backprop_tui.ui.BackpropApp does not exist yet; skipped")
+        return []
+    return run_terminal(quick, presets) + run_pilot(quick, presets)
+
+
+def run_terminal(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[Figure]:
+    edits = 40 if quick else 200
+    figures = []
+    for preset in presets:
+        log(f"latency (terminal): {preset}, {edits} edits")
+        shown, settled = measure_in_terminal(preset, edits)
+        shown_ms = [t * 1e3 for t in shown]
+        settled_ms = [t * 1e3 for t in settled]
+        scale = preset in SCALE_PRESETS
+        median_target, median_text = (50.0, "≤ 50 ms") if scale else (16.0, "≤ 16 ms")
+        note = f"new value drawn after {statistics.median(shown_ms):.0f} ms (median)"
+        figures.append(figure("Per-edit latency", f"{preset}: key → settled screen, median", settled_ms, "ms",
+                              median_target, median_text, note))
+        figures.append(figure("Per-edit latency", f"{preset}: key → settled screen, p95", settled_ms, "ms",
+                              None if scale else 33.0, "" if scale else "≤ 33 ms", stat="p95"))
+    return figures
+
+
+def run_pilot(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[Figure]:
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    edits = 40 if quick else 200
+    figures = []
+    for preset in presets:
+        log(f"latency (pilot): {preset}, {edits} edits")
+        edit_times, null_times = asyncio.run(measure(preset, edits))
+        null = statistics.median(null_times)
+        latency = [(t - null) * 1e3 for t in edit_times]
+        note = f"unbound key {null * 1e3:.1f} ms; raw edit median {statistics.median(edit_times) * 1e3:.1f} ms"
+        figures.append(figure("Per-edit latency (Pilot)", f"{preset}: edit − unbound key, median", latency, "ms",
+                              note=note))
+        figures.append(figure("Per-edit latency (Pilot)", f"{preset}: edit − unbound key, p95", latency, "ms",
+                              stat="p95"))
+    return figures
+
+
+if __name__ == "__main__":
+    import sys
+
+    for f in run(quick=True, presets=tuple(sys.argv[1:]) or PRESETS):
+        print(f"{f.name}: {f.median:.3f} {f.unit} [{f.low:.3f}, {f.high:.3f}] {f.verdict} {f.note}")
