@@ -32,6 +32,7 @@ from backprop_tui.ui.messages import (
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.teaching.messages import FlagsReady
+from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
@@ -115,6 +116,17 @@ class BackpropApp(App[int]):
                 yield WeightEditor(id="weights", cursor_blink=self.cursor_blink)
                 yield Inspector(id="inspector")
         yield Footer()
+
+    def pop_screen(self):
+        """A dialog answered twice before it closed (Enter pressed twice, fast) pops nothing more."""
+        if len(self.screen_stack) <= 1:
+            from textual.await_complete import AwaitComplete
+
+            async def nothing() -> None:
+                return None
+
+            return AwaitComplete(nothing()).call_next(self)
+        return super().pop_screen()
 
     def on_resize(self, event: events.Resize) -> None:
         self.screen.set_class(event.size.width < NARROW_WIDTH, "-narrow")

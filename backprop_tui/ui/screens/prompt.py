@@ -27,6 +27,12 @@ class PromptScreen(ModalScreen[str | None]):
         self.initial = value
         self.submit = submit
         self.cursor_blink = cursor_blink
+        self._answered = False  # Enter twice, fast: the second must not dismiss (pop) another screen
+
+    def _answer(self, value: str | None) -> None:
+        if not self._answered:
+            self._answered = True
+            self.dismiss(value)
 
     def compose(self):
         with Vertical(classes="dialog", id="prompt-box"):
@@ -42,9 +48,11 @@ class PromptScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._answered:
+            return
         error = self.submit(event.value)
         if error is None:
-            self.dismiss(event.value)
+            self._answer(event.value)
         else:
             self.query_one("#prompt-message", Label).update(Text(error, style="bold red"))
 
@@ -53,4 +61,4 @@ class PromptScreen(ModalScreen[str | None]):
         self.query_one("#prompt-message", Label).update("")
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self._answer(None)

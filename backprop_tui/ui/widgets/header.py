@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -47,9 +49,11 @@ class AppHeader(Vertical):
         )
         self.query_one("#header-stats", Static).update(stats)
         # one point draws as a full bar, which reads as "loss is high": wait for a second point
+        # nan/inf (SGD diverged) would crash Sparkline's scaling: it draws the finite points
+        finite = [x for x in history if math.isfinite(x)]
         spark = self.query_one("#header-spark", Sparkline)
-        spark.data = history
-        spark.display = len(history) > 1
+        spark.data = finite
+        spark.display = len(finite) > 1
 
     def show_status(self, message: str, error: bool = False) -> None:
         self.query_one("#header-status", Static).update(Text(message, style="bold red" if error else "italic"))
