@@ -32,7 +32,6 @@ from backprop_tui.ui.messages import (
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.teaching.messages import FlagsReady
-from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
