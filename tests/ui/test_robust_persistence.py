@@ -1,0 +1,278 @@
+"""Nothing lost: the quit question, ctrl+s as a new preset, autosave and the restore offer.
+
+Every test runs in its own working directory and data directory (BACKPROP_TUI_DATA_DIR,
+set for the whole suite by tests/conftest.py and again here), so nothing is written
+outside tmp_path: not the user's data folder, not the bundled presets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from ui_support import make_app, pilot_test, ready, select_leaf, static_text
+
+from backprop_tui.engine import Session, load_preset, resolve_preset
+from backprop_tui.engine.autosave import RESTORE_LABEL, data_dir, read_state, state_path
+from backprop_tui.engine.preset import presets_dir
+from backprop_tui.ui.persistence import DEBOUNCE
+from backprop_tui.ui.screens.choice import ChoiceScreen
+from backprop_tui.ui.screens.error_dialog import ErrorDialog
+from backprop_tui.ui.screens.save_preset import SavePresetScreen
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_TUI_DATA_DIR", str(tmp_path / "data"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def presets_fingerprint() -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(presets_dir().iterdir())}
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def edit_w(pilot, times: int = 1) -> None:
+    await select_leaf(pilot, "w")
+    await pilot.press(*["plus"] * times)
+    await pilot.pause()
+
+
+def box(app) -> str | None:
+    screen = app.screen
+    return screen.box_id if isinstance(screen, ChoiceScreen) else type(screen).__name__
+
+
+def test_the_suite_never_uses_the_real_data_dir(tmp_path):
+    assert data_dir() == tmp_path / "data"
+
+
+@pilot_test
+async def test_quit_without_edits_quits_at_once():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+@pilot_test
+async def test_quit_with_edits_asks_and_cancel_goes_back_then_discard_quits():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        session = app.session
+        assert session.dirty
+        for cancel in ("c", "escape"):
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert box(app) == "quit-box"
+            assert "unsaved edits" in str(app.screen.query_one(".choice-message").content)
+            await pilot.press(cancel)
+            await pilot.pause()
+            assert len(app.screen_stack) == 1 and app.is_running and app.session is session
+        await pilot.press("ctrl+q", "ctrl+q")  # a second ctrl+q does not stack a second question
+        await pilot.pause()
+        assert box(app) == "quit-box" and len(app.screen_stack) == 2
+        await pilot.press("d")
+        await pilot.pause()
+    assert app.return_code == 0
+    # discard quits without a preset file, but the autosave was written on the way out
+    state = read_state(session.preset).state
+    assert state is not None and state.values == {"w": pytest.approx(3.1)}
+    assert not list(Path.cwd().iterdir())
+
+
+@pilot_test
+async def test_quit_save_writes_the_preset_then_quits(private_dirs):
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot, 2)
+        values = {k: v.clone() for k, v in app.session.values.items()}
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetScreen)
+        assert app.screen.query_one("#save-input").value == "./linear_regression-edited.toml"
+        await pilot.press("enter")
+        await settle(pilot)
+    assert app.return_code == 0
+    saved = private_dirs / "linear_regression-edited.toml"
+    loaded = Session(load_preset(saved))
+    for name, value in values.items():
+        assert torch.equal(loaded.values[name], value), name
+
+
+@pilot_test
+async def test_ctrl_s_saves_marks_saved_and_never_overwrites_without_asking(private_dirs):
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        session = app.session
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        first = private_dirs / "linear_regression-edited.toml"
+        assert first.is_file() and not session.dirty
+        assert "saved" in static_text(app, "#header-status")
+        original = first.read_bytes()
+        # more edits; the next default path is a new file
+        await pilot.press("plus")
+        await pilot.pause()
+        assert session.dirty
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        field = app.screen.query_one("#save-input")
+        assert field.value == "./linear_regression-edited-2.toml"
+        # typed over the first file: asks; cancel keeps it byte for byte
+        field.value = "linear_regression-edited"  # .toml is added
+        await pilot.press("enter")
+        await pilot.pause()
+        assert box(app) == "overwrite-box"
+        await pilot.press("c")
+        await settle(pilot)
+        assert first.read_bytes() == original and session.dirty
+        assert len(app.screen_stack) == 1
+        # again, and overwrite
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-input").value = str(first)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("o")
+        await settle(pilot)
+        assert first.read_bytes() != original and not session.dirty
+        assert torch.equal(Session(load_preset(first)).values["w"], session.values["w"])
+        assert sorted(p.name for p in private_dirs.iterdir()) == ["linear_regression-edited.toml"]  # no temp files
+        assert app._exception is None
+
+
+@pytest.mark.parametrize("where", ["new_name.toml", "linear_regression.toml", "sub/deeper"])
+@pilot_test
+async def test_a_save_into_the_bundled_presets_shows_an_error_and_writes_nothing(where):
+    before = presets_fingerprint()
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-input").value = str(presets_dir() / where)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog), box(app)  # no overwrite question first
+        assert "bundled presets" in app.screen.message
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1 and app.session.dirty
+    assert presets_fingerprint() == before
+    assert not (presets_dir() / "sub").exists()
+
+
+@pilot_test
+async def test_autosave_after_edits_and_the_restore_offer_on_the_next_start():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot, 3)
+        await pilot.press("s")  # an SGD step too
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        session = app.session
+        path = state_path(session.preset)
+        assert path.is_file()
+        assert app.keeper.saves_written >= 1 and app.keeper.last_problem is None
+        state = read_state(session.preset).state
+        assert state.steps_taken == 1
+        edited = {k: v.clone() for k, v in session.values.items()}
+        flags = dict(session.requires_grad)
+        losses = list(session.sgd_losses)
+
+    # the next start with the same preset: restore
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert box(app) == "restore-box"
+        text = str(app.screen.query_one(".choice-message").content)
+        assert "2 leaf value(s) changed" in text and "1 SGD step(s)" in text
+        await pilot.press("r")
+        await pilot.pause()
+        session = app.session
+        for name, value in edited.items():
+            assert torch.equal(session.values[name], value), name
+        assert session.requires_grad == flags and session.sgd_losses == losses and session.steps_taken == 1
+        assert [e.label for e in session.undo_stack] == [RESTORE_LABEL]  # one undoable edit
+        fresh = Session(session.preset)
+        fresh.apply_state(edited, flags, "check")
+        assert session.snapshot.loss == fresh.snapshot.loss
+        assert static_text(app, "#header-output").startswith(f"J = {fresh.snapshot.loss:g}")
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert session.snapshot.loss == 84.5 and not session.dirty
+
+    # and once more: start fresh deletes the autosave
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert box(app) == "restore-box"
+        await pilot.press("f")
+        await pilot.pause()
+        assert app.session.snapshot.loss == 84.5 and not app.session.undo_stack
+        assert not state_path(app.session.preset).exists()
+
+
+@pilot_test
+async def test_no_offer_when_the_autosave_equals_the_preset():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        await pilot.press("ctrl+z")  # back to the preset's values
+        await pilot.pause()
+        await pilot.press("ctrl+q")  # not dirty: quits at once, writing the autosave
+        await pilot.pause()
+    assert read_state(load_preset(resolve_preset("linear_regression"))).state.values == {}
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert len(app.screen_stack) == 1
+
+
+@pilot_test
+async def test_a_corrupt_autosave_is_ignored_with_a_note(tmp_path):
+    preset = load_preset(resolve_preset("linear_regression"))
+    path = state_path(preset)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "backprop-tui session", "version": 1, "val', encoding="utf-8")
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert len(app.screen_stack) == 1
+        assert "unusable" in static_text(app, "#header-status")
+        await edit_w(pilot)
+        app.keeper.flush()
+        assert read_state(preset).state.values == {"w": pytest.approx(3.1)}  # replaced by a good one
