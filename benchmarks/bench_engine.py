@@ -41,7 +41,7 @@ def hand_written_simple_nn(preset):
             layer.bias.copy_(leaf[f"{name}.bias"])
         layers.append(layer)
     l1, l2, l3 = layers
-    w00 = float(l1.weight[0, 0])
+    w00 = float(l1.weight.detach()[0, 0])
     params = [p for layer in layers for p in layer.parameters()]
 
     def run(i: int, retain: bool = False):

@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py            # everything, as published (about 25 minutes)
     python benchmarks/run_all.py --quick    # fewer repetitions, for a look while working
-    python benchmarks/run_all.py --only engine,startup,latency
+    python benchmarks/run_all.py --only engine,startup,latency,training
 
 The measured table is written between the markers of docs/benchmarks.md; the rest of
 that file (what each change bought, what needs attention) is kept as it is.
@@ -17,12 +17,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from benchmarks import bench_engine, bench_latency, bench_startup  # noqa: E402
+from benchmarks import bench_engine, bench_latency, bench_startup, bench_training  # noqa: E402
 from benchmarks.common import ROOT, Figure, log, machine  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- measured: begin (written by benchmarks/run_all.py) -->", "<!-- measured: end -->"
-SUITES = {"engine": bench_engine.run, "startup": bench_startup.run, "latency": bench_latency.run}
+SUITES = {
+    "engine": bench_engine.run,
+    "startup": bench_startup.run,
+    "latency": bench_latency.run,
+    "training": bench_training.run,
+}
 
 
 def number(value: float, unit: str) -> str:

@@ -8,6 +8,7 @@ label it draws stays in one piece once they are dropped.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import pty
@@ -16,12 +17,39 @@ import select
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import time
 from dataclasses import dataclass, field
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte ESC sequences.
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P^_][^\x1b]*\x1b\\|\x1b[@-Z\\-_]|\x1b[()*+#][0-9A-Za-z]")
+
+
+_LIVE: set[subprocess.Popen] = set()
+
+
+def _kill_live() -> None:
+    for proc in list(_LIVE):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _spawn(argv: list[str], slave: int, env: dict[str, str]) -> subprocess.Popen:
+    """Start argv on the terminal; it is killed if the harness exits first (even on SIGTERM).
+
+    The child has a session of its own and no controlling terminal, so nothing else would
+    stop it: an explorer whose terminal is gone keeps running.
+    """
+    if not _LIVE and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        atexit.register(_kill_live)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True, close_fds=True)
+    _LIVE.add(proc)
+    return proc
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -66,8 +94,7 @@ def run_in_pty(argv: list[str], markers: list[str], size: tuple[int, int] = (100
     child_env = dict(os.environ if env is None else env)
     child_env.update(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=child_env,
-                            start_new_session=True, close_fds=True)
+    proc = _spawn(argv, slave, child_env)
     os.close(slave)
     run = Run()
     stream = b""
@@ -112,6 +139,7 @@ def run_in_pty(argv: list[str], markers: list[str], size: tuple[int, int] = (100
             except ProcessLookupError:
                 pass
             proc.wait()
+    _LIVE.discard(proc)
     run.returncode = os.waitstatus_to_exitcode(status) if status is not None else None
     proc.returncode = run.returncode  # already reaped by wait4
     run.tail = visible_text(stream)[-300:]
@@ -127,8 +155,7 @@ class Session:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
         self.start = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     start_new_session=True, close_fds=True)
+        self.proc = _spawn(argv, slave, env)
         os.close(slave)
         self.stream = b""
 
@@ -192,6 +219,7 @@ class Session:
             if pid:
                 os.close(self.master)
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
+                _LIVE.discard(self.proc)
                 return peak
             if time.perf_counter() > deadline:
                 os.killpg(self.proc.pid, signal.SIGKILL)
