@@ -1,13 +1,15 @@
 """Build a preset's graph from real torch ops and torch.nn modules, run it, snapshot it.
 
-One `Graph` per preset. `compute(values, requires_grad)` runs the forward pass, keeps
-every intermediate's gradient (`retain_grad()`, as the seed notebook does), runs the
-backward pass from the output, and returns an immutable `Snapshot`.
+One `Graph` per preset. `compute(values, requires_grad)` runs the forward pass, then the
+backward pass from the output, asking autograd in one call for the gradient of every
+tensor that requires grad, intermediates included (what `retain_grad()` gives the seed
+notebook; `forward()` still retains them, for analyses that call `backward()` themselves),
+and returns an immutable `Snapshot`.
 
 Speed (see docs/benchmarks.md): steps are compiled once into closures over torch calls
-(compiled.py); a snapshot copies all float values, and all gradients, to numpy in one
-copy each; what does not change between edits (a node's name, kind, inputs, note, and
-the shape of PyTorch's grad_fn chains) is worked out once and reused.
+(compiled.py); a snapshot copies the values and gradients that changed into one buffer
+per dtype (arrays.py); what does not change between edits (a node's name, kind, inputs,
+note, the shape of PyTorch's grad_fn chains, an unchanged leaf's array) is reused.
 """
 
 from __future__ import annotations
@@ -125,9 +127,6 @@ class Graph:
 
     def forward(self, values: LeafValues, requires_grad: dict[str, bool]) -> Trace:
         """Run the steps; every step that requires grad keeps its .grad after a backward()."""
-        return self._forward(values, requires_grad, retain=True)
-
-    def _forward(self, values: LeafValues, requires_grad: dict[str, bool], retain: bool) -> Trace:
         env: dict[str, torch.Tensor] = {}
         for leaf in self.preset.leaves:
             name = leaf.name
@@ -135,8 +134,7 @@ class Graph:
             param = self.parameters.get(name)
             if param is not None:
                 self._load(name, param, value)
-                if retain:  # backward() accumulates into .grad; autograd.grad leaves it alone
-                    param.grad = None
+                param.grad = None  # backward() accumulates into .grad
                 if param.requires_grad != requires_grad[name]:
                     param.requires_grad_(requires_grad[name])
                 env[name] = param
@@ -153,8 +151,7 @@ class Graph:
             if bare:  # a step that is just another node's name: give it a tensor of its own
                 result = result.view_as(result)
             if result.requires_grad:
-                if retain:
-                    result.retain_grad()
+                result.retain_grad()
                 retained.add(name)
             env[name] = result
         return Trace(env, env[self.preset.output], retained)
@@ -196,29 +193,18 @@ class Graph:
         return ComputeError(f"step {name!r}: {text.splitlines()[0] if text else type(exc).__name__}")
 
     def compute(self, values: LeafValues, requires_grad: dict[str, bool]) -> Snapshot:
-        """Forward, backward, snapshot: the same numbers as forward() + backward() + snapshot().
-
-        The gradients come from one torch.autograd.grad call for every tensor that requires
-        grad, rather than from retain_grad() hooks and .grad attributes: the same
-        backward pass, with less bookkeeping.
-        """
+        """Forward, backward, snapshot, as the seed does it: every intermediate that requires
+        grad calls retain_grad(), backward() runs from the output, and the gradients are
+        read from each tensor's .grad."""
         try:
-            trace = self._forward(values, requires_grad, retain=False)
-            grads = self._gradients(trace)
+            trace = self.forward(values, requires_grad)
+            if trace.output.requires_grad:
+                trace.output.backward()
         except ComputeError:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
             raise ComputeError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-        return self._snapshot(trace, requires_grad, grads)
-
-    def _gradients(self, trace: Trace) -> dict[str, torch.Tensor]:
-        """d output / d tensor for every leaf and step that requires grad (None where none flows)."""
-        if not trace.output.requires_grad:
-            return {}
-        names = [name for name, tensor in trace.tensors.items() if tensor.requires_grad]
-        inputs = tuple(trace.tensors[name] for name in names)
-        grads = _grad(trace.output, inputs)
-        return {name: grad for name, grad in zip(names, grads) if grad is not None}
+        return self.snapshot(trace, requires_grad)
 
     # ------------------------------------------------------------ snapshot
 
@@ -324,21 +310,6 @@ class Graph:
 
     def _step(self, name: str):
         return self._steps_by_name[name]
-
-
-_engine = getattr(torch.autograd.Variable, "_execution_engine", None)
-
-
-def _grad(output: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor | None, ...]:
-    """torch.autograd.grad(output, inputs, allow_unused=True) for a scalar output.
-
-    autograd.grad checks and normalises its arguments in Python, which costs a tenth of
-    simple_nn's recompute; this is the engine call it ends in, with the arguments it
-    would pass (tests/engine/test_compiled.py holds the result equal to backward()).
-    """
-    if _engine is None:  # pragma: no cover - a torch without it
-        return torch.autograd.grad(output, inputs, allow_unused=True)
-    return _engine.run_backward((output,), (torch.ones_like(output),), False, False, inputs, True, False)
 
 
 def autograd_chains(trace: Trace, leaf_names: set[str]) -> dict[str, AutogradFn]:
