@@ -1,10 +1,9 @@
 """Build a preset's graph from real torch ops and torch.nn modules, run it, snapshot it.
 
-One `Graph` per preset. `compute(values, requires_grad)` runs the forward pass, then the
-backward pass from the output, asking autograd in one call for the gradient of every
-tensor that requires grad, intermediates included (what `retain_grad()` gives the seed
-notebook; `forward()` still retains them, for analyses that call `backward()` themselves),
-and returns an immutable `Snapshot`.
+One `Graph` per preset. `compute(values, requires_grad)` runs the forward pass, calls
+`retain_grad()` on every intermediate that requires grad (as the seed notebook does),
+runs `backward()` from the output, reads every tensor's `.grad`, and returns an immutable
+`Snapshot`.
 
 Speed (see docs/benchmarks.md): steps are compiled once into closures over torch calls
 (compiled.py); a snapshot copies the values and gradients that changed into one buffer
