@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/robustness/report.py            # print the document
     .venv/bin/python tests/robustness/report.py --write    # and write docs/robustness.md
+    (--engine-only leaves out the explorer's suites, tests/ui/test_robust_*.py)
 
 Counts come from the run itself: a fuzz test records how many generated inputs it tried
 and how many held (tests/robustness/conftest.py, `tally`); any other case is one input,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import xml.etree.ElementTree as ET
 import os
 import subprocess
 import sys
@@ -34,6 +36,21 @@ SUITES = {
     "test_fixed_bugs.py": "Engine bugs found outside the corpus",
     "test_autosave.py": "Autosave",
 }
+# The explorer's suites (the UI half of issue 5), run with pytest-xdist and read from JUnit XML.
+UI_DIR = ROOT / "tests" / "ui"
+UI_SUITES = {
+    "test_robust_input.py": "Explorer: bad input, bad computations, a tiny terminal",
+    "test_robust_monkey.py": "Explorer: monkey test",
+    "test_robust_persistence.py": "Explorer: nothing lost (quit, save, autosave, restore)",
+    "test_robust_snapshots.py": "Explorer: the dialogs' snapshots",
+}
+UI_FOUND = [
+    "What the explorer suites found and fixed (in the commits that added them): the header's loss",
+    "sparkline crashed the app on a nan/inf loss (SGD diverged); a prompt answered twice (Enter",
+    "pressed twice, fast) popped the main screen; a multi-line paste into the value editor was",
+    "silently cut to its first line (Textual's Input) and is refused now.",
+]
+
 # What the suites found in the engine, and where each is tested now (see the commit named).
 FOUND_AND_FIXED = [
     "## Engine bugs these suites found",
@@ -85,13 +102,85 @@ def run_suites() -> tuple[list[dict], int]:
         return json.loads(out.read_text()), result.returncode
 
 
+def run_ui_suites() -> tuple[list[dict], int]:
+    """The explorer's robustness tests, two workers; outcomes and recorded counts from JUnit XML."""
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "ui.xml"
+        env = {**os.environ, "TEXTUAL_ANIMATIONS": "none"}
+        files = [str(UI_DIR / name) for name in UI_SUITES]
+        command = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:randomly", f"--junitxml={xml}", *files]
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        if not xml.exists():
+            sys.exit(f"the explorer suites did not run:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        outcomes = []
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            outcome, reason = "passed", ""
+            for child in case:
+                if child.tag in ("failure", "error"):
+                    outcome = "failed"
+                elif child.tag == "skipped":
+                    xfail = child.get("type") == "pytest.xfail"
+                    outcome, reason = ("xfailed" if xfail else "skipped"), child.get("message", "")
+            props = {p.get("name"): p.get("value") for p in case.iter("property")}
+            module = case.get("classname", "").rsplit(".", 1)[-1] + ".py"
+            outcomes.append({"nodeid": f"{module}::{case.get('name')}", "outcome": outcome,
+                             "reason": reason.removeprefix("reason: "), "props": props})
+        return outcomes, result.returncode
+
+
+def render_ui(outcomes: list[dict], returncode: int) -> str:
+    by_suite: dict[str, list[dict]] = defaultdict(list)
+    for outcome in outcomes:
+        suite, function, param = split_nodeid(outcome["nodeid"])
+        by_suite[suite].append({**outcome, "function": function, "param": param})
+    lines = [
+        "# The explorer's suites",
+        "",
+        "The UI half of issue 5: `tests/ui/test_robust_*.py`, driven through Textual's Pilot, run",
+        "by the same command (`report.py --write`) with two workers. *Tried* counts the hostile texts",
+        "of the value-editor table and the keys of the monkey test; any other case is one input.",
+        "Every test runs with its own data directory (BACKPROP_TUI_DATA_DIR, set for the whole suite",
+        "in tests/conftest.py) and, where it saves, its own working directory.",
+        "",
+        "| suite | cases | tried | held | engine bugs | failed |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    total = [0, 0, 0, 0, 0]
+    for suite, title in UI_SUITES.items():
+        rows = by_suite.get(suite, [])
+        tried = sum(counts(r)[0] for r in rows)
+        held = sum(counts(r)[1] for r in rows)
+        bugs = sum(r["outcome"] == "xfailed" for r in rows)
+        failed = sum(r["outcome"] in ("failed", "xpassed") for r in rows)
+        lines.append(f"| {title} | {len(rows)} | {tried:,} | {held:,} | {bugs} | {failed} |")
+        for i, n in enumerate((len(rows), tried, held, bugs, failed)):
+            total[i] += n
+    lines.append(f"| **all** | {total[0]} | {total[1]:,} | {total[2]:,} | {total[3]} | {total[4]} |")
+    lines += ["", f"pytest exit status of the explorer run: {returncode}.", "", *UI_FOUND]
+    for suite, title in UI_SUITES.items():
+        module_doc, function_docs = docstrings(UI_DIR / suite)
+        lines += ["", f"## {title} (`tests/ui/{suite}`)", "", module_doc, ""]
+        lines += ["| test | case | tried | held | outcome | note |", "|---|---|---:|---:|---|---|"]
+        for row in by_suite.get(suite, []):
+            tried, held = counts(row)
+            props = row["props"]
+            note = row.get("reason") or function_docs.get(row["function"], "")
+            if props.get("screens"):
+                note = f"{note} screens seen: {props['screens'].replace(',', ', ')}; {props.get('edits', '?')} edits in the undo history at the end"
+            lines.append(
+                f"| `{row['function']}` | {cell(row['param']) or ''} | {tried:,} | {held:,} "
+                f"| {HOLDS.get(row['outcome'], row['outcome'])} | {cell(note)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def docstrings(path: Path) -> tuple[str, dict[str, str]]:
     """The module's docstring and each test function's first docstring line, read without importing."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     functions = {
         node.name: (ast.get_docstring(node) or "").split("\n")[0]
         for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
     }
     return ast.get_docstring(tree) or "", functions
 
@@ -104,6 +193,10 @@ def split_nodeid(nodeid: str) -> tuple[str, str, str]:
 
 def counts(outcome: dict) -> tuple[int, int]:
     props = outcome["props"]
+    if "tried" in props and outcome["outcome"] == "passed" and "held" not in props:
+        return int(props["tried"]), int(props["tried"])
+    if "tried" in props and "held" not in props:
+        return int(props["tried"]), 0
     if "tried" in props:
         return int(props["tried"]), int(props["held"]) if outcome["outcome"] == "passed" else min(int(props["held"]), int(props["tried"]) - 1)
     return 1, 1 if outcome["outcome"] == "passed" else 0
@@ -178,6 +271,10 @@ def render(outcomes: list[dict], returncode: int) -> str:
 def main(argv: list[str]) -> int:
     outcomes, returncode = run_suites()
     text = render(outcomes, returncode)
+    if "--engine-only" not in argv:
+        ui_outcomes, ui_returncode = run_ui_suites()
+        text += "\n" + render_ui(ui_outcomes, ui_returncode)
+        returncode = returncode or ui_returncode
     print(text, end="")
     if "--write" in argv:
         DOC.parent.mkdir(exist_ok=True)

@@ -85,6 +85,7 @@ async def settle(pilot) -> None:
 async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(preset, tmp_path, monkeypatch, record_property):
     monkeypatch.chdir(tmp_path)
     keys = sequence(preset, BIG.get(preset, KEYS_PER_PRESET))
+    record_property("tried", len(keys))  # for docs/robustness.md (tests/robustness/report.py)
     app = make_app(preset)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -108,7 +109,6 @@ async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(preset,
         assert app._exception is None
 
         session = app.session
-        record_property("keys", len(keys))
         record_property("screens", ",".join(sorted(screens_seen)))
         record_property("edits", len(session.undo_stack))
         fresh = Session(session.preset)
@@ -130,3 +130,4 @@ async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(preset,
         assert len(cells) == len(flat)
         for (index, shown, _grad), x in zip(cells, flat):
             assert shown.split(" Δ")[0] == value_number(x).plain, (editor.leaf, index, shown, x)
+        record_property("held", len(keys))
