@@ -117,7 +117,7 @@ def run_ui_suites() -> tuple[list[dict], int]:
             outcome, reason = "passed", ""
             for child in case:
                 if child.tag in ("failure", "error"):
-                    outcome = "failed"
+                    outcome, reason = "failed", (child.get("message") or "")[:300]
                 elif child.tag == "skipped":
                     xfail = child.get("type") == "pytest.xfail"
                     outcome, reason = ("xfailed" if xfail else "skipped"), child.get("message", "")

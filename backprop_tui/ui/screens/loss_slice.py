@@ -7,6 +7,8 @@ the slope). The screen only plots them and prints them beside the plot.
 
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -132,9 +134,13 @@ class LossSliceScreen(ModalScreen[None]):
         plt.clear_data()
         plt.clear_figure()
         xs = result.xs.tolist()
-        plt.plot(xs, result.ys.tolist(), label=result.output, marker="braille", color="cyan")
-        plt.plot(xs, result.tangent.tolist(), label="tangent", marker="braille", color="yellow")
-        plt.scatter([result.x0], [result.y0], marker="●", color="red")
+        # nan/inf (log of a negative, overflow) would crash plotext's axis labels: plot the finite points
+        for ys, label, color in ((result.ys.tolist(), result.output, "cyan"), (result.tangent.tolist(), "tangent", "yellow")):
+            points = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
+            if points:
+                plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille", color=color)
+        if math.isfinite(result.x0) and math.isfinite(result.y0):
+            plt.scatter([result.x0], [result.y0], marker="●", color="red")
         plt.xlabel(result.label)
         plt.title(f"{result.output} vs {result.label}")
         widget.refresh()

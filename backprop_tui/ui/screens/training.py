@@ -12,6 +12,8 @@ AccumulateGrad does; `accumulate_grads` shows it on the current values.
 
 from __future__ import annotations
 
+import math
+
 import time
 from typing import TYPE_CHECKING, Callable
 
@@ -280,8 +282,10 @@ class TrainingScreen(ModalScreen[None]):
             widget.refresh()
             return
         stride = max(1, -(-len(losses) // MAX_PLOTTED))
-        steps = list(range(0, len(losses), stride))
-        plt.plot(steps, [losses[k] for k in steps], marker="hd", color="cyan", label=label)
+        # nan/inf (training diverged) would crash plotext's axis labels: plot the finite points
+        steps = [k for k in range(0, len(losses), stride) if math.isfinite(losses[k])]
+        if steps:
+            plt.plot(steps, [losses[k] for k in steps], marker="hd", color="cyan", label=label)
         plt.xlabel("step")
         plt.title(f"{out} per step")
         widget.refresh()
