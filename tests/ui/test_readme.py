@@ -1,0 +1,18 @@
+"""The README's keys table is the app's own, so it cannot drift from the bindings."""
+
+from pathlib import Path
+
+from backprop_tui.ui.docs import bindings_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_lists_every_binding():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert bindings_markdown().strip() in readme
+
+
+def test_readme_screenshot_exists_and_was_made_by_the_app():
+    svg = (ROOT / "docs" / "screenshot.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg")
+    assert "linear_regression" in svg  # the title the app gives its export
