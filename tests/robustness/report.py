@@ -48,7 +48,12 @@ UI_FOUND = [
     "What the explorer suites found and fixed (in the commits that added them): the header's loss",
     "sparkline crashed the app on a nan/inf loss (SGD diverged); a prompt answered twice (Enter",
     "pressed twice, fast) popped the main screen; a multi-line paste into the value editor was",
-    "silently cut to its first line (Textual's Input) and is refused now.",
+    "silently cut to its first line (Textual's Input) and is refused now; the loss-slice and training",
+    "plots crashed on nan/inf points.",
+    '',
+    'Autosave cost (measured by hand, not by this run): `save_state` takes about 1.5 ms after one',
+    'edit of mlp_784 and about 65 ms after an SGD step there (every weight changed); so the explorer',
+    'writes it in a thread 0.5 s after the last edit (ui/persistence.py), and at once on quit.',
 ]
 
 # What the suites found in the engine, and where each is tested now (see the commit named).
