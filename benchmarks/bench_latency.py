@@ -127,7 +127,11 @@ def run_terminal(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> lis
     figures = []
     for preset in presets:
         log(f"latency (terminal): {preset}, {edits} edits")
-        shown, settled = measure_in_terminal(preset, edits)
+        try:
+            shown, settled = measure_in_terminal(preset, edits)
+        except (TimeoutError, RuntimeError) as exc:
+            log(f"latency (terminal): {preset} failed: {exc}")
+            continue
         shown_ms = [t * 1e3 for t in shown]
         settled_ms = [t * 1e3 for t in settled]
         scale = preset in SCALE_PRESETS

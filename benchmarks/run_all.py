@@ -11,7 +11,9 @@ that file (what each change bought, what needs attention) is kept as it is.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +53,7 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def measured_section(figures: list[Figure], seconds: float, quick: bool) -> str:
+def measured_section(figures: list[Figure], seconds: float, quick: bool, errors: list[str] = ()) -> str:
     info = machine()
     passed = sum(1 for f in figures if f.passed)
     failed = [f for f in figures if f.passed is False]
@@ -69,6 +71,7 @@ def measured_section(figures: list[Figure], seconds: float, quick: bool) -> str:
         rows,
         "",
         table(figures),
+        *([""] + [f"Not measured: {e}" for e in errors] if errors else []),
         END,
     ])
 
@@ -93,16 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(unknown)}")
+    # Autosaves of the runs go to a directory of their own: a saved edit would make the
+    # next start offer to restore it, and the keys typed would go to that question.
+    os.environ["BACKPROP_TUI_DATA_DIR"] = tempfile.mkdtemp(prefix="backprop-bench-")
     start = time.perf_counter()
     figures: list[Figure] = []
+    errors: list[str] = []
     for name in chosen:
         log(f"== {name}")
-        figures.extend(SUITES[name](quick=args.quick))
-    section = measured_section(figures, time.perf_counter() - start, args.quick)
+        try:
+            figures.extend(SUITES[name](quick=args.quick))
+        except Exception as exc:  # noqa: BLE001 - one suite failing must not lose the others' numbers
+            log(f"{name} failed: {type(exc).__name__}: {exc}")
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    section = measured_section(figures, time.perf_counter() - start, args.quick, errors)
     write_doc(section)
     print(table(figures))
     log(f"wrote {DOC.relative_to(ROOT)}")
-    return 1 if any(f.passed is False for f in figures) else 0
+    return 1 if errors or any(f.passed is False for f in figures) else 0
 
 
 if __name__ == "__main__":
