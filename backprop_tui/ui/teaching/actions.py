@@ -51,7 +51,9 @@ def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str
     from backprop_tui.ui.widgets.graph_tree import GraphTree
 
     if app.session is not None and snapshot is app.session.snapshot:
-        app.query_one(GraphTree).set_flags(set(by_node))
+        # the tree may be gone (a preset being swapped in): the next flags will mark it
+        for tree in app.query(GraphTree):
+            tree.set_flags(set(by_node))
 
 
 def analyse(app: "BackpropApp", name: str, index: tuple[int, ...] | None) -> None:
