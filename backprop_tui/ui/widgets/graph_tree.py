@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -107,6 +108,27 @@ def fit_label(parts: LabelParts, width: int) -> Text:
     return text
 
 
+class _ArrayKey:
+    """An array compared by its exact bytes (nan and -0.0 included), by identity first."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: "np.ndarray | None") -> None:
+        self.array = array
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _ArrayKey):
+            return NotImplemented
+        a, b = self.array, other.array
+        if a is b:
+            return True
+        if a is None or b is None or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return a.tobytes() == b.tobytes()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def ref_label(node: "Node") -> Text:
     text = Text("↪ ", style="dim")
     text.append(node.name, style="bold")
@@ -126,6 +148,7 @@ class GraphTree(Tree[GraphRef]):
         self._occurrences: dict[str, list[TreeNode[GraphRef]]] = {}
         self._full: dict[str, TreeNode[GraphRef]] = {}
         self._parts: dict[int, LabelParts] = {}  # by TreeNode id: the label in pieces
+        self._shown: dict[str, tuple] = {}  # by name: what its label was made from (_label_key)
         self._flagged: frozenset[str] = frozenset()  # nodes marked with FLAG_MARK
         self._snapshot: "Snapshot | None" = None
         self._previous: "Snapshot | None" = None
@@ -162,6 +185,7 @@ class GraphTree(Tree[GraphRef]):
         self._occurrences = {}
         self._full = {}
         self._parts = {}
+        self._shown = {}
         self._flagged = frozenset()  # a new preset: its flags arrive after the first analysis
         self._add_walk(self.root, snapshot.output, snapshot)
         unreachable = [n.name for n in reversed(snapshot.nodes) if n.name not in self._full]
@@ -196,10 +220,28 @@ class GraphTree(Tree[GraphRef]):
             self._occurrences.setdefault(name, []).append(tree_node)
 
     def update_values(self, snapshot: "Snapshot", previous: "Snapshot | None") -> None:
-        """Relabel every full entry in place: values, grads and deltas of the last edit."""
+        """Relabel in place the full entries whose label changes: values, grads, deltas.
+
+        A label is made from the node, the node before the last edit and the flag mark;
+        entries whose inputs are the same as when their label was made keep it (the
+        engine reuses unchanged arrays, so most compare by identity).
+        """
         self._snapshot, self._previous = snapshot, previous
         for name in self._full:
-            self._relabel(name)
+            if self._label_key(name) != self._shown.get(name):
+                self._relabel(name)
+
+    def _label_key(self, name: str) -> tuple:
+        snapshot, previous = self._snapshot, self._previous
+        node = snapshot.node(name)
+        before = previous.node(name) if previous is not None and name in previous else None
+        value, grad = _ArrayKey(node.value), _ArrayKey(node.grad)
+        if before is None:
+            deltas = (None, None)
+        else:  # an unchanged array shows no delta, as if there were no previous snapshot
+            old_value, old_grad = _ArrayKey(before.value), _ArrayKey(before.grad)
+            deltas = (None if old_value == value else old_value, None if old_grad == grad else old_grad)
+        return node.expr, node.kind, node.shape, value, grad, deltas, name in self._flagged
 
     def _relabel(self, name: str) -> None:
         snapshot, previous = self._snapshot, self._previous
@@ -208,6 +250,7 @@ class GraphTree(Tree[GraphRef]):
         before = previous.node(name) if previous is not None and name in previous else None
         parts = node_parts(node, before, name in self._flagged)
         self._parts[tree_node.id] = parts
+        self._shown[name] = self._label_key(name)
         tree_node.set_label(parts.candidates()[0])
 
     def set_flags(self, names: "set[str] | frozenset[str]") -> None:
