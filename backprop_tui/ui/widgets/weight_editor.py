@@ -132,6 +132,9 @@ class WeightEditor(Vertical):
         self.step = DEFAULT_STEP
         self._editing: tuple[int, ...] | None = None
         self._row_keys: list = []
+        self._shown_cells: list[tuple[Text, Text]] = []  # by row: the value and grad cells shown
+        self._shown_inputs: tuple | None = None  # what they were made from (_page_inputs)
+        self._measured = False  # the column widths fit the cells shown
         self._error_shown = False
 
     def compose(self):
@@ -243,31 +246,78 @@ class WeightEditor(Vertical):
         node = self.node
         grid = self.query_one(ElementGrid)
         grid.clear()
+        self._shown_inputs = None
         if node is None:
             return
         rows = []
+        cells = []
         for flat in self._page_range(node):
             index = _unravel(flat, node.shape)
             value, grad = self._cells(node, index)
+            cells.append((value, grad))
             rows.append((Text(index_text(index), style="dim"), value, grad))
         self._row_keys = grid.add_rows(rows)
+        self._shown_cells = cells
+        self._shown_inputs = self._page_inputs(node)
+        self._measured = False  # the columns keep their old widths until _update_cells measures
         grid.move_cursor(row=0)
 
+    def _page_inputs(self, node: "Node") -> tuple:
+        """What the page's cells are made from: (leaf, page, value, value before, grad, grad before)."""
+        before = self._before(node)
+        r = self._page_range(node)
+
+        def page(array):
+            return None if array is None else array.reshape(-1)[r.start:r.stop].copy()
+
+        return (
+            node.name, self.page, page(node.value), None if before is None else page(before.value),
+            page(node.grad), None if before is None else page(before.grad),
+        )
+
     def _update_cells(self) -> None:
+        """Rewrite only the cells whose inputs (value, grad, and their values before) changed."""
         node = self.node
         grid = self.query_one(ElementGrid)
-        widest: dict[str, tuple[int, object, Text]] = {}
-        for flat, row_key in zip(self._page_range(node), self._row_keys):
-            value, grad = self._cells(node, _unravel(flat, node.shape))
-            for column, cell in (("value", value), ("grad", grad)):
-                grid.update_cell(row_key, column, cell)
-                if column not in widest or cell.cell_len > widest[column][0]:
-                    widest[column] = (cell.cell_len, row_key, cell)
+        inputs = self._page_inputs(node)
+        shown = self._shown_inputs
+        rows = len(self._row_keys)
+        if shown is None or shown[:2] != inputs[:2] or len(self._shown_cells) != rows:
+            stale = np.ones(rows, dtype=bool)
+        else:
+            same = np.ones(rows, dtype=bool)
+            for new, old in zip(inputs[2:], shown[2:]):
+                same &= _same_elements(new, old, rows)
+            stale = ~same
+        cells = self._shown_cells
+        for i in np.flatnonzero(stale):
+            i = int(i)
+            row_key = self._row_keys[i]
+            value, grad = self._cells(node, _unravel(self.page * PAGE_SIZE + i, node.shape))
+            old_value, old_grad = cells[i]
+            if not _same_text(value, old_value):
+                grid.update_cell(row_key, "value", value)
+            if not _same_text(grad, old_grad):
+                grid.update_cell(row_key, "grad", grad)
+            cells[i] = (value, grad)
+        self._shown_inputs = inputs
         # DataTable re-measures the whole column for every cell updated with
         # update_width=True (quadratic on a 500-row page): ask once per column, with
         # its widest cell, which is enough for it to grow or shrink the column.
-        for column, (_, row_key, cell) in widest.items():
-            grid.update_cell(row_key, column, cell, update_width=True)
+        if not stale.any() and self._measured:
+            return
+        self._measured = True
+        for position, column in enumerate(("value", "grad")):
+            widest = max(range(rows), key=lambda i: cells[i][position].cell_len, default=None)
+            if widest is not None:
+                grid.update_cell(self._row_keys[widest], column, cells[widest][position], update_width=True)
+
+    def _before(self, node: "Node") -> "Node | None":
+        if self.previous is not None and node.name in self.previous:
+            before = self.previous.node(node.name)
+            if before.shape == node.shape:
+                return before
+        return None
 
     def _cells(self, node: "Node", index: tuple[int, ...]) -> tuple[Text, Text]:
         before = None
@@ -478,6 +528,23 @@ class WeightEditor(Vertical):
             self.page = page
             self._fill_grid()
             self._show_info()
+
+
+def _same_text(a: Text, b: Text) -> bool:
+    """Shown the same: characters, spans, base style and justification."""
+    return a.plain == b.plain and a.spans == b.spans and a.style == b.style and a.justify == b.justify
+
+
+def _same_elements(new: "np.ndarray | None", old: "np.ndarray | None", rows: int) -> np.ndarray:
+    """By element: True where `new` and `old` hold the very same number (nan, -0.0 included)."""
+    if new is None or old is None:
+        return np.full(rows, new is None and old is None)
+    if new.shape != old.shape or new.dtype != old.dtype:
+        return np.zeros(rows, dtype=bool)
+    same = new == old
+    if new.dtype.kind == "f":
+        same = (same & (np.signbit(new) == np.signbit(old))) | (np.isnan(new) & np.isnan(old))
+    return same
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
