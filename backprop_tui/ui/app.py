@@ -43,6 +43,7 @@ from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafLi
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
+    from backprop_tui.engine.analysis.live import State
 
 DEFAULT_PRESET = "scalar_chain"
 NARROW_WIDTH = 90
@@ -221,8 +222,8 @@ class BackpropApp(App[int]):
         previous = session.previous
         before = previous.node(name) if previous is not None and name in previous else None
         index = self.inspected_index if name == self.inspected else None
-        self.query_one(Inspector).show(snapshot.node(name), before, explain(session, name), snapshot.output, index)
-        teaching.analyse(self, name, index)  # contributions, paths, per sample, flags
+        # chain rule, contributions, paths, per sample, flags: in the inspector's worker
+        teaching.analyse(self, name, before, index, explain)
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:
         """Run one session edit; a refused edit shows its reason and changes nothing."""
@@ -461,7 +462,7 @@ class BackpropApp(App[int]):
         yield SystemCommand("Help: keys and panels", "Every binding and what each panel means", self.action_help)
 
 
-def explain(session: "Session", name: str) -> Explanation:
+def explain(session: "State", name: str) -> Explanation:
     """The engine's chain rule and local derivatives for a node; its message if it has none.
 
     The numbers come from torch in engine.analysis.local (on a private graph), so the UI

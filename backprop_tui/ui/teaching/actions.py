@@ -56,8 +56,10 @@ def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str
             tree.set_flags(set(by_node))
 
 
-def analyse(app: "BackpropApp", name: str, index: tuple[int, ...] | None) -> None:
-    """The inspector's teaching sections for the node it shows."""
+def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, explain) -> None:
+    """The inspector's chain rule and teaching sections for `name`, from a worker."""
     from backprop_tui.ui.widgets.inspector import Inspector
 
-    app.query_one(Inspector).analyse(_frozen(app), app.session.snapshot, name, index)
+    # the inspector may be gone (the app closing with an Inspect message queued)
+    for inspector in app.query(Inspector):
+        inspector.request(_frozen(app), app.session.snapshot, name, before, index, explain)

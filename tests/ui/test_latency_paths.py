@@ -1,0 +1,142 @@
+"""What an edit costs the UI thread: only the changed labels, the analyses in a worker.
+
+Not timed (timings belong in benchmarks/): these tests count what the edit path does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from backprop_tui.engine.analysis.local import chain_rule
+from backprop_tui.ui import app as app_module
+from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
+from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
+
+from ui_support import make_app, pilot_test, plain, ready, static_text
+
+SIZE = (120, 40)
+
+
+def _differs(a, b) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return a.shape != b.shape or a.tobytes() != b.tobytes()
+
+
+def _changed_nodes(new, old) -> set[str]:
+    return {
+        n.name for n in new.nodes
+        if n.name not in old or _differs(n.value, old.node(n.name).value) or _differs(n.grad, old.node(n.name).grad)
+    }
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pilot_test
+async def test_an_edit_relabels_only_the_nodes_it_changed():
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        tree = app.query_one(GraphTree)
+        relabelled: list[str] = []
+        original = tree._relabel
+
+        def counting(name: str) -> None:
+            relabelled.append(name)
+            original(name)
+
+        tree._relabel = counting
+        flag_changes: set[str] = set()
+        original_flags = tree.set_flags
+
+        def flags(names) -> None:
+            flag_changes.update(frozenset(names) ^ tree._flagged)
+            original_flags(names)
+
+        tree.set_flags = flags
+        app.query_one(WeightEditor).select_leaf("linear3.bias", focus_grid=True)
+        await _settle(pilot)
+        last_changed: set[str] = set()
+        for _ in range(2):
+            snap0 = app.session.snapshot
+            relabelled.clear()
+            flag_changes.clear()
+            await pilot.press("+")
+            await _settle(pilot)
+            snap1, previous = app.session.snapshot, app.session.previous
+            assert previous is snap0
+            changed = _changed_nodes(snap1, snap0)
+            # changed by this edit, or marked with the last edit's deltas (to be cleared)
+            expected = changed | last_changed
+            last_changed = changed
+            assert set(relabelled) - flag_changes == expected - flag_changes
+            assert len(expected) < len(tree._full), "the inputs and targets did not change"
+            # every label is the one a full relabel would make
+            for name, tree_node in tree._full.items():
+                before = previous.node(name) if name in previous else None
+                full = node_label(snap1.node(name), before).plain
+                if name in tree._flagged:
+                    full = full.replace(name, f"{name} ⚠", 1)
+                assert tree_node.label.plain == full, name
+
+
+@pilot_test
+async def test_the_chain_rule_arrives_from_the_worker_and_equals_the_engines(monkeypatch):
+    threads: list[threading.Thread] = []
+    original = app_module.explain
+
+    def recording(state, name):
+        threads.append(threading.current_thread())
+        return original(state, name)
+
+    monkeypatch.setattr(app_module, "explain", recording)
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
+        await _settle(pilot)
+        threads.clear()
+        await pilot.press("+")
+        await _settle(pilot)
+        assert threads and all(t is not threading.main_thread() for t in threads)
+        name = app.inspected
+        assert name == "linear1.weight"
+        expected = chain_rule(app.session, name).text
+        assert f"chain rule  {expected}" in static_text(app, "#inspector-body")
+        # the shown value is the edited one
+        assert app.session.snapshot.node(name).value[0, 0] == np.float32(-0.9)
+
+
+@pilot_test
+async def test_the_grid_rewrites_only_the_cells_whose_text_changed():
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        editor = app.query_one(WeightEditor)
+        editor.select_leaf("linear1.weight", focus_grid=True)
+        await _settle(pilot)
+        grid = app.query_one(ElementGrid)
+        written: list[tuple[object, str]] = []
+        original = grid.update_cell
+
+        def counting(row_key, column_key, value, *, update_width=False):
+            if not update_width:
+                written.append((row_key, column_key))
+            return original(row_key, column_key, value, update_width=update_width)
+
+        grid.update_cell = counting
+        await pilot.press("+")
+        await _settle(pilot)
+        values = [key for key, column in written if column == "value"]
+        assert values == [editor._row_keys[0]]  # the edited element only
+        # what is shown is what a fresh page would show
+        shown = [(plain(grid.get_cell(k, "value")), plain(grid.get_cell(k, "grad"))) for k in editor._row_keys]
+        editor._fill_grid()
+        fresh = [(plain(grid.get_cell(k, "value")), plain(grid.get_cell(k, "grad"))) for k in editor._row_keys]
+        assert shown == fresh
