@@ -150,7 +150,11 @@ def run_pilot(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[F
     figures = []
     for preset in presets:
         log(f"latency (pilot): {preset}, {edits} edits")
-        edit_times, null_times = asyncio.run(measure(preset, edits))
+        try:
+            edit_times, null_times = asyncio.run(measure(preset, edits))
+        except (TimeoutError, RuntimeError, AssertionError) as exc:
+            log(f"latency (pilot): {preset} failed: {exc}")
+            continue
         null = statistics.median(null_times)
         latency = [(t - null) * 1e3 for t in edit_times]
         note = f"unbound key {null * 1e3:.1f} ms; raw edit median {statistics.median(edit_times) * 1e3:.1f} ms"
