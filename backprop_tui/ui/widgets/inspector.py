@@ -146,8 +146,8 @@ class Inspector(VerticalScroll):
         pending = self._awaiting
         if pending is None or pending[0] != generation:
             return  # arrived (or superseded) in time: nothing to say
-        _, node, before, output, index = pending
-        self.show(node, before, Explanation("computing…"), output, index)
+        # cheap: the body keeps what it showed (rebuilding its matrices here would slow
+        # the very edit that is late); the result replaces both
         self._show_teaching([Text("computing…", style="dim italic")])
 
     # One worker at a time, taking the latest request when it is free: requests made
