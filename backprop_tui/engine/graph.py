@@ -307,9 +307,6 @@ class Graph:
         self._chains = (key, chains)
         return chains
 
-    def _step(self, name: str):
-        return self._steps_by_name[name]
-
 
 def autograd_chains(trace: Trace, leaf_names: set[str]) -> dict[str, AutogradFn]:
     """For each step, the grad_fn chain PyTorch holds, cut where it reaches another named node."""
