@@ -15,7 +15,7 @@ import torch
 
 from backprop_tui.engine import ComputeError, EditError, Graph, Session, parse_preset
 from backprop_tui.engine.snapshot import Node, Snapshot
-from tests.engine.engine_support import BUNDLED, bundled
+from engine_support import BUNDLED, bundled
 
 MANY_FORMS = """
 name = "many_forms"
