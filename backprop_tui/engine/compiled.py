@@ -1,7 +1,7 @@
 """Preset steps compiled once into closures that call torch directly.
 
 `expr.evaluate` with `TorchOps` walks the expression tree and checks shapes and dtypes at
-every operation. That is what loading needs (the checks run on the meta device and name
+every operation. That is what loading needs (the checks run on data-free stand-ins and name
 the step that does not fit) but not what each edit needs: an edit changes values, never
 shapes or dtypes, so a preset that loaded has passed those checks for good. A compiled
 step makes the same torch calls as TorchOps, without the walk and the checks:

@@ -206,7 +206,7 @@ class _Validator:
             learning_rate=float(lr),
             source=self.source,
         )
-        # Shapes are checked by running the graph on torch's "meta" device: no data, no memory.
+        # Shapes are checked by running the graph on data-free stand-ins (shapes.py).
         from backprop_tui.engine.shapes import infer_shapes
 
         shapes = infer_shapes(preset, self.label)

@@ -194,11 +194,13 @@ class _NoExecution:
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_engine():
-    """Load every bundled preset once, so torch's lazy imports are not timed as checks."""
-    from backprop_tui.engine import bundled_presets, load_preset
+    """Load and compute every bundled preset once, so that lazy imports (torch's, and the
+    engine modules `check` needs to compute initial values, whose dataclasses exec their
+    generated methods) are neither timed nor guarded as checks, whichever tests ran before."""
+    from backprop_tui.engine import Session, bundled_presets, load_preset
 
     for path in bundled_presets().values():
-        load_preset(path)
+        Session(load_preset(path))
 
 
 def _check(path: Path, capsys, monkeypatch) -> tuple[int, list[str], str, float]:
