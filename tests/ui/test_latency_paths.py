@@ -86,8 +86,9 @@ async def test_an_edit_relabels_only_the_nodes_it_changed():
                 assert tree_node.label.plain == full, name
 
 
-@pilot_test
-async def test_the_chain_rule_arrives_from_the_worker_and_equals_the_engines(monkeypatch):
+async def _chain_rule_after_an_edit(monkeypatch, preset: str, leaf: str) -> list[threading.Thread]:
+    """Press + on `leaf`'s first element; check the chain rule shown; return the threads
+    that computed it."""
     threads: list[threading.Thread] = []
     original = app_module.explain
 
@@ -96,21 +97,35 @@ async def test_the_chain_rule_arrives_from_the_worker_and_equals_the_engines(mon
         return original(state, name)
 
     monkeypatch.setattr(app_module, "explain", recording)
-    app = make_app("simple_nn")
+    app = make_app(preset)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
+        app.query_one(WeightEditor).select_leaf(leaf, focus_grid=True)
         await _settle(pilot)
         threads.clear()
+        before = app.session.snapshot.node(leaf).value.reshape(-1)[0]
         await pilot.press("+")
         await _settle(pilot)
-        assert threads and all(t is not threading.main_thread() for t in threads)
         name = app.inspected
-        assert name == "linear1.weight"
+        assert name == leaf
         expected = chain_rule(app.session, name).text
         assert f"chain rule  {expected}" in static_text(app, "#inspector-body")
         # the shown value is the edited one
-        assert app.session.snapshot.node(name).value[0, 0] == np.float32(-0.9)
+        assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + 0.1, rtol=1e-6, atol=1e-7)
+    return threads
+
+
+@pilot_test
+async def test_a_small_preset_is_analysed_in_the_edit_itself(monkeypatch):
+    # a few milliseconds of analyses: one frame shows the edit complete
+    threads = await _chain_rule_after_an_edit(monkeypatch, "simple_nn", "linear1.weight")
+    assert threads and all(t is threading.main_thread() for t in threads)
+
+
+@pilot_test
+async def test_a_big_preset_is_analysed_in_a_worker(monkeypatch):
+    threads = await _chain_rule_after_an_edit(monkeypatch, "mlp_784", "linear1.weight")
+    assert threads and all(t is not threading.main_thread() for t in threads)
 
 
 @pilot_test

@@ -49,6 +49,9 @@ class FrozenState:
     preset: Preset
     values: Mapping[str, torch.Tensor]
     requires_grad: Mapping[str, bool]
+    # run_live's passes, by requires_grad flags: the values cannot change, so every
+    # analysis of this state (chain rule, flags, contributions...) shares one pass
+    lives: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, state: "State") -> "FrozenState":
@@ -135,6 +138,17 @@ def run_live(state: State, requires_grad: Mapping[str, bool] | None = None) -> L
     `all_float_leaves(state)` to differentiate with respect to inputs too.
     """
     flags = dict(state.requires_grad if requires_grad is None else requires_grad)
+    lives = state.lives if isinstance(state, FrozenState) else None
+    key = tuple(sorted(flags.items()))
+    if lives is not None and key in lives:
+        return lives[key]
+    live = _run_live(state, flags)
+    if lives is not None:
+        lives[key] = live
+    return live
+
+
+def _run_live(state: State, flags: dict[str, bool]) -> Live:
     graph = private_graph(state.preset)
     try:
         trace = graph.forward(leaf_values(state), flags)

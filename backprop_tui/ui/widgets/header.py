@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 
 class AppHeader(Vertical):
+    """One-line statics: the title and status take the room left (1fr) and never change
+    size; the output and stats are as wide as their text. A layout pass of the whole
+    screen is asked for only when that width changes (it costs more than the repaint)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._widths: dict[str, int] = {}  # the text width of each auto-width static
+
     def compose(self):
         with Horizontal(id="header-top"):
             yield Static("backprop-tui", id="header-title")
@@ -33,27 +41,38 @@ class AppHeader(Vertical):
 
     def update_session(self, session: "Session") -> None:
         snapshot = session.snapshot
-        self.query_one("#header-title", Static).update(Text(snapshot.title, style="bold"))
+        self._set("#header-title", Text(snapshot.title, style="bold"))
         output = Text.assemble((snapshot.output, "bold"), " = ", (fmt(snapshot.loss), "bold"))
         previous = session.previous
         if previous is not None and snapshot.output in previous:
             delta = scalar_delta(snapshot.node(snapshot.output).value, previous.node(previous.output).value)
             if delta is not None:
                 output.append_text(delta_text(delta))
-        self.query_one("#header-output", Static).update(output)
+        self._set("#header-output", output)
         history = session.loss_history
         stats = Text.assemble(
             ("steps ", "dim"), str(session.steps_taken),
             ("  lr ", "dim"), fmt(session.learning_rate),
             ("  loss ", "dim"), fmt(snapshot.loss), " ",
         )
-        self.query_one("#header-stats", Static).update(stats)
+        self._set("#header-stats", stats)
         # one point draws as a full bar, which reads as "loss is high": wait for a second point
         # nan/inf (SGD diverged) would crash Sparkline's scaling: it draws the finite points
         finite = [x for x in history if math.isfinite(x)]
         spark = self.query_one("#header-spark", Sparkline)
-        spark.data = finite
+        if spark.data != finite:
+            spark.data = finite
         spark.display = len(finite) > 1
 
     def show_status(self, message: str, error: bool = False) -> None:
-        self.query_one("#header-status", Static).update(Text(message, style="bold red" if error else "italic"))
+        self._set("#header-status", Text(message, style="bold red" if error else "italic"))
+
+    def _set(self, selector: str, text: Text) -> None:
+        static = self.query_one(selector, Static)
+        width = static.styles.width
+        if width is not None and width.is_fraction:
+            static.update(text, layout=False)
+            return
+        layout = self._widths.get(selector) != text.cell_len
+        self._widths[selector] = text.cell_len
+        static.update(text, layout=layout)

@@ -14,7 +14,8 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from backprop_tui.ui.teaching.messages import FlagsReady, TeachingReady
+from backprop_tui.ui.teaching.messages import FlagsReady
+from backprop_tui.ui.teaching.sections import is_light
 from backprop_tui.ui.format import (
     CHANGED,
     NO_GRAD,
@@ -41,14 +42,24 @@ class Explanation:
     local: tuple[str, ...] = ()  # one line per input of a step: d/dh (h³ + 1) = 3h² = 12
 
 
-class ExplanationReady(Message):
-    """The chain rule of one request (`generation`), from the inspector's worker."""
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the inspector shows about one request (`generation`), computed together."""
 
-    def __init__(self, generation: int, explanation: Explanation, values: list[Text]) -> None:
+    generation: int
+    explanation: Explanation
+    values: list[Text]  # the value and grad lines
+    snapshot: object  # the snapshot the flags belong to
+    flags: dict[str, list[str]]  # {node: [one-line reasons]}, for the graph's markers
+    teaching: list[Text]  # contributions, paths, per-sample shares, flags of this node
+
+
+class AnalysisReady(Message):
+    """An `Analysis`, from the inspector's worker."""
+
+    def __init__(self, analysis: Analysis) -> None:
         super().__init__()
-        self.generation = generation
-        self.explanation = explanation
-        self.values = values  # the value and grad lines
+        self.analysis = analysis
 
 
 class Inspector(VerticalScroll):
@@ -69,6 +80,7 @@ class Inspector(VerticalScroll):
         self._requests_lock = threading.Lock()
         self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
+        self._heights: dict[str, int | None] = {}  # each static's height when last updated (None: unknown)
 
     def compose(self):
         yield Static(id="inspector-body")
@@ -104,7 +116,7 @@ class Inspector(VerticalScroll):
         if explanation.local:
             lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
             lines.extend(Text(f"  {line}") for line in explanation.local)
-        self.query_one("#inspector-body", Static).update(Group(*lines))
+        self._update("#inspector-body", lines)
         lines = [Text("")]
         grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
         lines.append(Text.assemble(("shape ", "dim"), f"{shape_text(node.shape)} {node.dtype}",
@@ -114,26 +126,45 @@ class Inspector(VerticalScroll):
         lines.append(Text.assemble(("consumers ", "dim"), ", ".join(node.consumers) or "none"))
         if node.note:
             lines.append(Text(node.note, style="italic"))
-        self.query_one("#inspector-details", Static).update(Group(*lines))
+        self._update("#inspector-details", lines)
 
     def clear(self) -> None:
         for static in self.query(Static):
             static.update("")
+        self._heights.clear()
+
+    def _update(self, selector: str, lines: list[Text]) -> None:
+        """Static.update, with a layout pass only when the static's height changes.
+
+        A layout pass arranges the whole screen, which costs more than repainting the
+        inspector; an edit usually keeps the number of rows (wrapped lines included).
+        """
+        static = self.query_one(selector, Static)
+        width = static.size.width
+        height = sum(len(line.wrap(self.app.console, width)) for line in lines) if width > 0 else None
+        layout = height is None or self._heights.get(selector) != height
+        self._heights[selector] = height
+        static.update(Group(*lines) if lines else "", layout=layout)
 
     # ------------------------------------------------------------ analyses, in a worker
 
     def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
                 explain: Callable[[object, str], Explanation]) -> None:
-        """Show `name` of `snapshot` once its analyses (from a FrozenState) arrive from a worker.
+        """Show `name` of `snapshot` with its analyses (computed on a FrozenState).
 
         The chain rule, the teaching sections and the flags all run forward and backward
-        passes on private graphs: never on the UI thread. Until the chain rule arrives the
-        panel keeps what it showed; if that takes long, it says "computing…".
+        passes on private graphs. On a small preset they take a few milliseconds and run
+        here, so that an edit is drawn once, complete. On a big one they run in a worker,
+        the panel keeps what it showed until they arrive, and says "computing…" if that
+        takes long.
         """
         self._generation += 1
         generation = self._generation
         self._awaiting = (generation, snapshot.node(name), before, snapshot.output, index)
         request = (state, snapshot, name, before, index, generation, explain, self._room())
+        if is_light(snapshot):
+            self._apply(self._compute(lambda: generation != self._generation, *request))
+            return
         with self._requests_lock:
             self._latest_request = request
             start = not self._analysing
@@ -162,50 +193,55 @@ class Inspector(VerticalScroll):
                     if request is None:
                         self._analysing = False
                         return
-                self._analyse_one(worker, *request)
+                generation = request[5]
+
+                def cancelled() -> bool:
+                    return worker.is_cancelled or generation != self._generation
+
+                analysis = self._compute(cancelled, *request)
+                if analysis is not None:
+                    # one message: the panel and the graph's flags change in one frame
+                    self.post_message(AnalysisReady(analysis))
         finally:
             with self._requests_lock:
                 self._analysing = False
 
-    def _analyse_one(self, worker, state, snapshot, name: str, before, index, generation: int, explain,
-                     room: int) -> None:
+    def _compute(self, cancelled: Callable[[], bool], state, snapshot, name: str, before, index, generation: int,
+                 explain, room: int) -> "Analysis | None":
+        """Every analysis of one request; None if a newer request made it moot. Reads no widget."""
         from backprop_tui.ui.teaching.sections import compute_flags, inspector_sections
 
-        def cancelled() -> bool:
-            return worker.is_cancelled or generation != self._generation
-
         if cancelled():
-            return
-
+            return None
         # the matrices too: formatting every element of a big tensor takes a while
         values = self._values(snapshot.node(name), before, snapshot.output, index, room)
         explanation = explain(state, name)
         if cancelled():
-            return
-        self.post_message(ExplanationReady(generation, explanation, values))
-        self.post_message(FlagsReady(snapshot, compute_flags(state, snapshot, self._cache)))
-        if cancelled():
-            return
+            return None
+        flags = compute_flags(state, snapshot, self._cache)
         lines = inspector_sections(state, snapshot, name, index, self._cache, cancelled)
-        if not cancelled():
-            self.post_message(TeachingReady(generation, lines))
+        if cancelled():
+            return None
+        return Analysis(generation, explanation, values, snapshot, flags, lines)
 
-    def on_explanation_ready(self, message: "ExplanationReady") -> None:
+    def on_analysis_ready(self, message: AnalysisReady) -> None:
         message.stop()
+        self._apply(message.analysis)
+
+    def _apply(self, analysis: "Analysis | None") -> None:
+        if analysis is None:
+            return
         pending = self._awaiting
-        if pending is None or pending[0] != message.generation:
+        if pending is None or pending[0] != analysis.generation:
             return  # a newer edit or node superseded it
         self._awaiting = None
         _, node, before, output, index = pending
-        self.show(node, before, message.explanation, output, index, message.values)
-
-    def on_teaching_ready(self, message: TeachingReady) -> None:
-        message.stop()
-        if message.generation == self._generation:
-            self._show_teaching(message.lines)
+        self.show(node, before, analysis.explanation, output, index, analysis.values)
+        self._show_teaching(analysis.teaching)
+        self.post_message(FlagsReady(analysis.snapshot, analysis.flags))
 
     def _show_teaching(self, lines: list[Text]) -> None:
-        self.query_one("#inspector-teaching", Static).update(Group(Text(""), *lines) if lines else "")
+        self._update("#inspector-teaching", [Text(""), *lines] if lines else [])
 
     def _room(self) -> int:
         """The width the matrices may take."""

@@ -135,6 +135,7 @@ class WeightEditor(Vertical):
         self._shown_cells: list[tuple[Text, Text]] = []  # by row: the value and grad cells shown
         self._shown_inputs: tuple | None = None  # what they were made from (_page_inputs)
         self._measured = False  # the column widths fit the cells shown
+        self._info_shown: Text | None = None  # what #leaf-info shows
         self._error_shown = False
 
     def compose(self):
@@ -303,14 +304,18 @@ class WeightEditor(Vertical):
         self._shown_inputs = inputs
         # DataTable re-measures the whole column for every cell updated with
         # update_width=True (quadratic on a 500-row page): ask once per column, with
-        # its widest cell, which is enough for it to grow or shrink the column.
+        # its widest cell. While one page is shown its columns only grow (a new width
+        # means a layout pass of the whole screen; a new page or leaf fits them again).
         if not stale.any() and self._measured:
             return
-        self._measured = True
+        measured, self._measured = self._measured, True
         for position, column in enumerate(("value", "grad")):
             widest = max(range(rows), key=lambda i: cells[i][position].cell_len, default=None)
-            if widest is not None:
-                grid.update_cell(self._row_keys[widest], column, cells[widest][position], update_width=True)
+            if widest is None:
+                continue
+            if measured and cells[widest][position].cell_len <= grid.columns[column].content_width:
+                continue
+            grid.update_cell(self._row_keys[widest], column, cells[widest][position], update_width=True)
 
     def _before(self, node: "Node") -> "Node | None":
         if self.previous is not None and node.name in self.previous:
@@ -367,7 +372,10 @@ class WeightEditor(Vertical):
         if pages > 1:
             r = self._page_range(node)
             text.append(f"  elements {r.start}–{r.stop - 1} of {node.value.size}", style="dim")
-        self.query_one("#leaf-info", Static).update(text)
+        info = self.query_one("#leaf-info", Static)
+        if text != self._info_shown:  # one line of fixed height: a repaint, no layout pass
+            self._info_shown = text
+            info.update(text, layout=False)
 
     def _fit_height(self) -> None:
         """Ask for the rows the content needs, so a scalar leaves room for the inspector.
