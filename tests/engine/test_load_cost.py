@@ -4,9 +4,11 @@ Both run in a fresh interpreter, so that imports and allocations made by other t
 this process do not interfere.
 
 - torch._dynamo (1.0-1.3 s and about 70 MB) was imported by shape checks on torch's meta
-  device, sympy (0.35 s, 30 MB) by those and by `torch.broadcast_shapes`; at start-up the
-  explorer waited for both. Loading a bundled preset, building its Session and its first
-  snapshot must import neither.
+  device, sympy (0.35 s, 30 MB) by those, by `torch.broadcast_shapes` and by
+  `torch.autograd.grad` with explicit grad_outputs (the inspector's local derivatives);
+  at start-up the explorer waited for them. Loading a bundled preset, building its
+  Session and its first snapshot, and the analyses the inspector shows first, must
+  import neither.
 - The per-operation element limit is checked before torch runs the operation: a preset
   whose '@', broadcast or Linear layer would make a 10^8-element tensor (400 MB) is
   refused with the limit's message, and the process does not grow by that much.
@@ -26,14 +28,29 @@ LOAD_EVERY_BUNDLED = textwrap.dedent(
     import json, sys
     from backprop_tui.engine import Session, bundled_presets, load_preset, resolve_preset
 
-    names = [p.stem if hasattr(p, "stem") else str(p) for p in bundled_presets()]
+    names = list(bundled_presets())
     for name in names:
         session = Session(load_preset(resolve_preset(name)))
         session.snapshot.node(session.snapshot.output)
+    loaded = {"torch._dynamo": "torch._dynamo" in sys.modules, "sympy": "sympy" in sys.modules}
+
+    # what the inspector then asks of the engine for the output (on a small preset, on
+    # the UI thread before the values are drawn) and for any node
+    from backprop_tui.engine.analysis.contributions import node_contributions
+    from backprop_tui.engine.analysis.flags import flags
+    from backprop_tui.engine.analysis.live import FrozenState
+    from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
+
+    for name in ("simple_nn", "softmax_classifier", "gradient_accumulation"):
+        state = FrozenState.of(Session(load_preset(resolve_preset(name))))
+        for node in [state.preset.output, *state.preset.leaf_names]:
+            chain_rule(state, node), local_derivatives(state, node), node_contributions(state, node)
+        flags(state)
     print(json.dumps({
         "presets": names,
-        "torch._dynamo": "torch._dynamo" in sys.modules,
-        "sympy": "sympy" in sys.modules,
+        **loaded,
+        "analyses: torch._dynamo": "torch._dynamo" in sys.modules,
+        "analyses: sympy": "sympy" in sys.modules,
     }))
     """
 )
@@ -50,6 +67,8 @@ def test_loading_the_bundled_presets_imports_neither_dynamo_nor_sympy():
     assert len(seen["presets"]) >= 8, seen["presets"]
     assert not seen["torch._dynamo"], "torch._dynamo was imported (about 1 s and 70 MB at start-up)"
     assert not seen["sympy"], "sympy was imported (about 0.35 s and 30 MB at start-up)"
+    assert not seen["analyses: torch._dynamo"], "the inspector's analyses imported torch._dynamo"
+    assert not seen["analyses: sympy"], "the inspector's analyses imported sympy (torch.autograd.grad with grad_outputs does)"
 
 
 REFUSE_BIG = textwrap.dedent(

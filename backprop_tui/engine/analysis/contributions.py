@@ -2,9 +2,10 @@
 
 A node used by several steps receives one vector-Jacobian product from each of them, and
 autograd *adds* them into its `.grad` (the seed's "Gradient Accumulation" paragraph).
-Here every such product is computed by PyTorch itself:
-`torch.autograd.grad(consumer, node, grad_outputs=consumer_grad)` where `consumer_grad`
-is ∂output/∂consumer as backward stored it, and `consumer` is that step re-run on its
+Here every such product is computed by PyTorch itself, `live.vjp(consumer, node,
+consumer_grad)`: `torch.autograd.grad` of Σ(consumer · consumer_grad) with respect to
+node, the same as `grad_outputs=consumer_grad`, where `consumer_grad` is
+∂output/∂consumer as backward stored it, and `consumer` is that step re-run on its
 own inputs (`live.LocalStep`), so the product is the local one: in f = p + x, x gets
 1·∂f/∂f from f and y·∂f/∂p from p, and the parts add up to x.grad exactly.
 """

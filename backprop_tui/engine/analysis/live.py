@@ -220,8 +220,16 @@ def flowing(graph: Graph, requires_grad: Mapping[str, bool]) -> dict[str, bool]:
 
 
 def vjp(output: torch.Tensor, tensor: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """grad_outputᵀ · ∂output/∂tensor, by torch.autograd.grad on the retained graph."""
-    (result,) = torch.autograd.grad(output, tensor, grad_outputs=grad_output, retain_graph=True, allow_unused=True)
+    """grad_outputᵀ · ∂output/∂tensor, by torch.autograd.grad on the retained graph.
+
+    Asked as the gradient of the scalar Σ(output · grad_output): its gradient with respect
+    to `output` is exactly `grad_output` (1 · grad_output, bit for bit), so what reaches
+    `tensor` is the same as passing `grad_outputs=grad_output`. That form is avoided
+    because torch checks an explicit grad_outputs' shape through
+    torch.fx.experimental.symbolic_shapes, which imports sympy: 0.35-0.5 s and 30 MB the
+    first time the inspector explains a node, at start-up.
+    """
+    (result,) = torch.autograd.grad((output * grad_output).sum(), tensor, retain_graph=True, allow_unused=True)
     return torch.zeros_like(tensor) if result is None else result
 
 
