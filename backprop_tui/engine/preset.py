@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop_tui.engine import limits
+from backprop_tui.engine import import_torch, limits
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
 
@@ -207,6 +207,7 @@ class _Validator:
             source=self.source,
         )
         # Shapes are checked by running the graph on data-free stand-ins (shapes.py).
+        import_torch()
         from backprop_tui.engine.shapes import infer_shapes
 
         shapes = infer_shapes(preset, self.label)
@@ -328,6 +329,7 @@ class _Validator:
                 raise self.fail(where, "init 'randint' needs 'high', a positive integer (values are 0..high-1)")
         elif high is not None:
             raise self.fail(where, "'high' is only for init 'randint'")
+        import_torch()
         import torch
 
         gen = torch.Generator().manual_seed(seed)
@@ -491,6 +493,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 def _seeded_linear(n_in: int, n_out: int, has_bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """PyTorch's own initialisation of nn.Linear, under a fixed seed, without touching global RNG."""
+    import_torch()
     import torch
 
     with torch.random.fork_rng(devices=[]):

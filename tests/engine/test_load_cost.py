@@ -8,7 +8,8 @@ this process do not interfere.
   `torch.autograd.grad` with explicit grad_outputs (the inspector's local derivatives);
   at start-up the explorer waited for them. Loading a bundled preset, building its
   Session and its first snapshot, and the analyses the inspector shows first, must
-  import neither.
+  import neither. torch itself is imported without garbage collection passes over it,
+  and its objects are frozen out of later ones.
 - The per-operation element limit is checked before torch runs the operation: a preset
   whose '@', broadcast or Linear layer would make a 10^8-element tensor (400 MB) is
   refused with the limit's message, and the process does not grow by that much.
@@ -32,7 +33,14 @@ LOAD_EVERY_BUNDLED = textwrap.dedent(
     for name in names:
         session = Session(load_preset(resolve_preset(name)))
         session.snapshot.node(session.snapshot.output)
-    loaded = {"torch._dynamo": "torch._dynamo" in sys.modules, "sympy": "sympy" in sys.modules}
+    import gc
+
+    loaded = {
+        "torch._dynamo": "torch._dynamo" in sys.modules,
+        "sympy": "sympy" in sys.modules,
+        "gc enabled": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+    }
 
     # what the inspector then asks of the engine for the output (on a small preset, on
     # the UI thread before the values are drawn) and for any node
@@ -67,6 +75,9 @@ def test_loading_the_bundled_presets_imports_neither_dynamo_nor_sympy():
     assert len(seen["presets"]) >= 8, seen["presets"]
     assert not seen["torch._dynamo"], "torch._dynamo was imported (about 1 s and 70 MB at start-up)"
     assert not seen["sympy"], "sympy was imported (about 0.35 s and 30 MB at start-up)"
+    # torch was imported with the collector paused and its objects frozen (engine.import_torch)
+    assert seen["gc enabled"]
+    assert seen["frozen"] > 100_000, seen["frozen"]
     assert not seen["analyses: torch._dynamo"], "the inspector's analyses imported torch._dynamo"
     assert not seen["analyses: sympy"], "the inspector's analyses imported sympy (torch.autograd.grad with grad_outputs does)"
 
