@@ -82,6 +82,7 @@ class AccumulationReady(Message):
 
 class TrainingScreen(ModalScreen[None]):
     DEFAULT_CSS = """
+    TrainingScreen { background: $background; }  /* opaque: a focus or layout change does not re-render the dimmed explorer beneath (20-60 ms) */
     TrainingScreen .wide-dialog { border: thick $primary; background: $surface; padding: 0 1; }
     TrainingScreen #train-box { width: 96%; height: 94%; max-height: 94%; }
     TrainingScreen #train-row { height: 3; }
