@@ -75,6 +75,7 @@ class Graph:
         for step in preset.steps:
             self.kinds[step.name] = "output" if step.name == preset.output else "intermediate"
         self._leaf_names = frozenset(preset.leaf_names)
+        self._leaf_order = preset.leaf_names  # a property that builds its tuple on each call
         self._step_names = tuple(step.name for step in preset.steps)
         self._static = self._static_fields()
         self._runs = self._step_runs()
@@ -261,7 +262,7 @@ class Graph:
         }
         fresh_names = tuple(name for name in tensors if name not in unchanged)
         # Steps' shapes follow from the leaves' shapes, so these name the layout exactly.
-        key = (fresh_names, tuple(grads), tuple(tensors[name].shape for name in self.preset.leaf_names))
+        key = (fresh_names, tuple(grads), tuple(tensors[name].shape for name in self._leaf_order))
         copies, finite = self._copy(key, [tensors[n] for n in fresh_names] + list(grads.values()))
         fresh = dict(zip(fresh_names, copies))
         values = {name: unchanged[name][2] if name in unchanged else fresh[name] for name in tensors}
@@ -293,7 +294,7 @@ class Graph:
         so the cache is checked with what is cheap to read: which steps require grad, and
         the output's grad_fn.
         """
-        key = tuple(requires_grad[name] for name in self.preset.leaf_names)
+        key = tuple(requires_grad[name] for name in self._leaf_order)
         tensors = trace.tensors
         if self._chains is not None and self._chains[0] == key:
             chains = self._chains[1]
