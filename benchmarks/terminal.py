@@ -149,11 +149,11 @@ def run_in_pty(argv: list[str], markers: list[str], size: tuple[int, int] = (100
 class Session:
     """A program kept running in a pseudo-terminal, for timing keys one by one."""
 
-    def __init__(self, argv: list[str], size: tuple[int, int] = (100, 30)):
+    def __init__(self, argv: list[str], size: tuple[int, int] = (100, 30), env: dict[str, str] | None = None):
         cols, rows = size
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
+        env = dict(os.environ if env is None else env, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
         self.start = time.perf_counter()
         self.proc = _spawn(argv, slave, env)
         os.close(slave)
@@ -208,10 +208,14 @@ class Session:
         self.stream += drawn
         return shown, last, drawn
 
-    def close(self) -> float:
-        """Quit with ctrl+q; return the peak RSS in MB (VmHWM just before quitting)."""
+    def close(self, quit_keys: tuple[bytes, ...] = (b"\x11",)) -> float:
+        """Quit by typing `quit_keys` (ctrl+q; then d to discard unsaved edits, say), a
+        quarter of a second apart; return the peak RSS in MB (VmHWM just before quitting)."""
         peak = peak_rss_mb(self.proc.pid)
-        os.write(self.master, b"\x11")
+        for i, keys in enumerate(quit_keys):
+            if i:
+                self.settle(0.25)
+            os.write(self.master, keys)
         deadline = time.perf_counter() + 15
         while True:
             self._read(0.05)

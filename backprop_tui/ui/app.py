@@ -31,7 +31,6 @@ from backprop_tui.ui.messages import (
 )
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
-from backprop_tui.ui.teaching.messages import FlagsReady
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
@@ -435,9 +434,6 @@ class BackpropApp(App[int]):
 
     def action_step_through(self, mode: str) -> None:
         teaching.open_step_through(self, mode)
-
-    def on_flags_ready(self, message: FlagsReady) -> None:
-        teaching.mark_flags(self, message.snapshot, message.by_node)
 
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
         """Every binding of the app and its panels, for the help screen and the README."""

@@ -47,7 +47,7 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         assert snapshot.node("w").scalar_grad() == pytest.approx(dw)
         assert snapshot.node("b").scalar_grad() == pytest.approx(db)
         # on screen: header, tree labels, grid cells (deltas of the edit beside them)
-        assert static_text(app, "#header-output") == "J = 50 Δ-34.5"
+        assert static_text(app, "#header-output").strip() == "J = 50 Δ-34.5"
         assert tree_label(app, "J").startswith("J = d**2 / 2  50 Δ-34.5  grad +1")
         assert "grad +30 Δ-9" in tree_label(app, "w")
         assert "grad -10 Δ+3" in tree_label(app, "b")
@@ -61,7 +61,7 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert app.session.snapshot.loss == 84.5
-        assert static_text(app, "#header-output") == "J = 84.5 Δ+34.5"
+        assert static_text(app, "#header-output").strip() == "J = 84.5 Δ+34.5"
         assert grid_cells(app) == [("()", "3 Δ+1", "+39 Δ+9")]
         assert static_text(app, "#header-status") == "undo: w = 2"
         await pilot.press("ctrl+y")
@@ -301,7 +301,7 @@ async def test_preset_picker_opens_a_bundled_preset():
         await pilot.press("home", *["down"] * names.index("linear_regression"), "enter")
         await ready(pilot)
         assert app.session.preset.name == "linear_regression"
-        assert static_text(app, "#header-output") == "J = 84.5"
+        assert static_text(app, "#header-output").strip() == "J = 84.5"
         assert tree_label(app, "w").startswith("w param  3  grad +39")
 
 

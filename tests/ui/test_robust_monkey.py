@@ -121,7 +121,7 @@ async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(preset,
             if a.grad is not None:
                 np.testing.assert_allclose(a.grad, b.grad, rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=a.name)
         # on screen: the header's output value and the weight grid's cells
-        header = static_text(app, "#header-output")
+        header = static_text(app, "#header-output").strip()
         assert header.startswith(f"{theirs.output} = {value_number(theirs.loss).plain}"), header
         editor = app.query_one(WeightEditor)
         node = theirs.node(editor.leaf)

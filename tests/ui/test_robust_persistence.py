@@ -226,7 +226,7 @@ async def test_autosave_after_edits_and_the_restore_offer_on_the_next_start():
         fresh = Session(session.preset)
         fresh.apply_state(edited, flags, "check")
         assert session.snapshot.loss == fresh.snapshot.loss
-        assert static_text(app, "#header-output").startswith(f"J = {fresh.snapshot.loss:g}")
+        assert static_text(app, "#header-output").strip().startswith(f"J = {fresh.snapshot.loss:g}")
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert session.snapshot.loss == 84.5 and not session.dirty

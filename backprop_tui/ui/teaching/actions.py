@@ -62,4 +62,5 @@ def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None
 
     # the inspector may be gone (the app closing with an Inspect message queued)
     for inspector in app.query(Inspector):
-        inspector.request(_frozen(app), app.session.snapshot, name, before, index, explain)
+        inspector.request(_frozen(app), app.session.snapshot, name, before, index, explain,
+                          lambda snapshot, by_node: mark_flags(app, snapshot, by_node))

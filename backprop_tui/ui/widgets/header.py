@@ -23,7 +23,8 @@ class AppHeader(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._widths: dict[str, int] = {}  # the text width of each auto-width static
+        self._widths: dict[str, int] = {}  # the width of each auto-width static
+        self._title: str | None = None
 
     def compose(self):
         with Horizontal(id="header-top"):
@@ -41,6 +42,9 @@ class AppHeader(Vertical):
 
     def update_session(self, session: "Session") -> None:
         snapshot = session.snapshot
+        if snapshot.title != self._title:  # another preset: fit the widths to it again
+            self._title = snapshot.title
+            self._widths.clear()
         self._set("#header-title", Text(snapshot.title, style="bold"))
         output = Text.assemble((snapshot.output, "bold"), " = ", (fmt(snapshot.loss), "bold"))
         previous = session.previous
@@ -48,7 +52,7 @@ class AppHeader(Vertical):
             delta = scalar_delta(snapshot.node(snapshot.output).value, previous.node(previous.output).value)
             if delta is not None:
                 output.append_text(delta_text(delta))
-        self._set("#header-output", output)
+        self._set("#header-output", output, pad_left=True)
         history = session.loss_history
         stats = Text.assemble(
             ("steps ", "dim"), str(session.steps_taken),
@@ -67,12 +71,18 @@ class AppHeader(Vertical):
     def show_status(self, message: str, error: bool = False) -> None:
         self._set("#header-status", Text(message, style="bold red" if error else "italic"))
 
-    def _set(self, selector: str, text: Text) -> None:
+    def _set(self, selector: str, text: Text, pad_left: bool = False) -> None:
         static = self.query_one(selector, Static)
         width = static.styles.width
         if width is not None and width.is_fraction:
             static.update(text, layout=False)
             return
-        layout = self._widths.get(selector) != text.cell_len
+        # as wide as its text, but never narrower while one preset is open: a shorter
+        # number is padded, so that an edit repaints the header without a layout pass
+        shown = self._widths.get(selector, 0)
+        if text.cell_len <= shown:
+            padding = Text(" " * (shown - text.cell_len))
+            static.update(padding + text if pad_left else text + padding, layout=False)
+            return
         self._widths[selector] = text.cell_len
-        static.update(text, layout=layout)
+        static.update(text, layout=True)

@@ -14,7 +14,6 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from backprop_tui.ui.teaching.messages import FlagsReady
 from backprop_tui.ui.teaching.sections import is_light
 from backprop_tui.ui.format import (
     CHANGED,
@@ -80,7 +79,9 @@ class Inspector(VerticalScroll):
         self._requests_lock = threading.Lock()
         self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
-        self._heights: dict[str, int | None] = {}  # each static's height when last updated (None: unknown)
+        self._on_flags: Callable[[object, dict[str, list[str]]], None] = lambda snapshot, flags: None
+        self._heights: dict[str, int | None] = {}
+        self._shown_name: str | None = None  # each static's height when last updated (None: unknown)
 
     def compose(self):
         yield Static(id="inspector-body")
@@ -102,6 +103,9 @@ class Inspector(VerticalScroll):
         """`values`: the value and grad lines, when a worker made them (else made here)."""
         # What a learner looks for first (value, grad, chain rule) comes first: the
         # details below may scroll out of a small terminal.
+        if node.name != self._shown_name:  # another node: its statics may shrink to fit
+            self._shown_name = node.name
+            self._heights.clear()
         title = Text(node.name, style="bold")
         title.append(f"  {node.kind}", style="cyan")
         if node.module:
@@ -132,25 +136,32 @@ class Inspector(VerticalScroll):
         for static in self.query(Static):
             static.update("")
         self._heights.clear()
+        self._shown_name = None
 
     def _update(self, selector: str, lines: list[Text]) -> None:
-        """Static.update, with a layout pass only when the static's height changes.
+        """Static.update, with a layout pass only when the static grows.
 
-        A layout pass arranges the whole screen, which costs more than repainting the
-        inspector; an edit usually keeps the number of rows (wrapped lines included).
+        A layout pass arranges the whole screen and costs more than repainting the
+        inspector. While one node is shown, a static that would shrink keeps its height
+        with blank lines: an edit repaints it in place, and the panel does not jump.
         """
         static = self.query_one(selector, Static)
         width = static.size.width
         height = sum(len(line.wrap(self.app.console, width)) for line in lines) if width > 0 else None
-        layout = height is None or self._heights.get(selector) != height
+        shown = self._heights.get(selector)
+        if height is not None and shown is not None and height < shown:
+            lines = [*lines, *[Text("")] * (shown - height)]
+            height = shown
         self._heights[selector] = height
-        static.update(Group(*lines) if lines else "", layout=layout)
+        static.update(Group(*lines) if lines else "", layout=height is None or height != shown)
 
     # ------------------------------------------------------------ analyses, in a worker
 
     def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
-                explain: Callable[[object, str], Explanation]) -> None:
-        """Show `name` of `snapshot` with its analyses (computed on a FrozenState).
+                explain: Callable[[object, str], Explanation],
+                on_flags: Callable[[object, dict[str, list[str]]], None]) -> None:
+        """Show `name` of `snapshot` with its analyses (computed on a FrozenState);
+        hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
 
         The chain rule, the teaching sections and the flags all run forward and backward
         passes on private graphs. On a small preset they take a few milliseconds and run
@@ -161,6 +172,7 @@ class Inspector(VerticalScroll):
         self._generation += 1
         generation = self._generation
         self._awaiting = (generation, snapshot.node(name), before, snapshot.output, index)
+        self._on_flags = on_flags
         request = (state, snapshot, name, before, index, generation, explain, self._room())
         if is_light(snapshot):
             self._apply(self._compute(lambda: generation != self._generation, *request))
@@ -238,7 +250,8 @@ class Inspector(VerticalScroll):
         _, node, before, output, index = pending
         self.show(node, before, analysis.explanation, output, index, analysis.values)
         self._show_teaching(analysis.teaching)
-        self.post_message(FlagsReady(analysis.snapshot, analysis.flags))
+        # at once, not by a message: one bubbling through four containers arrives frames later
+        self._on_flags(analysis.snapshot, analysis.flags)
 
     def _show_teaching(self, lines: list[Text]) -> None:
         self._update("#inspector-teaching", [Text(""), *lines] if lines else [])

@@ -195,7 +195,9 @@ class WeightEditor(Vertical):
         options = self.query_one(LeafList)
         width = self._name_width()
         for node in self.snapshot.leaves:
-            options.replace_option_prompt(node.name, leaf_prompt(node, width))
+            prompt = leaf_prompt(node, width)
+            if options.get_option(node.name).prompt != prompt:  # an unchanged list is not repainted
+                options.replace_option_prompt(node.name, prompt)
 
     def on_resize(self) -> None:
         self._relabel_leaves()
