@@ -9,6 +9,22 @@ What is kept: the values of the leaves that differ from the preset's initial val
 (all of them, bit for bit, are the preset's own otherwise), every leaf's requires_grad
 flag, the learning rate, and the SGD loss history. Files are written atomically
 (temporary file, flush, fsync, rename), so a crash mid-save leaves the previous file.
+
+A changed leaf is stored in one of two forms under "values":
+
+- dense: the whole tensor as nested lists (`Tensor.tolist()`), when at least a quarter
+  of its elements differ from the preset's (after an SGD step, say);
+- sparse: `{"changes": [[flat_index, value], ...]}`, only the elements that differ
+  (bitwise, so -0.0 against 0.0 counts), indexed into the row-major flattened tensor,
+  in increasing order. The rest are the preset's initial values. This keeps an edit of
+  one weight of a 100k-element tensor from serialising the whole tensor (which holds the
+  GIL for tens of milliseconds, a visible freeze of the UI thread).
+
+Values are written as Python numbers from `tolist()`: a float32 converted to a double
+and printed by `json` reads back as the same double, which converts back to the same
+float32, so both forms round-trip bit for bit (nan and ±inf are written as JSON's
+NaN/Infinity extension, as `json` does by default). Readers accept both forms in the
+same version-1 file; files written before the sparse form existed hold only dense ones.
 """
 
 from __future__ import annotations
@@ -43,12 +59,12 @@ class AutosaveError(BackpropError):
 
 @dataclass(frozen=True)
 class SavedState:
-    """A session's state as read back from its file (values as nested lists)."""
+    """A session's state as read back from its file (values in the file's dense or sparse form)."""
 
     preset: str
     fingerprint: str
     saved_at: str
-    values: dict[str, Any]  # only leaves that differ from the preset's initial values
+    values: dict[str, Any]  # only leaves that differ from the preset's: nested lists or {"changes": ...}
     requires_grad: dict[str, bool]
     learning_rate: float
     loss_history: tuple[float, ...]
@@ -117,14 +133,18 @@ def save_state(session: Session) -> Path:
     return path
 
 
+SPARSE_KEY = "changes"
+SPARSE_FRACTION = 0.25  # sparse when fewer than this fraction of a leaf's elements changed
+
+
 def state_dict(session: Session) -> dict[str, Any]:
     """The JSON-ready state of a session: what save_state writes."""
     preset = session.preset
-    changed = {
-        leaf.name: session.values[leaf.name].tolist()
-        for leaf in preset.leaves
-        if not torch.equal(session.values[leaf.name], torch.from_numpy(leaf.initial.copy()))
-    }
+    changed = {}
+    for leaf in preset.leaves:
+        value = _stored_value(session.values[leaf.name], leaf.initial)
+        if value is not None:
+            changed[leaf.name] = value
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -137,6 +157,27 @@ def state_dict(session: Session) -> dict[str, Any]:
         "loss_history": list(session.sgd_losses),
         "steps_taken": session.steps_taken,
     }
+
+
+def _stored_value(value: torch.Tensor, initial) -> Any:
+    """None if `value` equals `initial` bit for bit; else its dense or sparse JSON form."""
+    start = torch.from_numpy(initial.copy())
+    flat, start = value.detach().reshape(-1), start.reshape(-1)
+    if flat.shape != start.shape or flat.dtype != start.dtype:
+        return value.tolist()  # cannot happen through Session; stay dense and let the reader judge
+    if flat.is_floating_point():  # compare bits: nan equals the same nan, -0.0 differs from 0.0
+        bits = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
+                torch.float64: torch.int64}[flat.dtype]
+        differs = flat.view(bits) != start.view(bits)
+    else:
+        differs = flat != start
+    count = int(differs.sum())
+    if count == 0:
+        return None
+    if count >= SPARSE_FRACTION * flat.numel():
+        return value.tolist()
+    indices = differs.nonzero().reshape(-1)
+    return {SPARSE_KEY: [[i, v] for i, v in zip(indices.tolist(), flat[indices].tolist())]}
 
 
 def _refuse_bundled(path: Path) -> None:
@@ -236,6 +277,9 @@ def _field(doc: dict, key: str, kind: type) -> Any:
 
 
 def _check_tensor(name: str, value: Any, leaf) -> None:
+    if isinstance(value, dict):
+        _check_changes(name, value, leaf)
+        return
     try:
         array = torch.tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError, OverflowError):
@@ -246,6 +290,45 @@ def _check_tensor(name: str, value: Any, leaf) -> None:
         whole = torch.isfinite(array).all() and (array == array.round()).all()
         if not whole or (array.abs() > 2**62).any():
             raise _Unusable(f"{name} holds class indices, but the file has other numbers")
+
+
+def _whole(x: int | float) -> bool:
+    """A number an int64 class index can be (as the dense check: finite, whole, |x| <= 2**62)."""
+    if isinstance(x, int):
+        return abs(x) <= 2**62
+    return math.isfinite(x) and x.is_integer() and abs(x) <= 2**62
+
+
+def _check_changes(name: str, value: dict, leaf) -> None:
+    """A sparse value: {"changes": [[flat_index, number], ...]}, checked strictly."""
+    if set(value) != {SPARSE_KEY}:
+        raise _Unusable(f"{name} is an object, but not {{\"{SPARSE_KEY}\": [[index, value], ...]}}")
+    changes = value[SPARSE_KEY]
+    if not isinstance(changes, list) or not changes:
+        raise _Unusable(f"{name}: '{SPARSE_KEY}' must be a non-empty list of [index, value] pairs")
+    size = leaf.initial.size
+    seen: set[int] = set()
+    for entry in changes:
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise _Unusable(f"{name}: each of '{SPARSE_KEY}' must be an [index, value] pair")
+        index, number = entry
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise _Unusable(f"{name}: index {index!r} is not an integer")
+        if not 0 <= index < size:
+            raise _Unusable(f"{name}: index {index} is out of range for {size} elements")
+        if index in seen:
+            raise _Unusable(f"{name}: index {index} is changed twice")
+        seen.add(index)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise _Unusable(f"{name}: the value at index {index} is not a number")
+        if leaf.dtype == "int":
+            if not _whole(number):
+                raise _Unusable(f"{name} holds class indices, but the file has other numbers")
+        else:
+            try:
+                float(number)
+            except OverflowError:  # an int beyond any float, as the dense check refuses
+                raise _Unusable(f"{name}: the value at index {index} is too large for a number") from None
 
 
 # ---------------------------------------------------------------- restore
@@ -265,13 +348,33 @@ def restore(session: Session, state: SavedState) -> None:
     for leaf in session.preset.leaves:
         if leaf.name in state.values:
             old = session.values[leaf.name]
+            saved = state.values[leaf.name]
             try:
-                values[leaf.name] = torch.tensor(state.values[leaf.name], dtype=old.dtype)
-            except (TypeError, ValueError, RuntimeError, OverflowError):
+                if isinstance(saved, dict):
+                    values[leaf.name] = _apply_changes(leaf, saved, old.dtype)
+                else:
+                    values[leaf.name] = torch.tensor(saved, dtype=old.dtype)
+            except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError):
                 raise EditError(f"the saved value of {leaf.name} is not a tensor of numbers") from None
     session.apply_state(values, dict(state.requires_grad), RESTORE_LABEL)
     session.set_learning_rate(state.learning_rate)
     session.set_history(list(state.loss_history), state.steps_taken)
+
+
+def _apply_changes(leaf, saved: dict, dtype: torch.dtype) -> torch.Tensor:
+    """The preset's initial value of `leaf` with a sparse value's changes written in."""
+    changes = saved[SPARSE_KEY]
+    indices = [index for index, _ in changes]
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in indices) or len(set(indices)) != len(indices):
+        raise ValueError("indices must be distinct integers")
+    tensor = torch.from_numpy(leaf.initial.copy()).to(dtype)
+    flat = tensor.view(-1)
+    if indices:
+        index = torch.tensor(indices, dtype=torch.int64)
+        if int(index.min()) < 0 or int(index.max()) >= flat.numel():
+            raise IndexError("index out of range")
+        flat[index] = torch.tensor([number for _, number in changes], dtype=dtype)
+    return tensor
 
 
 # ---------------------------------------------------------------- clear

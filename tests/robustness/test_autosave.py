@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from backprop_tui.engine import EditError, Session, parse_preset
 from backprop_tui.engine import autosave
@@ -108,6 +110,151 @@ def test_only_changed_leaves_are_stored():
     data = json.loads(save_state(session).read_text())
     assert list(data["values"]) == ["X"] and data["values"]["X"][0][1] == 7.0
     assert set(data["requires_grad"]) == set(session.values)
+
+
+def same_bits(a, b) -> bool:
+    """Equal bit for bit: same dtype and shape, nan and -0.0 included."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.is_floating_point():
+        bits = {torch.float32: torch.int32, torch.float64: torch.int64}[a.dtype]
+        return torch.equal(a.contiguous().view(bits), b.contiguous().view(bits))
+    return torch.equal(a, b)
+
+
+def restored(session: Session) -> Session:
+    save_state(session)
+    fresh = Session(session.preset)
+    state = load_state(fresh.preset)
+    assert state is not None
+    restore(fresh, state)
+    return fresh
+
+
+def test_one_edit_on_mlp_784_is_stored_sparse_and_round_trips_bit_for_bit():
+    """One weight of 100k edited: the file holds that element, not the dense tensor."""
+    session = Session(bundled("mlp_784"))
+    session.set_element("linear1.weight", (5, 700), 0.1)  # 0.1 is not a float32: the nearest one is kept
+    session.set_element("X", (31, 783), -0.0)  # bitwise change of a 0.0 pixel
+    session.set_element("classes", (3,), 1)
+    doc = autosave.state_dict(session)
+    assert doc["values"] == {
+        "X": {"changes": [[31 * 784 + 783, -0.0]]},
+        "classes": {"changes": [[3, 1]]},
+        "linear1.weight": {"changes": [[5 * 784 + 700, float(np.float32(0.1))]]},
+    }
+    assert math.copysign(1.0, doc["values"]["X"]["changes"][0][1]) == -1.0
+    assert save_state(session).stat().st_size < 2_000
+
+    fresh = restored(session)
+    for name, value in session.values.items():
+        assert same_bits(fresh.values[name], value), name
+    assert same_snapshot(fresh.snapshot, session.snapshot)
+    fresh.undo()
+    for leaf in fresh.preset.leaves:
+        assert np.array_equal(fresh.values[leaf.name].numpy(), leaf.initial), leaf.name
+
+
+def test_many_changes_are_stored_dense():
+    """After an SGD step every parameter element moved: dense lists, and a bit-for-bit restore."""
+    session = Session(bundled("mlp_784"))
+    session.set_element("X", (0, 0), 0.5)
+    session.step()
+    values = autosave.state_dict(session)["values"]
+    assert isinstance(values["X"], dict)  # one pixel of 25k: still sparse
+    for name in ("linear1.weight", "linear1.bias", "linear2.weight", "linear3.bias"):
+        assert isinstance(values[name], list) and len(values[name]) == session.values[name].shape[0], name
+    assert "classes" not in values
+    fresh = restored(session)
+    for name, value in session.values.items():
+        assert same_bits(fresh.values[name], value), name
+
+
+def test_sparse_below_a_quarter_dense_from_a_quarter():
+    session = Session(bundled("dead_relu"))  # hidden.weight has 6 elements
+    session.set_element("hidden.weight", (0, 0), 2.5)
+    assert autosave.state_dict(session)["values"] == {"hidden.weight": {"changes": [[0, 2.5]]}}
+    session.set_element("hidden.weight", (2, 1), -1.5)  # 2 of 6: a third
+    values = autosave.state_dict(session)["values"]
+    assert isinstance(values["hidden.weight"], list) and values["hidden.weight"][2][1] == -1.5
+    assert same_snapshot(restored(session).snapshot, session.snapshot)
+
+
+def test_dense_file_of_a_large_leaf_is_still_read():
+    """A file written before the sparse form (dense lists for any change) restores the same."""
+    session = Session(bundled("mlp_784"))
+    session.set_element("linear1.weight", (0, 1), 3.0)
+    doc = autosave.state_dict(session)
+    doc["values"] = {"linear1.weight": session.values["linear1.weight"].tolist()}
+    _write_state(session.preset, json.dumps(doc))
+    fresh = Session(session.preset)
+    restore(fresh, load_state(fresh.preset))
+    assert same_bits(fresh.values["linear1.weight"], session.values["linear1.weight"])
+
+
+def test_restore_refuses_a_bad_sparse_state_built_by_hand():
+    session = Session(bundled("mlp_784"))
+    state = autosave.SavedState(
+        preset="mlp_784", fingerprint=fingerprint(session.preset), saved_at="",
+        values={"linear3.bias": {"changes": [[10, 1.0]]}}, requires_grad=dict(session.requires_grad),
+        learning_rate=0.1, loss_history=(), steps_taken=0,
+    )
+    with pytest.raises(EditError, match="linear3.bias is not a tensor of numbers"):
+        restore(session, state)
+    assert not session.undo_stack
+
+
+SPARSE_CORRUPTIONS = {
+    "other keys": ({"changes": [[0, 1.0]], "extra": 1}, 'linear3.bias is an object, but not {"changes"'),
+    "no changes key": ({"change": [[0, 1.0]]}, "linear3.bias is an object, but not"),
+    "changes not a list": ({"changes": {"0": 1.0}}, "'changes' must be a non-empty list"),
+    "empty changes": ({"changes": []}, "'changes' must be a non-empty list"),
+    "not a pair": ({"changes": [[0, 1.0, 2.0]]}, "each of 'changes' must be an [index, value] pair"),
+    "pair as object": ({"changes": [{"0": 1.0}]}, "each of 'changes' must be an [index, value] pair"),
+    "float index": ({"changes": [[1.0, 1.0]]}, "index 1.0 is not an integer"),
+    "bool index": ({"changes": [[True, 1.0]]}, "index True is not an integer"),
+    "negative index": ({"changes": [[-1, 1.0]]}, "index -1 is out of range for 10 elements"),
+    "index past the end": ({"changes": [[10, 1.0]]}, "index 10 is out of range for 10 elements"),
+    "duplicate index": ({"changes": [[3, 1.0], [4, 2.0], [3, 1.0]]}, "index 3 is changed twice"),
+    "string value": ({"changes": [[0, "1.0"]]}, "the value at index 0 is not a number"),
+    "null value": ({"changes": [[0, None]]}, "the value at index 0 is not a number"),
+    "bool value": ({"changes": [[0, False]]}, "the value at index 0 is not a number"),
+    "huge int value": ({"changes": [[0, 10**400]]}, "the value at index 0 is too large"),
+}
+INT_LEAF_CORRUPTIONS = {
+    "fraction": [[0, 1.5]],
+    "nan": [[0, float("nan")]],
+    "infinity": [[0, float("inf")]],
+    "too large": [[0, 2**63]],
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPARSE_CORRUPTIONS) + [f"int {c}" for c in sorted(INT_LEAF_CORRUPTIONS)])
+def test_bad_sparse_value_is_ignored_with_a_reason(case):
+    session = Session(bundled("mlp_784"))
+    session.set_element("linear1.weight", (0, 0), 2.0)
+    doc = autosave.state_dict(session)
+    if case.startswith("int "):
+        values, reason = {"classes": {"changes": INT_LEAF_CORRUPTIONS[case[4:]]}}, "classes holds class indices"
+    else:
+        value, reason = SPARSE_CORRUPTIONS[case]
+        values = {"linear3.bias": value}
+    _write_state(session.preset, json.dumps({**doc, "values": {**doc["values"], **values}}))
+    lookup = read_state(session.preset)
+    assert lookup.state is None
+    assert reason in lookup.problem and "ignored" in lookup.problem and "\n" not in lookup.problem
+
+
+def test_sparse_float_values_may_be_nan_or_infinite_as_dense_ones():
+    session = Session(bundled("mlp_784"))
+    doc = autosave.state_dict(session)
+    values = {"linear3.bias": {"changes": [[0, float("nan")], [9, float("-inf")], [4, 2]]}}
+    _write_state(session.preset, json.dumps({**doc, "values": values}))
+    state = load_state(session.preset)
+    assert state is not None
+    restore(session, state)
+    bias = session.values["linear3.bias"]
+    assert math.isnan(bias[0]) and bias[9] == -math.inf and bias[4] == 2.0
 
 
 def test_no_file_means_none():
