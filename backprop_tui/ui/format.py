@@ -173,13 +173,17 @@ def matrix(
     return lines
 
 
-def matrix_width(arrays: Iterable[np.ndarray | None], grad_flags: Iterable[bool]) -> int:
-    """The column width that fits every element of every array."""
+def matrix_width(arrays: Iterable[np.ndarray | None], grad_flags: Iterable[bool],
+                 max_rows: int = 12, max_cols: int = 8) -> int:
+    """The column width that fits every element `matrix` can show of every array (the
+    top-left `max_rows` x `max_cols` of each 2-D slice), so that they line up."""
     width = 1
     for array, grad in zip(arrays, grad_flags):
         if array is None:
             continue
-        for x in array.reshape(-1)[:4096]:
+        shown = array.reshape(1, -1) if array.ndim <= 1 else array
+        shown = shown[..., :max_rows, :max_cols]
+        for x in shown.reshape(-1)[:4096]:
             width = max(width, len(signed(x) if grad else fmt(x)))
     return width
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from backprop_tui.engine.analysis.local import chain_rule
 from backprop_tui.ui import app as app_module
+from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
@@ -86,9 +87,9 @@ async def test_an_edit_relabels_only_the_nodes_it_changed():
                 assert tree_node.label.plain == full, name
 
 
-async def _chain_rule_after_an_edit(monkeypatch, preset: str, leaf: str) -> list[threading.Thread]:
-    """Press + on `leaf`'s first element; check the chain rule shown; return the threads
-    that computed it."""
+async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: int = 1) -> list[threading.Thread]:
+    """Press + on `leaf`'s first element `edits` times; check the chain rule shown; return
+    the threads that computed the chain rule for each edit."""
     threads: list[threading.Thread] = []
     original = app_module.explain
 
@@ -104,28 +105,41 @@ async def _chain_rule_after_an_edit(monkeypatch, preset: str, leaf: str) -> list
         await _settle(pilot)
         threads.clear()
         before = app.session.snapshot.node(leaf).value.reshape(-1)[0]
-        await pilot.press("+")
-        await _settle(pilot)
+        for _ in range(edits):
+            await pilot.press("+")
+            await _settle(pilot)
         name = app.inspected
         assert name == leaf
         expected = chain_rule(app.session, name).text
         assert f"chain rule  {expected}" in static_text(app, "#inspector-body")
         # the shown value is the edited one
-        assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + 0.1, rtol=1e-6, atol=1e-7)
+        assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + 0.1 * edits,
+                          rtol=1e-6, atol=1e-6)
     return threads
 
 
 @pilot_test
 async def test_a_small_preset_is_analysed_in_the_edit_itself(monkeypatch):
-    # a few milliseconds of analyses: one frame shows the edit complete
-    threads = await _chain_rule_after_an_edit(monkeypatch, "simple_nn", "linear1.weight")
+    # a few milliseconds of analyses: one frame shows the edit complete (the budget is
+    # raised so that a loaded test machine does not push them into the worker)
+    monkeypatch.setattr(inspector_module, "IN_EDIT_BUDGET", 60.0)
+    threads = await _chain_rule_after_edits(monkeypatch, "simple_nn", "linear1.weight")
     assert threads and all(t is threading.main_thread() for t in threads)
 
 
 @pilot_test
-async def test_a_big_preset_is_analysed_in_a_worker(monkeypatch):
-    threads = await _chain_rule_after_an_edit(monkeypatch, "mlp_784", "linear1.weight")
-    assert threads and all(t is not threading.main_thread() for t in threads)
+async def test_a_big_preset_is_analysed_in_a_worker_while_that_is_slow(monkeypatch):
+    monkeypatch.setattr(inspector_module, "IN_EDIT_BUDGET", 0.0)  # every analysis counts as slow
+    threads = await _chain_rule_after_edits(monkeypatch, "mlp_784", "linear1.weight", edits=2)
+    assert len(threads) == 2 and all(t is not threading.main_thread() for t in threads)
+
+
+@pilot_test
+async def test_a_node_analysed_fast_in_a_worker_is_next_analysed_in_the_edit(monkeypatch):
+    monkeypatch.setattr(inspector_module, "IN_EDIT_BUDGET", 60.0)  # every analysis counts as fast
+    threads = await _chain_rule_after_edits(monkeypatch, "mlp_784", "linear1.weight", edits=2)
+    # selecting the leaf: unknown cost on a big preset, a worker; each edit after: in the edit
+    assert len(threads) == 2 and all(t is threading.main_thread() for t in threads)
 
 
 @pilot_test

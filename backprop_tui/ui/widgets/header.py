@@ -25,6 +25,7 @@ class AppHeader(Vertical):
         super().__init__(**kwargs)
         self._widths: dict[str, int] = {}  # the width of each auto-width static
         self._title: str | None = None
+        self._texts: dict[str, Text] = {}  # what each static was last given
 
     def compose(self):
         with Horizontal(id="header-top"):
@@ -38,6 +39,7 @@ class AppHeader(Vertical):
             yield Static(id="header-status")
 
     def show_loading(self, what: str) -> None:
+        self._texts.pop("#header-title", None)
         self.query_one("#header-title", Static).update(Text.assemble(("backprop-tui", "bold"), f"  loading {what}…"))
 
     def update_session(self, session: "Session") -> None:
@@ -72,6 +74,9 @@ class AppHeader(Vertical):
         self._set("#header-status", Text(message, style="bold red" if error else "italic"))
 
     def _set(self, selector: str, text: Text, pad_left: bool = False) -> None:
+        if self._texts.get(selector) == text:
+            return  # unchanged (the title, mostly): no repaint
+        self._texts[selector] = text
         static = self.query_one(selector, Static)
         width = static.styles.width
         if width is not None and width.is_fraction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 
 SLOW_ANALYSIS = 0.25  # seconds: after this, the inspector says "computing…"
+IN_EDIT_BUDGET = 0.015  # seconds: analyses that took less than this last time run in the edit itself
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,11 @@ class Inspector(VerticalScroll):
         self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
         self._on_flags: Callable[[object, dict[str, list[str]]], None] = lambda snapshot, flags: None
-        self._heights: dict[str, int | None] = {}
-        self._shown_name: str | None = None  # each static's height when last updated (None: unknown)
+        self._heights: dict[str, int | None] = {}  # each static's height when last updated (None: unknown)
+        self._shown: dict[str, list[Text]] = {}  # each static's lines when last updated
+        self._shown_name: str | None = None  # the node the heights belong to
+        self._costs: dict[str, float] = {}  # by node: seconds its last complete analysis took
+        self._cost_preset: object = None  # the preset they were measured on
 
     def compose(self):
         yield Static(id="inspector-body")
@@ -136,6 +141,7 @@ class Inspector(VerticalScroll):
         for static in self.query(Static):
             static.update("")
         self._heights.clear()
+        self._shown.clear()
         self._shown_name = None
 
     def _update(self, selector: str, lines: list[Text]) -> None:
@@ -146,6 +152,9 @@ class Inspector(VerticalScroll):
         with blank lines: an edit repaints it in place, and the panel does not jump.
         """
         static = self.query_one(selector, Static)
+        if self._shown.get(selector) == lines:
+            return  # nothing new: no repaint (details and flags often stay the same)
+        self._shown[selector] = lines
         width = static.size.width
         height = sum(len(line.wrap(self.app.console, width)) for line in lines) if width > 0 else None
         shown = self._heights.get(selector)
@@ -164,17 +173,21 @@ class Inspector(VerticalScroll):
         hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
 
         The chain rule, the teaching sections and the flags all run forward and backward
-        passes on private graphs. On a small preset they take a few milliseconds and run
-        here, so that an edit is drawn once, complete. On a big one they run in a worker,
-        the panel keeps what it showed until they arrive, and says "computing…" if that
-        takes long.
+        passes on private graphs. When they took a few milliseconds last time for this
+        node (or, at first, when the preset is small) they run here, so that an edit is drawn once,
+        complete. Otherwise they run in a worker: the panel keeps what it showed until
+        they arrive, and says "computing…" if that takes long.
         """
         self._generation += 1
         generation = self._generation
         self._awaiting = (generation, snapshot.node(name), before, snapshot.output, index)
         self._on_flags = on_flags
         request = (state, snapshot, name, before, index, generation, explain, self._room())
-        if is_light(snapshot):
+        if state.preset is not self._cost_preset:  # another preset: its costs are unknown
+            self._cost_preset, self._costs = state.preset, {}
+        cost = self._costs.get(name)
+        in_edit = is_light(snapshot) if cost is None else cost < IN_EDIT_BUDGET
+        if in_edit:
             self._apply(self._compute(lambda: generation != self._generation, *request))
             return
         with self._requests_lock:
@@ -225,6 +238,7 @@ class Inspector(VerticalScroll):
 
         if cancelled():
             return None
+        started = time.thread_time()  # CPU time: what the analyses need, whatever the load
         # the matrices too: formatting every element of a big tensor takes a while
         values = self._values(snapshot.node(name), before, snapshot.output, index, room)
         explanation = explain(state, name)
@@ -234,6 +248,7 @@ class Inspector(VerticalScroll):
         lines = inspector_sections(state, snapshot, name, index, self._cache, cancelled)
         if cancelled():
             return None
+        self._costs[name] = time.thread_time() - started
         return Analysis(generation, explanation, values, snapshot, flags, lines)
 
     def on_analysis_ready(self, message: AnalysisReady) -> None:
@@ -269,8 +284,9 @@ class Inspector(VerticalScroll):
                 Text.assemble(("value  ", "dim"), value_of(node, previous)),
                 Text.assemble((f"grad   ∂{output}/∂{node.name} = ", "dim"), grad_of(node, previous)),
             ]
-        width = matrix_width([node.value, node.grad], [False, True])
-        # as many columns as fit: "[", " x" per column, " … +N", " ]"
+        # as many columns as fit: "[", " x" per column, " … +N", " ]"; the width is
+        # measured on as many columns as could fit (numbers are at least 1 wide)
+        width = matrix_width([node.value, node.grad], [False, True], max_cols=max(1, (room - 10) // 2))
         max_cols = max(1, (room - 10) // (width + 1))
         old = None if previous is None else previous.value
         lines = [Text(f"value  [{shape_text(node.shape)}]", style="dim")]
