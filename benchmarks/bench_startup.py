@@ -3,8 +3,13 @@
 Each round spawns `python -c "import torch"` (the baseline) and then the explorer on
 the preset, alternately, so both meet the same machine load. For the explorer it times
   - the first frame: the header's "backprop-tui" is on screen;
-  - the values: the output's value, formatted as the header shows it, is on screen;
-then types ctrl+q. Peak RSS of both comes from wait4's rusage.
+  - the values: the header's "{output} = {value}" (say "J = 0.5") is on screen;
+then types ctrl+q. The values marker must be absent from all the text up to the first
+frame (else its time would only repeat the first frame's); a run where it is not
+stops the benchmark. The bare value would not do: gradient_accumulation's "8" is a
+digit that other text holds (it was "found" in the parameters of an escape sequence
+cut off at the end of a read, long before the value was drawn).
+Peak RSS of both comes from wait4's rusage.
 Targets (issue 6): first frame <= 0.3x and values <= 1.5x the baseline's time,
 peak RSS <= 1.5x the baseline's.
 """
@@ -24,11 +29,24 @@ BASELINE = "import torch\nprint('VmHWM', open('/proc/self/status').read().split(
 
 
 def output_marker(preset: str) -> str:
-    """The output's value as the header writes it (computed here, in the harness's process)."""
+    """`{output} = {value}` as the header writes it (computed here, in the harness's process).
+
+    The header draws the name, " = " and the value as three styled spans (and may pad
+    them on the left): once the escape sequences between them are dropped they read as
+    this text.
+    """
     from backprop_tui.engine import Session, load_preset, resolve_preset
     from backprop_tui.engine.numbers import fmt
 
-    return fmt(Session(load_preset(resolve_preset(preset))).snapshot.loss)
+    snapshot = Session(load_preset(resolve_preset(preset))).snapshot
+    return f"{snapshot.output} = {fmt(snapshot.loss)}"
+
+
+def check_markers(preset: str, marker: str, app) -> None:
+    """The values marker is a measurement only if the first frame does not already show it."""
+    if marker in app.screens[FIRST_FRAME]:
+        raise RuntimeError(f"{preset}: the values marker {marker!r} is already on the first frame; "
+                           f"it would time the first frame again: {app.screens[FIRST_FRAME][-300:]!r}")
 
 
 def explorer_available() -> bool:
@@ -56,6 +74,7 @@ def run(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[Figure]
             app = run_in_pty([str(BIN / "backprop-tui"), preset], [FIRST_FRAME, marker])
             if app.returncode != 0 or len(app.seen) < 2:
                 raise RuntimeError(f"{preset}: explorer exited {app.returncode}, saw {app.seen}; screen: {app.tail!r}")
+            check_markers(preset, marker, app)
             base_t.append(base.exit_time)
             base_rss.append(int(base.tail.split("VmHWM")[1].split()[0]) / 1024)
             first.append(app.seen[FIRST_FRAME] / base.exit_time)

@@ -64,9 +64,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+# An escape sequence cut off by the end of what has been read so far (a read can end
+# inside one): its parameters ("38;5;247;48;5;1") are not text on the screen.
+_CUT_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[P^_][^\x1b]*|[()*+#])?\Z")
+
+
 def visible_text(stream: bytes) -> str:
-    """The printable text of a terminal stream, escape sequences removed."""
-    return _ESCAPES.sub(b"", stream).decode("utf-8", "replace")
+    """The printable text of a terminal stream, escape sequences removed (and one cut
+    off at the end of the stream, which the next read completes)."""
+    return _ESCAPES.sub(b"", _CUT_ESCAPE.sub(b"", stream)).decode("utf-8", "replace")
 
 
 @dataclass
@@ -74,6 +80,7 @@ class Run:
     """What one run showed and when (seconds from the spawn), and its peak memory."""
 
     seen: dict[str, float] = field(default_factory=dict)  # marker -> first time it was on screen
+    screens: dict[str, str] = field(default_factory=dict)  # marker -> all visible text up to then
     exit_time: float | None = None
     max_rss_mb: float | None = None
     returncode: int | None = None
@@ -120,6 +127,7 @@ def run_in_pty(argv: list[str], markers: list[str], size: tuple[int, int] = (100
                         text = visible_text(stream)
                         arrived = time.perf_counter() - start
                         while pending and pending[0] in text:
+                            run.screens[pending[0]] = text
                             run.seen[pending.pop(0)] = arrived
                         if not pending and quit_keys:
                             os.write(master, quit_keys)
