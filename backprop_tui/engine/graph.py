@@ -99,7 +99,13 @@ class Graph:
         """Each step as a function of the environment (compiled, once its shapes are checked),
         and whether it is a bare name, which evaluates to that node's own tensor."""
         checked = not self.preset.shapes  # a Preset not made by the loader: keep TorchOps' checks
-        return [
+        # Without modules the compiled steps hold no state of this Graph: every Graph of
+        # the preset shares them (the analyses build private Graphs on every edit, and
+        # compiling deep_chain's 500 steps takes longer than running them).
+        shareable = not checked and not self.modules
+        if shareable and self.preset.__dict__.get("_shared_runs") is not None:
+            return self.preset.__dict__["_shared_runs"]
+        runs = [
             (
                 step.name,
                 self._checked_run(step) if checked else compile_step(step.expr.tree, self.modules),
@@ -107,6 +113,9 @@ class Graph:
             )
             for step in self.preset.steps
         ]
+        if shareable:
+            object.__setattr__(self.preset, "_shared_runs", runs)  # a cache, not a field: Preset stays frozen
+        return runs
 
     def _checked_run(self, step) -> Step:
         where = f"step {step.name!r}"

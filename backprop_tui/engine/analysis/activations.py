@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backprop_tui.engine.analysis.live import State, leaf_values, private_graph
+from backprop_tui.engine.analysis.live import State, run_live
 from backprop_tui.engine.analysis.symbolic import show
 from backprop_tui.engine.errors import ComputeError
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Transpose, evaluate
@@ -34,9 +34,10 @@ class Activation:
 
 def activations(state: State) -> tuple[Activation, ...]:
     """Every activation call in every step, with its input and output values, in order."""
-    graph = private_graph(state.preset)
-    with torch.enable_grad():  # so that z.requires_grad tells whether a gradient flows through
-        env = graph.forward(leaf_values(state), dict(state.requires_grad)).tensors
+    # the forward pass every analysis of this state shares (run_live): its tensors are
+    # the values the user sees, and requires_grad on them says whether a gradient flows
+    env = run_live(state).trace.tensors
+    with torch.enable_grad():
 
         def call_module(module: str, x: torch.Tensor) -> torch.Tensor:
             return F.linear(x, env[f"{module}.weight"], env.get(f"{module}.bias"))

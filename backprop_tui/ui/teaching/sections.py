@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from backprop_tui.engine.snapshot import Snapshot
 
 MAX_PATHS_SHOWN = 8
+# More nodes than this between a leaf and the output (deep_chain's 500 steps): the paths
+# are not multiplied out on every edit (hundreds of local Jacobians, ~100 ms); the
+# section says how far the leaf is, and the step-through (b / B) walks it node by node.
+MAX_PATH_NODES = 64
 MAX_ROUTES_SHOWN = 6
 MAX_SAMPLES_SHOWN = 8
 LIGHT_NODES = 40  # at most this many nodes and elements: analyses take a few ms,
@@ -186,6 +190,13 @@ def _paths(state, snapshot, name, index, cache) -> list[Text]:
     if node.shape and int(np.prod(node.shape)) > 1 and not (index and len(index) == len(node.shape)):
         lines.append(Text("  pick an element in the weights grid (tab) to follow its paths", style="dim"))
         return lines
+    on_routes = _nodes_on_routes(snapshot, name)
+    if len(on_routes) > MAX_PATH_NODES:
+        lines.append(Text(
+            f"  {len(on_routes) - 1} nodes lie between {name} and {out}: too many to multiply out "
+            f"the local derivatives on every edit; b / B step through the backward pass node by node",
+            style="dim"))
+        return lines
     result = paths(state, name, index or None)
     for path in result.paths[:MAX_PATHS_SHOWN]:
         lines.append(Text(f"  {path.text}"))
@@ -200,6 +211,20 @@ def _paths(state, snapshot, name, index, cache) -> list[Text]:
             lines.append(Text(f"  … and {len(result.routes) - MAX_ROUTES_SHOWN} more routes", style="dim"))
     lines.append(Text(f"  {result.summary}", style="bold"))
     return lines
+
+
+def _nodes_on_routes(snapshot: "Snapshot", source: str) -> list[str]:
+    """The nodes on some route from `source` to the output (the graph's structure only)."""
+    order = [node.name for node in snapshot.nodes]  # leaves, then the steps in order
+    reaches_out = {snapshot.output}
+    for name in reversed(order):
+        if any(c in reaches_out for c in snapshot.node(name).consumers):
+            reaches_out.add(name)
+    from_source = {source}
+    for name in order:
+        if any(i in from_source for i in snapshot.node(name).inputs):
+            from_source.add(name)
+    return [n for n in order if n in reaches_out and n in from_source] if source in reaches_out else []
 
 
 # ---------------------------------------------------------------- per sample
