@@ -169,3 +169,25 @@ async def test_the_grid_rewrites_only_the_cells_whose_text_changed():
         editor._fill_grid()
         fresh = [(plain(grid.get_cell(k, "value")), plain(grid.get_cell(k, "grad"))) for k in editor._row_keys]
         assert shown == fresh
+
+
+@pilot_test
+async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
+    # deep_chain: x reaches J through every one of its 501 steps; multiplying out 500
+    # local Jacobians on every edit is what the step-through is for
+    app = make_app("deep_chain")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
+        await _settle(pilot)
+        steps = len(app.session.preset.steps)  # 500 in the chain, and J
+        text = static_text(app, "#inspector-teaching")
+        assert f"{steps} nodes lie between x and J" in text
+        assert "their products add up to" not in text
+    # a short chain still lists its paths, with their products
+    app = make_app("scalar_chain")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
+        await _settle(pilot)
+        assert "their products add up to" in static_text(app, "#inspector-teaching")
