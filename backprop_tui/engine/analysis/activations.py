@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from backprop_tui.engine.analysis.live import State, run_live
 from backprop_tui.engine.analysis.symbolic import show
 from backprop_tui.engine.errors import ComputeError
-from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Transpose, evaluate
+from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Ref, Transpose, evaluate
 from backprop_tui.engine.ops import TorchOps
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "abs")
@@ -46,8 +46,11 @@ def activations(state: State) -> tuple[Activation, ...]:
         for step in state.preset.steps:
             ops = TorchOps(env, call_module, ComputeError, f"step {step.name!r}")
             for call in _calls(step.expr.tree):
-                z = torch.as_tensor(evaluate(call.args[0], ops))  # constants evaluate to plain numbers
-                out = torch.as_tensor(evaluate(call, ops))
+                arg = call.args[0]
+                # a node's own tensor where there is one (tanh(a) in a step of its own:
+                # deep_chain's 250), else the same torch ops on the forward pass's tensors
+                z = env[arg.name] if isinstance(arg, Ref) else torch.as_tensor(evaluate(arg, ops))
+                out = env[step.name] if call is step.expr.tree else torch.as_tensor(evaluate(call, ops))
                 found.append(Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad))
     return tuple(found)
 
