@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from backprop_tui.engine.analysis.local import chain_rule
 from backprop_tui.ui import app as app_module
@@ -191,3 +192,33 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
         app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
         await _settle(pilot)
         assert "their products add up to" in static_text(app, "#inspector-teaching")
+
+
+@pilot_test
+async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
+    app = make_app("mlp_784")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        editor = app.query_one(WeightEditor)
+        editor.select_leaf("linear1.weight", focus_grid=True)
+        await _settle(pilot)
+        grid = app.query_one(ElementGrid)
+        assert len(editor._row_keys) == 500 and grid.size.height < 20
+        await pilot.press("+")  # every grad of the page changes; the bottom rows are off screen
+        await _settle(pilot)
+        last = len(editor._row_keys) - 1
+        assert last in editor._pending_rows and 0 not in editor._pending_rows
+        grad = app.session.snapshot.node("linear1.weight").grad.reshape(-1)
+
+        def shown_grad(row: int) -> str:
+            return plain(grid.get_cell(editor._row_keys[row], "grad")).split(" Δ")[0]
+
+        grid.move_cursor(row=last)  # scrolls the last row into view
+        await _settle(pilot)
+        assert last not in editor._pending_rows
+        assert float(shown_grad(last)) == pytest.approx(float(grad[last]), rel=1e-3, abs=1e-9)
+        # and what every row shows then is what a freshly filled page shows
+        editor.write_pending_rows()
+        shown = [plain(grid.get_cell(k, "grad")) for k in editor._row_keys]
+        editor._fill_grid()
+        assert shown == [plain(grid.get_cell(k, "grad")) for k in editor._row_keys]

@@ -65,7 +65,9 @@ def tree_label(app, name: str) -> str:
 
 
 def grid_cells(app) -> list[tuple[str, str, str]]:
-    """(index, value, grad) of every row of the weight grid, as shown."""
+    """(index, value, grad) of every row of the weight grid, as shown once scrolled into
+    view (rows off screen are rewritten when they come into view: written here first)."""
+    app.query_one(WeightEditor).write_pending_rows()
     grid = app.query_one(ElementGrid)
     rows = []
     for row_key in grid.rows:

@@ -8,7 +8,7 @@ The widget owns no math: it posts SetElement / Nudge / ToggleRequiresGrad / Rese
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from rich.text import Text
@@ -73,8 +73,21 @@ class ElementGrid(DataTable):
     class EditRequested(Message):
         pass
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.on_scrolled: Callable[[], None] = lambda: None  # the editor writes rows that came into view
+
     def action_edit(self) -> None:
         self.post_message(self.EditRequested())
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.on_scrolled()
+
+    def visible_rows(self, margin: int = 2) -> range:
+        """The data rows on screen (and `margin` more each side), by position."""
+        top = int(self.scroll_y)
+        return range(max(0, top - margin), min(self.row_count, top + self.size.height + margin))
 
 
 class EditInput(Input):
@@ -136,6 +149,7 @@ class WeightEditor(Vertical):
         self._shown_inputs: tuple | None = None  # what they were made from (_page_inputs)
         self._measured = False  # the column widths fit the cells shown
         self._info_shown: Text | None = None  # what #leaf-info shows
+        self._pending_rows: set[int] = set()  # rows of the page not rewritten since they changed (off screen)
         self._error_shown = False
 
     def compose(self):
@@ -155,6 +169,7 @@ class WeightEditor(Vertical):
         self.border_title = "Weights: leaves"
         self.query_one(EditInput).cursor_blink = self.cursor_blink
         grid = self.query_one(ElementGrid)
+        grid.on_scrolled = self._on_grid_scrolled
         grid.add_column("index", key="index")
         grid.add_column("value", key="value")
         grid.add_column("grad", key="grad")
@@ -261,6 +276,7 @@ class WeightEditor(Vertical):
             rows.append((Text(index_text(index), style="dim"), value, grad))
         self._row_keys = grid.add_rows(rows)
         self._shown_cells = cells
+        self._pending_rows.clear()
         self._shown_inputs = self._page_inputs(node)
         self._measured = False  # the columns keep their old widths until _update_cells measures
         grid.move_cursor(row=0)
@@ -293,17 +309,11 @@ class WeightEditor(Vertical):
                 same &= _same_elements(new, old, rows)
             stale = ~same
         cells = self._shown_cells
-        for i in np.flatnonzero(stale):
-            i = int(i)
-            row_key = self._row_keys[i]
-            value, grad = self._cells(node, _unravel(self.page * PAGE_SIZE + i, node.shape))
-            old_value, old_grad = cells[i]
-            if not _same_text(value, old_value):
-                grid.update_cell(row_key, "value", value)
-            if not _same_text(grad, old_grad):
-                grid.update_cell(row_key, "grad", grad)
-            cells[i] = (value, grad)
+        # Only rows on screen are written now (a page holds 500, a 100x30 terminal shows
+        # 5): the others wait in _pending_rows until they scroll into view.
+        self._pending_rows.update(int(i) for i in np.flatnonzero(stale))
         self._shown_inputs = inputs
+        self._write_rows(grid.visible_rows())
         # DataTable re-measures the whole column for every cell updated with
         # update_width=True (quadratic on a 500-row page): ask once per column, with
         # its widest cell. While one page is shown its columns only grow (a new width
@@ -318,6 +328,34 @@ class WeightEditor(Vertical):
             if measured and cells[widest][position].cell_len <= grid.columns[column].content_width:
                 continue
             grid.update_cell(self._row_keys[widest], column, cells[widest][position], update_width=True)
+
+    def _write_rows(self, rows: range) -> None:
+        """Rewrite the pending rows among `rows` (positions on the page): only the cells
+        whose text changed."""
+        node = self.node
+        due = [i for i in rows if i in self._pending_rows]
+        if node is None or not due:
+            return
+        grid = self.query_one(ElementGrid)
+        cells = self._shown_cells
+        for i in due:
+            self._pending_rows.discard(i)
+            row_key = self._row_keys[i]
+            value, grad = self._cells(node, _unravel(self.page * PAGE_SIZE + i, node.shape))
+            old_value, old_grad = cells[i]
+            if not _same_text(value, old_value):
+                grid.update_cell(row_key, "value", value)
+            if not _same_text(grad, old_grad):
+                grid.update_cell(row_key, "grad", grad)
+            cells[i] = (value, grad)
+
+    def write_pending_rows(self) -> None:
+        """Rewrite every row the page holds that is not up to date (rows off screen)."""
+        self._write_rows(range(len(self._row_keys)))
+
+    def _on_grid_scrolled(self) -> None:
+        if self._pending_rows:
+            self._write_rows(self.query_one(ElementGrid).visible_rows())
 
     def _before(self, node: "Node") -> "Node | None":
         if self.previous is not None and node.name in self.previous:
