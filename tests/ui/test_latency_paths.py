@@ -183,7 +183,7 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
         await _settle(pilot)
         steps = len(app.session.preset.steps)  # 500 in the chain, and J
         text = static_text(app, "#inspector-teaching")
-        assert f"{steps} nodes lie between x and J" in text
+        assert f"x reaches J through {steps} steps" in text
         assert "their products add up to" not in text
     # a short chain still lists its paths, with their products
     app = make_app("scalar_chain")

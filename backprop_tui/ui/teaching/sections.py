@@ -193,8 +193,8 @@ def _paths(state, snapshot, name, index, cache) -> list[Text]:
     on_routes = _nodes_on_routes(snapshot, name)
     if len(on_routes) > MAX_PATH_NODES:
         lines.append(Text(
-            f"  {len(on_routes) - 1} nodes lie between {name} and {out}: too many to multiply out "
-            f"the local derivatives on every edit; b / B step through the backward pass node by node",
+            f"  {name} reaches {out} through {len(on_routes) - 1} steps: too many to multiply out "
+            f"their local derivatives on every edit; b / B step through the backward pass node by node",
             style="dim"))
         return lines
     result = paths(state, name, index or None)
