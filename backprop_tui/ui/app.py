@@ -151,7 +151,7 @@ class BackpropApp(App[int]):
         self.query_one(AppHeader).show_status(f"opening {Path(spec).name}…")
         self._load(spec, self._load_generation)
 
-    @work(thread=True, exclusive=True, group="preset")
+    @work(thread=True, exclusive=True, group="preset", description="loading a preset")
     def _load(self, spec: str, generation: int) -> None:
         # The first call imports torch (about 2 s); the screen is already painted.
         try:

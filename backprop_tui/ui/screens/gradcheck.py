@@ -104,7 +104,7 @@ class GradcheckScreen(ModalScreen[None]):
         self.query_one(DataTable).clear()
         self._check(self.page, page.leaves)
 
-    @work(thread=True, exclusive=True, group="gradcheck")
+    @work(thread=True, exclusive=True, group="gradcheck", description="finite differences")
     def _check(self, page: int, leaves: tuple[str, ...] | None) -> None:
         from backprop_tui.engine import BackpropError
         from backprop_tui.engine.analysis.gradcheck import gradcheck

@@ -97,7 +97,7 @@ class LossSliceScreen(ModalScreen[None]):
         self.query_one("#slice-numbers", Static).update(Text("computing…", style="dim"))
         self._run(self.span, self._generation)
 
-    @work(thread=True, exclusive=True, group="slice")
+    @work(thread=True, exclusive=True, group="slice", description="the loss along one element")
     def _run(self, span: float | None, generation: int) -> None:
         from backprop_tui.engine import BackpropError
         from backprop_tui.engine.analysis.loss_slice import loss_slice

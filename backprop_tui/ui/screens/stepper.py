@@ -75,7 +75,7 @@ class StepThroughScreen(ModalScreen[None]):
         self._title()
         self._compute()
 
-    @work(thread=True, exclusive=True, group="steps")
+    @work(thread=True, exclusive=True, group="steps", description="the backward pass, step by step")
     def _compute(self) -> None:
         from backprop_tui.engine import BackpropError
         from backprop_tui.engine.analysis.stepper import backward_steps, forward_steps
