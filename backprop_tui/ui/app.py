@@ -29,6 +29,7 @@ from backprop_tui.ui.messages import (
     SetElement,
     ToggleRequiresGrad,
 )
+from backprop_tui.ui.collector import Collector
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
@@ -104,6 +105,7 @@ class BackpropApp(App[int]):
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
         self.keeper = Keeper(self)  # autosave, restore offer, ctrl+s, the quit question
+        self.collector = Collector(self)  # garbage collection between edits, not during them
 
     def compose(self):
         yield AppHeader(id="header")
@@ -213,6 +215,7 @@ class BackpropApp(App[int]):
             self.query_one(WeightEditor).update_snapshot(snapshot, previous)
             self._inspect()
         self.keeper.changed()  # after every edit, whichever key made it: autosave soon
+        self.collector.edited()
 
     def _inspect(self) -> None:
         session = self.session

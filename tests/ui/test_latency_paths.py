@@ -222,3 +222,27 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
         shown = [plain(grid.get_cell(k, "grad")) for k in editor._row_keys]
         editor._fill_grid()
         assert shown == [plain(grid.get_cell(k, "grad")) for k in editor._row_keys]
+
+
+@pilot_test
+async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatch):
+    import gc
+
+    from backprop_tui.ui import collector as collector_module
+
+    collected: list[float] = []
+    monkeypatch.setattr(collector_module, "IDLE", 0.2)
+    monkeypatch.setattr(collector_module.gc, "collect", lambda *args: collected.append(1) or 0)
+    app = make_app("scalar_chain")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert gc.get_threshold()[2] == collector_module.FULL_EVERY  # no automatic full ones mid-edit
+        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
+        await _settle(pilot)
+        collected.clear()
+        for key in "+-+":
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        assert collected == []  # edits keep coming: not yet
+        await pilot.pause(0.4)
+        assert collected == [1]  # one full collection once they paused
