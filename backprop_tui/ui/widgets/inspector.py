@@ -67,8 +67,9 @@ class Inspector(VerticalScroll):
     """Renders one node with the chain rule the engine computed through torch.
 
     The chain rule and, below it, the teaching sections (contributions per consumer, paths
-    to the output, per-sample shares, flags) from `ui.teaching.sections` are computed in a
-    thread worker on every edit and every move (`request`); "computing…" if they are slow.
+    to the output, per-sample shares, flags) from `ui.teaching.sections` are computed on
+    every edit and every move (`request`): in the edit itself when they are cheap, else
+    in a thread worker, with "computing…" if they are slow.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -164,7 +165,7 @@ class Inspector(VerticalScroll):
         self._heights[selector] = height
         static.update(Group(*lines) if lines else "", layout=height is None or height != shown)
 
-    # ------------------------------------------------------------ analyses, in a worker
+    # ------------------------------------------------------------ analyses: in the edit or a worker
 
     def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
                 explain: Callable[[object, str], Explanation],
@@ -173,10 +174,10 @@ class Inspector(VerticalScroll):
         hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
 
         The chain rule, the teaching sections and the flags all run forward and backward
-        passes on private graphs. When they took a few milliseconds last time for this
-        node (or, at first, when the preset is small) they run here, so that an edit is drawn once,
-        complete. Otherwise they run in a worker: the panel keeps what it showed until
-        they arrive, and says "computing…" if that takes long.
+        passes on private graphs. When they took under IN_EDIT_BUDGET of CPU last time
+        for this node (or, at first, when the preset is small) they run here, so that an
+        edit is drawn once, complete. Otherwise they run in a worker: the panel keeps what
+        it showed until they arrive, and says "computing…" if that takes long.
         """
         self._generation += 1
         generation = self._generation
