@@ -10,7 +10,7 @@ Labels are `rich.text.Text`, so names such as `W1[0,1]` stay literal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from rich.text import Text
@@ -48,15 +48,19 @@ class LabelParts:
     values: tuple[Text, ...]
     grads: tuple[Text, ...]
 
-    def candidates(self) -> list[Text]:
-        """From the fullest label to the most compact; the first that fits is shown."""
+    def candidates(self) -> Iterator[Text]:
+        """From the fullest label to the most compact; the first that fits is shown.
+
+        Made one at a time: most labels fit in their first or second form, and an edit
+        makes every label of the tree again.
+        """
         v, g = self.values, self.grads
         variants = [(True, v[0], g[0]), (False, v[0], g[0])]
         for i in range(1, max(len(v), len(g))):
             variants.append((False, v[min(i, len(v) - 1)], g[min(i - 1, len(g) - 1)]))
             variants.append((False, v[min(i, len(v) - 1)], g[min(i, len(g) - 1)]))
         variants += [(False, None, g[-1]), (False, None, None)]  # deep in a narrow tree: grad first
-        labels = []
+        last = None
         for detail, value, grad in variants:
             text = self.name.copy()
             if detail:
@@ -67,9 +71,13 @@ class LabelParts:
             if grad is not None:
                 text.append("  grad ", style="dim")
                 text.append_text(grad)
-            if not labels or text.plain != labels[-1].plain:
-                labels.append(text)
-        return labels
+            if last is None or text.plain != last:
+                last = text.plain
+                yield text
+
+    def full(self) -> Text:
+        """The fullest label."""
+        return next(self.candidates())
 
 
 FLAG_MARK = "⚠"  # the engine flagged this node (analysis.flags); the inspector says why
@@ -97,16 +105,14 @@ def node_parts(node: "Node", previous: "Node | None", flagged: bool = False) -> 
 
 def node_label(node: "Node", previous: "Node | None") -> Text:
     """The full label (no width limit)."""
-    return node_parts(node, previous).candidates()[0]
+    return node_parts(node, previous).full()
 
 
 def fit_label(parts: LabelParts, width: int) -> Text:
-    candidates = parts.candidates()
-    for text in candidates:
+    for text in parts.candidates():
         if text.cell_len <= width:
             return text
-    text = candidates[-1]
-    text.truncate(max(1, width), overflow="ellipsis")
+    text.truncate(max(1, width), overflow="ellipsis")  # the most compact, cut
     return text
 
 
@@ -396,9 +402,9 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
             parts = node_parts(node, before, name in self._flagged)
             data = GraphRef(name, False)
             if entry.children or entry.chain is not None:
-                tree_node = parent.add(parts.candidates()[0], data=data, before=index, expand=True)
+                tree_node = parent.add(parts.full(), data=data, before=index, expand=True)
             else:
-                tree_node = parent.add_leaf(parts.candidates()[0], data=data, before=index)
+                tree_node = parent.add_leaf(parts.full(), data=data, before=index)
             self._full[name] = tree_node
             self._parts[tree_node.id] = parts
             self._shown[name] = self._label_key(name)
@@ -482,7 +488,7 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
         parts = node_parts(node, self._before(name), name in self._flagged)
         self._parts[tree_node.id] = parts
         self._shown[name] = self._label_key(name)
-        tree_node.set_label(parts.candidates()[0])
+        tree_node.set_label(parts.full())
 
     def set_flags(self, names: "set[str] | frozenset[str]") -> None:
         """Mark the flagged nodes (the old marks stay until the new flags arrive: no flicker)."""
