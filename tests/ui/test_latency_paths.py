@@ -246,3 +246,25 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatc
         assert collected == []  # edits keep coming: not yet
         await pilot.pause(0.4)
         assert collected == [1]  # one full collection once they paused
+
+
+@pilot_test
+async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
+    # the inspector skips layout passes while a section keeps its height; a resize
+    # changes the width its heights were measured at, and must not cut text off
+    from textual.widgets import Static
+
+    app = make_app("simple_nn")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
+        await _settle(pilot)
+        for size, key in (((120, 40), "+"), ((84, 40), "-"), ((84, 40), "+"), ((120, 40), "-")):
+            await pilot.resize_terminal(*size)
+            await _settle(pilot)
+            await pilot.press(key)
+            await _settle(pilot)
+            for selector in ("#inspector-body", "#inspector-teaching", "#inspector-details"):
+                static = app.query_one(selector, Static)
+                needed = static.get_content_height(static.size, static.size, static.size.width)
+                assert static.size.height >= needed, (size, selector)

@@ -83,7 +83,7 @@ class Inspector(VerticalScroll):
         self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
         self._on_flags: Callable[[object, dict[str, list[str]]], None] = lambda snapshot, flags: None
-        self._heights: dict[str, int | None] = {}  # each static's height when last updated (None: unknown)
+        self._heights: dict[str, tuple[int, int | None]] = {}  # each static's (width, height) when last updated
         self._shown: dict[str, list[Text]] = {}  # each static's lines when last updated
         self._shown_name: str | None = None  # the node the heights belong to
         self._costs: dict[str, float] = {}  # by node: seconds its last complete analysis took
@@ -158,11 +158,14 @@ class Inspector(VerticalScroll):
         self._shown[selector] = lines
         width = static.size.width
         height = sum(len(line.wrap(self.app.console, width)) for line in lines) if width > 0 else None
-        shown = self._heights.get(selector)
+        # the height it was given, if at this width (a resize or a scrollbar changes it)
+        shown_width, shown = self._heights.get(selector, (None, None))
+        if shown_width != width:
+            shown = None
         if height is not None and shown is not None and height < shown:
             lines = [*lines, *[Text("")] * (shown - height)]
             height = shown
-        self._heights[selector] = height
+        self._heights[selector] = (width, height)
         static.update(Group(*lines) if lines else "", layout=height is None or height != shown)
 
     # ------------------------------------------------------------ analyses: in the edit or a worker
