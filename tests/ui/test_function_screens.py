@@ -9,7 +9,7 @@ import os
 
 import pytest
 import torch
-from ui_support import CLEAR, make_app, pilot_test, ready, select_leaf, static_text, tree_label
+from ui_support import CLEAR, make_app, pilot_test, ready, select_leaf, settle, static_text, tree_label
 
 from backprop_tui.engine import Session, load_preset, resolve_preset
 from backprop_tui.engine.export import to_json
@@ -17,13 +17,6 @@ from backprop_tui.ui.format import fmt
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 SIZE = (100, 30)
-
-
-async def settle(pilot) -> None:
-    """Wait for every worker (screen workers included) and the messages they posted."""
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def screen_name(app) -> str:
@@ -40,7 +33,7 @@ async def test_loss_slice_slope_on_screen_is_the_grad_of_w():
         await ready(pilot)
         await select_leaf(pilot, "w")
         await pilot.press("x")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert screen_name(app) == "LossSliceScreen"
         screen = app.screen
         result = screen.result
@@ -60,10 +53,10 @@ async def test_loss_slice_slope_on_screen_is_the_grad_of_w():
 
         half = float(result.xs[-1] - result.xs[0]) / 2
         await pilot.press("plus")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert float(screen.result.xs[-1] - screen.result.xs[0]) / 2 == pytest.approx(2 * half, rel=1e-5)
         await pilot.press("minus", "minus")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert float(screen.result.xs[-1] - screen.result.xs[0]) / 2 == pytest.approx(half / 2, rel=1e-5)
         assert screen.result.slope == pytest.approx(39.0)
         await pilot.press("escape")
@@ -77,7 +70,7 @@ async def test_loss_slice_of_an_input_shows_no_grad_but_the_slope():
         await ready(pilot)
         await select_leaf(pilot, "x")
         await pilot.press("x")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         numbers = static_text(app.screen, "#slice-numbers")
         assert "no grad" in numbers
         # dJ/dx = (wx + b - y)·w = -13·3, by autograd on the slice's private graph
@@ -102,7 +95,7 @@ async def test_training_50_steps_equals_50_sgd_steps_and_is_one_undoable_edit():
         await pilot.press("n")
         assert screen_name(app) == "TrainingScreen"
         await pilot.press(*CLEAR, *"50", "enter")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         screen = app.screen
         assert screen.result is not None and screen.result.completed == 50 and not screen.running
         session = app.session
@@ -134,7 +127,7 @@ async def test_cancel_keeps_the_partial_run_as_one_edit_and_undo_restores_84_5()
         screen = app.screen
         assert screen.running  # the UI answered while the worker trains
         await pilot.press("c")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         result = screen.result
         assert result.stopped == "cancelled" and 0 < result.completed < 100000
         session = app.session
@@ -157,7 +150,7 @@ async def test_escape_cancels_a_run_before_it_closes():
         await pilot.press("n", *CLEAR, *"100000", "enter")
         await pilot.pause(0.3)
         await pilot.press("escape")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert screen_name(app) == "TrainingScreen"  # the first escape only cancelled
         assert app.screen.result.stopped == "cancelled"
 
@@ -173,12 +166,12 @@ async def test_training_without_zero_grad_accumulates():
         await ready(pilot)
         initial = FrozenState.of(app.session)
         await pilot.press("n", "ctrl+t")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         explain = static_text(app.screen, "#train-explain")
         assert "ADDS its gradient" in explain
         assert "after 3 backward calls: w.grad = 117 = 3 × 39" in explain
         await pilot.press(*CLEAR, *"3", "enter")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert [e.label for e in app.session.undo_stack] == ["train 3 steps (no zero_grad)"]
 
         # independently: a torch loop without zero_grad
@@ -206,7 +199,7 @@ async def test_custom_expression_opens_as_the_graph_with_the_seed_numbers():
         await pilot.press("e")
         assert screen_name(app) == "CustomExpressionScreen"
         await pilot.press(*CLEAR, *"((x+5)**3+1)**2", "tab", *CLEAR, *"x=-3", "enter")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         await ready(pilot)
         assert screen_name(app) != "CustomExpressionScreen"
         snapshot = app.session.snapshot
@@ -236,7 +229,7 @@ async def test_custom_expression_errors_show_beside_the_input_and_change_nothing
         await pilot.pause()
         assert "give a starting value for y" in static_text(app.screen, "#custom-message")
         await pilot.press("escape")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         assert app.session is before and app.session.preset.name == "linear_regression"
 
 
@@ -311,7 +304,7 @@ def test_snapshot_loss_slice(snap_compare):
         await ready(pilot)
         await select_leaf(pilot, "w")
         await pilot.press("x")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
 
     assert snap_compare(make_app("linear_regression"), terminal_size=SIZE, run_before=run_before)
 
@@ -320,7 +313,7 @@ def test_snapshot_training_done(snap_compare):
     async def run_before(pilot):
         await ready(pilot)
         await pilot.press("n", *CLEAR, *"50", "enter")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
 
     assert snap_compare(make_app("simple_nn"), terminal_size=SIZE, run_before=run_before)
 
@@ -329,7 +322,7 @@ def test_snapshot_training_accumulate(snap_compare):
     async def run_before(pilot):
         await ready(pilot)
         await pilot.press("n", "ctrl+t")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
 
     assert snap_compare(make_app("gradient_accumulation"), terminal_size=SIZE, run_before=run_before)
 
@@ -347,7 +340,7 @@ def test_snapshot_custom_expression_opened(snap_compare):
     async def run_before(pilot):
         await ready(pilot)
         await pilot.press("e", "enter")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
         await ready(pilot)
 
     assert snap_compare(make_app("linear_regression"), terminal_size=SIZE, run_before=run_before)

@@ -5,7 +5,7 @@ separately written torch computation of the same chain."""
 from __future__ import annotations
 
 import torch
-from ui_support import make_app, pilot_test, ready, select_leaf, static_text
+from ui_support import count_relabels, make_app, pilot_test, ready, select_leaf, settle, static_text
 
 from backprop_tui.engine.numbers import fmt
 from backprop_tui.ui.format import signed
@@ -156,8 +156,7 @@ async def test_show_node_opens_the_fold_that_hides_the_node_and_highlights_it():
         # the cursor row is on screen
         assert tree.scroll_offset.y <= tree.cursor_line < tree.scroll_offset.y + tree.size.height
         # the inspector shows the node show_node moved to
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert "a100" in static_text(app, "#inspector-body").splitlines()[0]
         # a node just below the opened window: its own window joins the one shown
         assert LINKS.index("h97") == i + 5
@@ -175,19 +174,10 @@ async def test_an_edit_relabels_only_rows_in_the_tree_and_opened_rows_show_the_e
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         tree = app.query_one(GraphTree)
-        relabelled: list[str] = []
-        original = tree._relabel
-
-        def counting(name: str) -> None:
-            relabelled.append(name)
-            original(name)
-
-        tree._relabel = counting
+        relabelled = count_relabels(tree)
         await select_leaf(pilot, "w")
         await pilot.press("plus")  # w: 1 -> 1.1
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert app.session.snapshot.node("w").scalar() == torch.tensor(1.1).item()
         in_tree = set(tree._full)
         assert len(in_tree) == 12  # J, h250, the six links shown, w, b, x, y: not 505
@@ -215,8 +205,7 @@ async def test_stepping_through_the_backward_pass_opens_the_chain_step_by_step()
         await ready(pilot)
         tree = app.query_one(GraphTree)
         await pilot.press("b")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         stepper = app.screen
         assert isinstance(stepper, StepThroughScreen)
         seen = []

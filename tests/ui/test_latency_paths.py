@@ -16,7 +16,7 @@ from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
-from ui_support import make_app, pilot_test, plain, ready, static_text
+from ui_support import count_relabels, make_app, pilot_test, plain, ready, settle, static_text
 
 SIZE = (120, 40)
 
@@ -34,26 +34,13 @@ def _changed_nodes(new, old) -> set[str]:
     }
 
 
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 @pilot_test
 async def test_an_edit_relabels_only_the_nodes_it_changed():
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         tree = app.query_one(GraphTree)
-        relabelled: list[str] = []
-        original = tree._relabel
-
-        def counting(name: str) -> None:
-            relabelled.append(name)
-            original(name)
-
-        tree._relabel = counting
+        relabelled = count_relabels(tree)
         flag_changes: set[str] = set()
         original_flags = tree.set_flags
 
@@ -63,14 +50,14 @@ async def test_an_edit_relabels_only_the_nodes_it_changed():
 
         tree.set_flags = flags
         app.query_one(WeightEditor).select_leaf("linear3.bias", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         last_changed: set[str] = set()
         for _ in range(2):
             snap0 = app.session.snapshot
             relabelled.clear()
             flag_changes.clear()
             await pilot.press("+")
-            await _settle(pilot)
+            await settle(pilot)
             snap1, previous = app.session.snapshot, app.session.previous
             assert previous is snap0
             changed = _changed_nodes(snap1, snap0)
@@ -103,12 +90,12 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.query_one(WeightEditor).select_leaf(leaf, focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         threads.clear()
         before = app.session.snapshot.node(leaf).value.reshape(-1)[0]
         for _ in range(edits):
             await pilot.press("+")
-            await _settle(pilot)
+            await settle(pilot)
         name = app.inspected
         assert name == leaf
         expected = chain_rule(app.session, name).text
@@ -150,7 +137,7 @@ async def test_the_grid_rewrites_only_the_cells_whose_text_changed():
         await ready(pilot)
         editor = app.query_one(WeightEditor)
         editor.select_leaf("linear1.weight", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         grid = app.query_one(ElementGrid)
         written: list[tuple[object, str]] = []
         original = grid.update_cell
@@ -162,7 +149,7 @@ async def test_the_grid_rewrites_only_the_cells_whose_text_changed():
 
         grid.update_cell = counting
         await pilot.press("+")
-        await _settle(pilot)
+        await settle(pilot)
         values = [key for key, column in written if column == "value"]
         assert values == [editor._row_keys[0]]  # the edited element only
         # what is shown is what a fresh page would show
@@ -180,7 +167,7 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         steps = len(app.session.preset.steps)  # 500 in the chain, and J
         text = static_text(app, "#inspector-teaching")
         assert f"x reaches J through {steps} steps" in text
@@ -190,7 +177,7 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         assert "their products add up to" in static_text(app, "#inspector-teaching")
 
 
@@ -201,11 +188,11 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
         await ready(pilot)
         editor = app.query_one(WeightEditor)
         editor.select_leaf("linear1.weight", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         grid = app.query_one(ElementGrid)
         assert len(editor._row_keys) == 500 and grid.size.height < 20
         await pilot.press("+")  # every grad of the page changes; the bottom rows are off screen
-        await _settle(pilot)
+        await settle(pilot)
         last = len(editor._row_keys) - 1
         assert last in editor._pending_rows and 0 not in editor._pending_rows
         grad = app.session.snapshot.node("linear1.weight").grad.reshape(-1)
@@ -214,7 +201,7 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
             return plain(grid.get_cell(editor._row_keys[row], "grad")).split(" Δ")[0]
 
         grid.move_cursor(row=last)  # scrolls the last row into view
-        await _settle(pilot)
+        await settle(pilot)
         assert last not in editor._pending_rows
         assert float(shown_grad(last)) == pytest.approx(float(grad[last]), rel=1e-3, abs=1e-9)
         # and what every row shows then is what a freshly filled page shows
@@ -238,7 +225,7 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatc
         await ready(pilot)
         assert gc.get_threshold()[2] == collector_module.FULL_EVERY  # no automatic full ones mid-edit
         app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         collected.clear()
         for key in "+-+":
             await pilot.press(key)
@@ -258,12 +245,12 @@ async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
-        await _settle(pilot)
+        await settle(pilot)
         for size, key in (((120, 40), "+"), ((84, 40), "-"), ((84, 40), "+"), ((120, 40), "-")):
             await pilot.resize_terminal(*size)
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press(key)
-            await _settle(pilot)
+            await settle(pilot)
             for selector in ("#inspector-body", "#inspector-teaching", "#inspector-details"):
                 static = app.query_one(selector, Static)
                 needed = static.get_content_height(static.size, static.size, static.size.width)

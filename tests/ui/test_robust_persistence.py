@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ui_support import make_app, pilot_test, ready, select_leaf, static_text
+from ui_support import make_app, pilot_test, ready, select_leaf, settle, static_text
 
 from backprop_tui.engine import Session, load_preset, resolve_preset
 from backprop_tui.engine.autosave import RESTORE_LABEL, data_dir, read_state, state_path
@@ -36,13 +36,6 @@ def private_dirs(tmp_path, monkeypatch):
 
 def presets_fingerprint() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(presets_dir().iterdir())}
-
-
-async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def edit_w(pilot, times: int = 1) -> None:

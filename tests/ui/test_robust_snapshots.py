@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from ui_support import make_app, ready, select_leaf
+from ui_support import make_app, ready, select_leaf, settle
 
 from backprop_tui.engine import Session, load_preset, resolve_preset
 from backprop_tui.engine.autosave import state_dict, state_path
@@ -23,11 +23,6 @@ SIZE = (100, 30)
 def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKPROP_TUI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-
-
-async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def test_quit_question(snap_compare):

@@ -11,7 +11,7 @@ import os
 
 import torch
 from textual.widgets import DataTable, Input
-from ui_support import make_app, pilot_test, plain, ready, select_leaf, static_text, tree_label
+from ui_support import make_app, pilot_test, plain, ready, select_leaf, settle, static_text, tree_label
 
 from backprop_tui.ui.format import fmt
 from backprop_tui.ui.screens.gradcheck import GradcheckScreen
@@ -25,12 +25,6 @@ SIZE = (100, 30)
 
 def teaching_text(app) -> str:
     return static_text(app, "#inspector-teaching")
-
-
-async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
 
 
 async def highlight(pilot, name: str) -> None:

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import os
 
-from ui_support import make_app, ready, select_leaf
+from ui_support import make_app, ready, select_leaf, settle
 
 from backprop_tui.ui.widgets.graph_tree import GraphTree
 from backprop_tui.ui.widgets.inspector import Inspector
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 SIZE = (100, 30)
-
-
-async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def show_teaching(pilot, name: str) -> None:

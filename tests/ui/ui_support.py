@@ -46,6 +46,27 @@ async def ready(pilot) -> None:
     await pilot.pause()
 
 
+async def settle(pilot, rounds: int = 2) -> None:
+    """Wait for every worker and the messages they posted, `rounds` times over (a message
+    handled in one round may start the worker the next one waits for)."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def count_relabels(tree: GraphTree) -> list[str]:
+    """The names the graph tree relabels from now on, in order (the list fills as it does)."""
+    relabelled: list[str] = []
+    original = tree._relabel
+
+    def counting(name: str) -> None:
+        relabelled.append(name)
+        original(name)
+
+    tree._relabel = counting
+    return relabelled
+
+
 def plain(renderable) -> str:
     if isinstance(renderable, Text):
         return renderable.plain
