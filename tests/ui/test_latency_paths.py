@@ -204,6 +204,8 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
         await settle(pilot)
         assert last not in editor._pending_rows
         assert float(shown_grad(last)) == pytest.approx(float(grad[last]), rel=1e-3, abs=1e-9)
+        for column in ("value", "grad"):  # a row written on scrolling fits its column
+            assert grid.columns[column].content_width >= grid.get_cell(editor._row_keys[last], column).cell_len
         # and what every row shows then is what a freshly filled page shows
         editor.write_pending_rows()
         shown = [plain(grid.get_cell(k, "grad")) for k in editor._row_keys]

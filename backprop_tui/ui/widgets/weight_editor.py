@@ -308,24 +308,30 @@ class WeightEditor(Vertical):
             for new, old in zip(inputs[2:], shown[2:]):
                 same &= _same_elements(new, old, rows)
             stale = ~same
-        cells = self._shown_cells
         # Only rows on screen are written now (a page holds 500, a 100x30 terminal shows
         # 5): the others wait in _pending_rows until they scroll into view.
         self._pending_rows.update(int(i) for i in np.flatnonzero(stale))
         self._shown_inputs = inputs
         self._write_rows(grid.visible_rows())
-        # DataTable re-measures the whole column for every cell updated with
-        # update_width=True (quadratic on a 500-row page): ask once per column, with
-        # its widest cell. While one page is shown its columns only grow (a new width
-        # means a layout pass of the whole screen; a new page or leaf fits them again).
-        if not stale.any() and self._measured:
-            return
-        measured, self._measured = self._measured, True
+        if not self._measured:  # a page just filled: fit its columns to all its cells once
+            self._measured = True
+            self._fit_columns(range(rows), grow_only=False)
+
+    def _fit_columns(self, rows, grow_only: bool) -> None:
+        """Fit the value and grad columns to the widest of these rows' cells.
+
+        DataTable re-measures the whole column for every cell updated with
+        update_width=True (quadratic on a 500-row page): ask once per column, with its
+        widest cell. While one page is shown its columns only grow (a new width means a
+        layout pass of the whole screen; a new page or leaf fits them again).
+        """
+        grid = self.query_one(ElementGrid)
+        cells = self._shown_cells
         for position, column in enumerate(("value", "grad")):
-            widest = max(range(rows), key=lambda i: cells[i][position].cell_len, default=None)
+            widest = max(rows, key=lambda i: cells[i][position].cell_len, default=None)
             if widest is None:
                 continue
-            if measured and cells[widest][position].cell_len <= grid.columns[column].content_width:
+            if grow_only and cells[widest][position].cell_len <= grid.columns[column].content_width:
                 continue
             grid.update_cell(self._row_keys[widest], column, cells[widest][position], update_width=True)
 
@@ -348,6 +354,7 @@ class WeightEditor(Vertical):
             if not _same_text(grad, old_grad):
                 grid.update_cell(row_key, "grad", grad)
             cells[i] = (value, grad)
+        self._fit_columns(due, grow_only=True)
 
     def write_pending_rows(self) -> None:
         """Rewrite every row the page holds that is not up to date (rows off screen)."""
