@@ -11,6 +11,7 @@ is given instead; the sums are still exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -127,15 +128,20 @@ def _count(n: int, word: str) -> str:
 def _on_routes(live: Live, source: str) -> list[str]:
     """Nodes on some path from the source to the output, in graph (topological) order."""
     graph = live.graph
-    out = graph.preset.output
-    order = list(live.trace.tensors)
+    return nodes_on_routes(list(live.trace.tensors), graph.inputs, graph.consumers, source, graph.preset.output)
+
+
+def nodes_on_routes(order: list[str], inputs: Mapping[str, tuple[str, ...]], consumers: Mapping[str, tuple[str, ...]],
+                    source: str, out: str) -> list[str]:
+    """The nodes on some route from `source` to `out`, in `order` (topological): the
+    graph's structure alone, no values."""
     reaches_out = {out}
     for node in reversed(order):
-        if any(c in reaches_out for c in graph.consumers[node]):
+        if any(c in reaches_out for c in consumers[node]):
             reaches_out.add(node)
     from_source = {source}
     for node in order:
-        if node != source and any(i in from_source for i in graph.inputs[node]):
+        if node != source and any(i in from_source for i in inputs[node]):
             from_source.add(node)
     if source not in reaches_out:
         return []

@@ -215,16 +215,11 @@ def _paths(state, snapshot, name, index, cache) -> list[Text]:
 
 def _nodes_on_routes(snapshot: "Snapshot", source: str) -> list[str]:
     """The nodes on some route from `source` to the output (the graph's structure only)."""
-    order = [node.name for node in snapshot.nodes]  # leaves, then the steps in order
-    reaches_out = {snapshot.output}
-    for name in reversed(order):
-        if any(c in reaches_out for c in snapshot.node(name).consumers):
-            reaches_out.add(name)
-    from_source = {source}
-    for name in order:
-        if any(i in from_source for i in snapshot.node(name).inputs):
-            from_source.add(name)
-    return [n for n in order if n in reaches_out and n in from_source] if source in reaches_out else []
+    from backprop_tui.engine.analysis.paths import nodes_on_routes
+
+    nodes = snapshot.nodes  # leaves, then the steps in order
+    return nodes_on_routes([n.name for n in nodes], {n.name: n.inputs for n in nodes},
+                           {n.name: n.consumers for n in nodes}, source, snapshot.output)
 
 
 # ---------------------------------------------------------------- per sample
