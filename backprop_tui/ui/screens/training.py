@@ -9,8 +9,8 @@ The UI thread stays responsive during a run (benchmarks/bench_training.py: no ev
 stall over 50 ms on a 1,000-step run of mlp_784): the worker builds each progress plot
 itself (plotext is tens of milliseconds of Python), at most two points per column, and
 waits without the GIL while the screen draws it; the GIL is handed over every
-SWITCH_INTERVAL during the run; the cyclic collector's full passes skip the objects that
-existed before the first run (freeze_long_lived).
+SWITCH_INTERVAL during the run. (Full garbage collections skip torch's objects, frozen at
+import, and wait for a pause in the edits: engine.import_torch, ui.collector.)
 
 The toggle "skip zero_grad" runs the same loop without zeroing .grad between steps:
 each backward adds into the .grad left by the previous one, as PyTorch's
@@ -19,7 +19,6 @@ AccumulateGrad does; `accumulate_grads` shows it on the current values.
 
 from __future__ import annotations
 
-import gc
 import math
 import sys
 import threading
@@ -221,7 +220,6 @@ class TrainingScreen(ModalScreen[None]):
         self.query_one("#train-steps", Input).disabled = True  # so `c` cancels instead of typing
         self.set_focus(None)
         self._status(Text(f"training {steps} steps…", style="yellow"))
-        freeze_long_lived()
         # the UI thread gets the GIL back from the worker's Python sooner (restored at the end)
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -394,28 +392,6 @@ def build_elsewhere(plt, size: tuple[int, int], theme: str, losses: list[float],
     plt._set_size(width, height)  # as PlotextPlot.render does
     plt.theme(theme)
     return (size, theme, Text.from_ansi(plt.build()))
-
-
-_FROZE = False  # freeze_long_lived has run
-
-
-def freeze_long_lived() -> None:
-    """Exempt what exists now (torch, Textual, the session) from the cyclic collector's full passes.
-
-    A full collection walks every tracked object of the process: 0.2-0.5 s with torch and
-    Textual loaded, holding the GIL, and a run's allocations set one off now and then (seen
-    during and right after 1,000-step runs on mlp_784; pausing the collector for the run only
-    moved it to the run's end). `gc.freeze()` once moves what exists to a permanent generation
-    that full passes skip; later objects are collected as usual. A frozen object that later
-    becomes cyclic garbage is not collected (a Session has no cycles: refcounting frees it;
-    a closed screen would stay). Done once, and not at all if something else froze already:
-    the natural place is the app, once the first preset has loaded.
-    """
-    global _FROZE
-    if not _FROZE:
-        _FROZE = True
-        if gc.get_freeze_count() == 0:  # walks the frozen objects: asked once only
-            gc.freeze()
 
 
 def apply_training(session: "Session", result: "TrainingResult") -> str:
