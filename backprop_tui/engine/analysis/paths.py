@@ -18,7 +18,6 @@ import numpy as np
 from backprop_tui.engine.analysis.live import (
     Live,
     State,
-    all_float_leaves,
     check_leaf_element,
     element_label,
     jacobian,
@@ -76,7 +75,10 @@ class Paths:
 def paths(state: State, name: str, index: Index | None = None, max_paths: int = MAX_PATHS) -> Paths:
     """All paths from leaf element `name[index]` to the output (a summary beyond max_paths)."""
     index = check_leaf_element(state, name, index)
-    live = run_live(state, all_float_leaves(state))  # so that inputs have paths too
+    # the source requires grad, so that inputs have paths too; the other leaves keep the
+    # user's flags: when the source already requires grad, this is the pass every other
+    # analysis of the state shares (deep_chain: one forward and backward of 500 steps less)
+    live = run_live(state, {**state.requires_grad, name: True})
     graph = live.graph
     out = graph.preset.output
     source = format_index(name, index)

@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from backprop_tui.ui.app import BackpropApp
 
 
+def _widget(app: "BackpropApp", kind: type):
+    """The screen's one widget of this kind, or None. query_one is cached by Textual;
+    iterating app.query walks the whole DOM, about 0.5 ms per edit each."""
+    from textual.css.query import NoMatches
+
+    try:
+        return app.query_one(kind)
+    except NoMatches:
+        return None
+
+
 def _frozen(app: "BackpropApp"):
     from backprop_tui.engine.analysis.live import FrozenState
 
@@ -52,7 +63,8 @@ def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str
 
     if app.session is not None and snapshot is app.session.snapshot:
         # the tree may be gone (a preset being swapped in): the next flags will mark it
-        for tree in app.query(GraphTree):
+        tree = _widget(app, GraphTree)
+        if tree is not None:
             tree.set_flags(set(by_node))
 
 
@@ -61,6 +73,7 @@ def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None
     from backprop_tui.ui.widgets.inspector import Inspector
 
     # the inspector may be gone (the app closing with an Inspect message queued)
-    for inspector in app.query(Inspector):
+    inspector = _widget(app, Inspector)
+    if inspector is not None:
         inspector.request(_frozen(app), app.session.snapshot, name, before, index, explain,
                           lambda snapshot, by_node: mark_flags(app, snapshot, by_node))
