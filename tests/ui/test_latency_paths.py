@@ -241,7 +241,7 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatc
 async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
     # the inspector skips layout passes while a section keeps its height; a resize
     # changes the width its heights were measured at, and must not cut text off
-    from textual.widgets import Static
+    from backprop_tui.ui.widgets.text_block import TextBlock
 
     app = make_app("simple_nn")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -254,6 +254,6 @@ async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
             await pilot.press(key)
             await settle(pilot)
             for selector in ("#inspector-body", "#inspector-teaching", "#inspector-details"):
-                static = app.query_one(selector, Static)
+                static = app.query_one(selector, TextBlock)
                 needed = static.get_content_height(static.size, static.size, static.size.width)
                 assert static.size.height >= needed, (size, selector)

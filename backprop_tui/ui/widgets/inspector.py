@@ -7,15 +7,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from rich.console import Group
 from rich.text import Text
 from textual import work
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from backprop_tui.ui.teaching.sections import is_light
+from backprop_tui.ui.widgets.text_block import TextBlock
 from backprop_tui.ui.format import (
     CHANGED,
     NO_GRAD,
@@ -63,15 +62,6 @@ class AnalysisReady(Message):
         self.analysis = analysis
 
 
-def _line_height(line: Text, width: int, console) -> int:
-    """Rows a line takes at this width; wrapping only the lines that need it (most fit,
-    and wrapping every line on every edit cost about 0.4 ms per static)."""
-    plain = line.plain
-    if line.cell_len <= width and "\n" not in plain and "\t" not in plain:  # a tab expands
-        return 1
-    return len(line.wrap(console, width))
-
-
 class Inspector(VerticalScroll):
     """Renders one node with the chain rule the engine computed through torch.
 
@@ -99,9 +89,11 @@ class Inspector(VerticalScroll):
         self._cost_preset: object = None  # the preset they were measured on
 
     def compose(self):
-        yield Static(id="inspector-body")
-        yield Static(id="inspector-teaching")
-        yield Static(id="inspector-details")
+        # TextBlocks, not Statics: they render only the rows on screen (the teaching
+        # sections are often taller than the panel)
+        yield TextBlock(id="inspector-body")
+        yield TextBlock(id="inspector-teaching")
+        yield TextBlock(id="inspector-details")
 
     def on_mount(self) -> None:
         self.border_title = "Inspector"
@@ -148,25 +140,25 @@ class Inspector(VerticalScroll):
         self._update("#inspector-details", lines)
 
     def clear(self) -> None:
-        for static in self.query(Static):
-            static.update("")
+        for block in self.query(TextBlock):
+            block.update([])
         self._heights.clear()
         self._shown.clear()
         self._shown_name = None
 
     def _update(self, selector: str, lines: list[Text]) -> None:
-        """Static.update, with a layout pass only when the static grows.
+        """TextBlock.update, with a layout pass only when the block grows.
 
         A layout pass arranges the whole screen and costs more than repainting the
-        inspector. While one node is shown, a static that would shrink keeps its height
+        inspector. While one node is shown, a block that would shrink keeps its height
         with blank lines: an edit repaints it in place, and the panel does not jump.
         """
-        static = self.query_one(selector, Static)
+        block = self.query_one(selector, TextBlock)
         if self._shown.get(selector) == lines:
             return  # nothing new: no repaint (details and flags often stay the same)
         self._shown[selector] = lines
-        width = static.size.width
-        height = sum(_line_height(line, width, self.app.console) for line in lines) if width > 0 else None
+        width = block.size.width
+        height = block.height_for(lines, width) if width > 0 else None
         # the height it was given, if at this width (a resize or a scrollbar changes it)
         shown_width, shown = self._heights.get(selector, (None, None))
         if shown_width != width:
@@ -175,7 +167,7 @@ class Inspector(VerticalScroll):
             lines = [*lines, *[Text("")] * (shown - height)]
             height = shown
         self._heights[selector] = (width, height)
-        static.update(Group(*lines) if lines else "", layout=height is None or height != shown)
+        block.update(lines, layout=height is None or height != shown)
 
     # ------------------------------------------------------------ analyses: in the edit or a worker
 
