@@ -63,6 +63,15 @@ def test_nan_is_flagged():
     assert {f.node for f in found} >= {"t1", "f"}  # log(-1) is nan, and so is everything after it
 
 
+def test_a_state_known_to_be_finite_skips_only_the_nan_check():
+    # the inspector passes Snapshot.finite, so that a finite state skips the per-tensor check
+    s = Session(custom_preset("log(x) * y", {"x": -1.0, "y": 2.0}))
+    assert not s.snapshot.finite
+    assert flags(s, finite=s.snapshot.finite) == flags(s)
+    s.set_element("x", (), 2.0)
+    assert s.snapshot.finite and flags(s, finite=True) == flags(s) == ()
+
+
 def test_saturated_tanh():
     s = Session(custom_preset("tanh(w * x)", {"w": 2.0, "x": 2.0}))
     (flag,) = flags(s)

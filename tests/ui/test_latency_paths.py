@@ -257,3 +257,14 @@ async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
                 static = app.query_one(selector, TextBlock)
                 needed = static.get_content_height(static.size, static.size, static.size.width)
                 assert static.size.height >= needed, (size, selector)
+
+
+def test_the_inspector_still_flags_nan_when_it_skips_the_check_for_finite_states():
+    from backprop_tui.engine import Session
+    from backprop_tui.engine.analysis.custom import custom_preset
+    from backprop_tui.engine.analysis.live import FrozenState
+    from backprop_tui.ui.teaching.sections import SnapshotCache, compute_flags
+
+    s = Session(custom_preset("log(x) * y", {"x": -1.0, "y": 2.0}))
+    by_node = compute_flags(FrozenState.of(s), s.snapshot, SnapshotCache())
+    assert any("nan or inf" in reason for reason in by_node["f"])

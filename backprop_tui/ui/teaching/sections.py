@@ -71,7 +71,7 @@ def compute_flags(state, snapshot, cache: SnapshotCache) -> dict[str, list[str]]
 
     def run() -> dict[str, list[str]]:
         try:
-            return flags_by_node(flags(state))
+            return flags_by_node(flags(state, finite=snapshot.finite))  # the snapshot of this very state
         except Exception:  # noqa: BLE001 - no flags is better than a broken inspector
             return {}
 
