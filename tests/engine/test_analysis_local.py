@@ -148,3 +148,31 @@ def test_unknown_nodes_are_one_clear_error():
     for call in (lambda: chain_rule(s, "q"), lambda: local_derivatives(s, "q"), lambda: node_contributions(s, "q")):
         with pytest.raises(AnalysisError, match="unknown node 'q'"):
             call()
+
+
+@pytest.mark.parametrize("preset", ["simple_nn", "scalar_chain", "dead_relu"])
+def test_a_live_pass_keeps_its_gradients_while_autograd_is_asked_again(preset):
+    # Live.grads are the .grad tensors themselves (no copy): asking autograd.grad through
+    # the retained graph afterwards (Jacobians, paths, contributions) must not change them
+    from backprop_tui.engine.analysis.contributions import contributions
+    from backprop_tui.engine.analysis.live import FrozenState, jacobian, run_live
+    from backprop_tui.engine.analysis.paths import paths
+
+    s = Session(load_preset(resolve_preset(preset)))
+    state = FrozenState.of(s)
+    live = run_live(state)  # the pass the analyses below share
+    before = {name: None if g is None else g.clone() for name, g in live.grads.items()}
+    assert any(g is not None for g in before.values())
+    for tensor in live.trace.tensors.values():
+        if tensor.requires_grad:
+            jacobian(live.trace.output, tensor)
+    contributions(state)
+    for leaf in s.preset.leaves:
+        if leaf.requires_grad:
+            paths(state, leaf.name, (0,) * len(leaf.shape))
+    assert run_live(state) is live
+    for name, grad in before.items():
+        assert (grad is None) == (live.grad(name) is None), name
+        if grad is not None:
+            assert torch.equal(live.grad(name), grad), name
+            assert np.array_equal(grad.numpy(), s.snapshot.node(name).grad), name

@@ -100,9 +100,10 @@ class Live:
     """One forward + backward on a private graph, with the autograd graph kept alive.
 
     `trace.tensors[name]` are the live tensors; the graph is retained, so it can be asked
-    again with `torch.autograd.grad`. `grads` are the `.grad`s right after backward, copied:
-    a later `autograd.grad` through a step fires its retain_grad hook and adds into that
-    step's `.grad`, so the live `.grad` attributes must not be read afterwards.
+    again with `torch.autograd.grad`. `grads` are the `.grad`s right after backward: a
+    later `autograd.grad` through a step fires its retain_grad hook, which sets that
+    step's `.grad` to the sum so far, so the live `.grad` attributes must not be read
+    afterwards (tests/engine checks that `grads` keep their values).
     """
 
     graph: Graph
@@ -158,7 +159,10 @@ def _run_live(state: State, flags: dict[str, bool]) -> Live:
         raise
     except (RuntimeError, ValueError, IndexError) as exc:
         raise ComputeError(_first_line(exc)) from None
-    grads = {name: None if t.grad is None else t.grad.detach().clone() for name, t in trace.tensors.items()}
+    # the .grad tensors themselves: no copy is needed, because nothing writes into them
+    # later (autograd.grad leaves leaves' .grad alone, and a step's retain_grad hook puts
+    # a new tensor in .grad rather than adding in place); deep_chain: 2.2 -> 0.2 ms
+    grads = {name: t.grad for name, t in trace.tensors.items()}
     return Live(graph, trace, flags, grads)
 
 
