@@ -61,3 +61,23 @@ async def test_a_text_block_renders_only_the_rows_asked_for():
         block._strips.clear()
         block.render_lines(Region(0, 3, block.size.width, 5))
         assert sorted(block._strips) == [3, 4, 5, 6, 7]
+
+
+@pilot_test
+async def test_a_text_block_counts_rows_as_rich_wraps_them():
+    # the row count comes from Rich's line breaking without building the rows: it must
+    # agree with Text.wrap, which draws them
+    import random
+
+    rng = random.Random(7)
+    words = ["X[0,0]", "→", "Z1[0,1]", "×", "(-1.3)", "=", "0.0241848", "averyveryverylongwordwithoutspaces",
+             "∂J/∂W1[0,1]", " ", "  ", "a", "Σ", "contributions:"]
+    app = Pair()
+    async with app.run_test(size=(60, 40)):
+        block = app.query_one("#block", TextBlock)
+        for _ in range(400):
+            line = Text(" ".join(rng.choice(words) for _ in range(rng.randint(1, 25))), style="bold")
+            if rng.random() < 0.2:
+                line.overflow = rng.choice(["fold", "crop", "ellipsis"])
+            width = rng.randint(1, 70)
+            assert block.height_for([line], width) == len(line.wrap(app.console, width)), (line.plain, width)

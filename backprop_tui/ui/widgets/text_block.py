@@ -14,12 +14,19 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate
 
+from rich._wrap import divide_line
 from rich.console import Group
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
+
+
+def _fits(line: Text, width: int) -> bool:
+    """One row at this width, unwrapped (a tab expands, so a line with one is wrapped)."""
+    plain = line.plain
+    return line.cell_len <= width and "\n" not in plain and "\t" not in plain
 
 
 class TextBlock(Widget):
@@ -31,6 +38,7 @@ class TextBlock(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._lines: list[Text] = []
+        self._counts: dict[int, tuple[Text, int, int]] = {}  # id(line) -> (line, width, its number of rows)
         self._wraps: dict[int, tuple[Text, int, list[Text]]] = {}  # id(line) -> (line, width, its rows)
         self._width = -1  # the width _starts was measured at
         self._starts: list[int] = [0]  # the first row of each line, and the total
@@ -43,14 +51,15 @@ class TextBlock(Widget):
 
     def update(self, lines: list[Text], layout: bool = True) -> None:
         self._lines = list(lines)
-        keep = {id(line) for line in self._lines}  # wraps measured for these lines stay
+        keep = {id(line) for line in self._lines}  # what was measured for these lines stays
+        self._counts = {key: count for key, count in self._counts.items() if key in keep}
         self._wraps = {key: wrap for key, wrap in self._wraps.items() if key in keep}
         self._width = -1
         self.refresh(layout=layout)
 
     def height_for(self, lines: list[Text], width: int) -> int:
-        """Rows `lines` take at `width` (their wraps are kept for an update with them)."""
-        return sum(len(self._rows_of(line, width)) for line in lines)
+        """Rows `lines` take at `width` (their counts are kept for an update with them)."""
+        return sum(self._count(line, width) for line in lines)
 
     def get_content_height(self, container, viewport, width: int) -> int:
         self._measure(width)
@@ -59,15 +68,28 @@ class TextBlock(Widget):
     def get_content_width(self, container, viewport) -> int:
         return max((line.cell_len for line in self._lines), default=0)
 
+    def _count(self, line: Text, width: int) -> int:
+        """How many rows `line` wraps to: what len(line.wrap(console, width)) says, from
+        Rich's own line breaking (divide_line) without building the rows, which only the
+        rows on screen need (a long line costs half as much)."""
+        cached = self._counts.get(id(line))
+        if cached is not None and cached[0] is line and cached[1] == width:
+            return cached[2]
+        plain = line.plain
+        if _fits(line, width):
+            count = 1
+        elif "\n" in plain or "\t" in plain or line.no_wrap or width < 1:
+            count = len(self._rows_of(line, width))  # the general case: Rich's wrap itself
+        else:
+            count = len(divide_line(plain, width, fold=(line.overflow or "fold") == "fold")) + 1
+        self._counts[id(line)] = (line, width, count)
+        return count
+
     def _rows_of(self, line: Text, width: int) -> list[Text]:
         cached = self._wraps.get(id(line))
         if cached is not None and cached[0] is line and cached[1] == width:
             return cached[2]
-        plain = line.plain
-        if line.cell_len <= width and "\n" not in plain and "\t" not in plain:  # fits (a tab expands)
-            rows = [line]
-        else:
-            rows = list(line.wrap(self.app.console, max(1, width)))
+        rows = [line] if _fits(line, width) else list(line.wrap(self.app.console, max(1, width)))
         self._wraps[id(line)] = (line, width, rows)
         return rows
 
@@ -75,7 +97,7 @@ class TextBlock(Widget):
         if width == self._width:
             return
         self._width = width
-        heights = [len(self._rows_of(line, width)) for line in self._lines] if width > 0 else []
+        heights = [self._count(line, width) for line in self._lines] if width > 0 else []
         self._starts = [0, *accumulate(heights)]
         self._strips = {}
 
