@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from backprop_tui.ui.format import grad_of, shape_text, value_of
+from backprop_tui.ui.format import (
+    PREVIEW_DIGITS, PREVIEW_ELEMENTS, changed, fmt, grad_of, scalar_delta, shape_text, signed, value_of,
+)
 from backprop_tui.ui.messages import Inspect, OpenInEditor
+from backprop_tui.ui.widgets.tree_lines import DrawnLabel, QuickTree
 
 if TYPE_CHECKING:
     from backprop_tui.engine.snapshot import AutogradFn, Node, Snapshot
@@ -35,49 +40,121 @@ class GraphRef:
     ref: bool  # True: a reference to a node shown in full elsewhere
 
 
-@dataclass(frozen=True)
-class LabelParts:
-    """A node's label in pieces, so a narrow panel drops whole pieces, never half a number.
+class Forms:
+    """A node's value (or grad) as a label shows it, from the fullest form to the most
+    compact: for a tensor, three elements, one element, then the shape (the grad: "…");
+    a scalar, or no grad, has one form.
 
-    `values` and `grads` go from the fullest form to the most compact (for a tensor:
-    three elements, one element, the shape alone); a scalar has one form.
+    A form is measured by its plain text, written here from the numbers formatted once,
+    and made into Text (format.value_of / grad_of, whose plain text it is) only when a
+    label shows it: an edit fits every label again, and a narrow panel shows the shape of
+    most tensors.
     """
 
-    name: Text
-    detail: Text  # " = w * x" for a step, " param" for a leaf
-    values: tuple[Text, ...]
-    grads: tuple[Text, ...]
+    __slots__ = ("node", "previous", "grad", "plains", "_texts")
+
+    def __init__(self, node: "Node", previous: "Node | None", grad: bool) -> None:
+        self.node, self.previous, self.grad = node, previous, grad
+        self._texts: dict[int, Text] = {}
+        array = node.grad if grad else node.value
+        old = None if previous is None else (previous.grad if grad else previous.value)
+        if array is None:
+            self.plains: tuple[str, ...] = ("no grad",)
+            return
+        number = signed if grad else fmt
+        if not node.shape:  # as value_of and grad_of: a number, with its delta
+            delta = scalar_delta(array, old)
+            plain = number(float(array.reshape(-1)[0]))
+            self.plains = (plain if delta is None else f"{plain} Δ{signed(delta)}",)
+            return
+        flat = array.reshape(-1)
+        cells = [" " + number(x, PREVIEW_DIGITS) for x in flat[:PREVIEW_ELEMENTS]]
+        mask = changed(array, old)
+        marked = f" Δ{int(mask.sum())} changed" if mask is not None and mask.any() else ""
+        head = f"[{shape_text(array.shape)}]"
+
+        def preview(elements: int) -> str:
+            return head + "".join(cells[:elements]) + (" …" if flat.size > elements else "") + marked
+
+        compact = "…" if grad else f"[{shape_text(node.shape)}]"
+        self.plains = (preview(PREVIEW_ELEMENTS), preview(1), compact)
+
+    def text(self, form: int) -> Text:
+        text = self._texts.get(form)
+        if text is None:
+            if form == 2:
+                text = Text(self.plains[2], style="dim")
+            else:
+                make = grad_of if self.grad else value_of
+                elements = PREVIEW_ELEMENTS if form == 0 else 1
+                text = make(self.node, self.previous, elements=elements)
+            self._texts[form] = text
+        return text
+
+
+class LabelParts:
+    """A node's label in pieces, so a narrow panel drops whole pieces, never half a number."""
+
+    __slots__ = ("name", "detail", "values", "grads")
+
+    def __init__(self, name: Text, detail: Text, values: Forms, grads: Forms) -> None:
+        self.name = name
+        self.detail = detail  # " = w * x" for a step, " param" for a leaf
+        self.values = values
+        self.grads = grads
+
+    def forms(self) -> Iterator[tuple[bool, int | None, int | None]]:
+        """(with the detail?, value form, grad form) of each label, fullest first."""
+        v, g = len(self.values.plains), len(self.grads.plains)
+        yield True, 0, 0
+        yield False, 0, 0
+        for i in range(1, max(v, g)):
+            yield False, min(i, v - 1), min(i - 1, g - 1)
+            yield False, min(i, v - 1), min(i, g - 1)
+        yield False, None, g - 1  # deep in a narrow tree: grad first
+        yield False, None, None
+
+    def label(self, detail: bool, value: int | None, grad: int | None) -> Text:
+        text = self.name.copy()
+        if detail:
+            text.append_text(self.detail)
+        if value is not None:
+            text.append("  ")
+            text.append_text(self.values.text(value))
+        if grad is not None:
+            text.append("  grad ", style="dim")
+            text.append_text(self.grads.text(grad))
+        return text
 
     def candidates(self) -> Iterator[Text]:
-        """From the fullest label to the most compact; the first that fits is shown.
-
-        Made one at a time: most labels fit in their first or second form, and an edit
-        makes every label of the tree again.
-        """
-        v, g = self.values, self.grads
-        variants = [(True, v[0], g[0]), (False, v[0], g[0])]
-        for i in range(1, max(len(v), len(g))):
-            variants.append((False, v[min(i, len(v) - 1)], g[min(i - 1, len(g) - 1)]))
-            variants.append((False, v[min(i, len(v) - 1)], g[min(i, len(g) - 1)]))
-        variants += [(False, None, g[-1]), (False, None, None)]  # deep in a narrow tree: grad first
+        """From the fullest label to the most compact, each different from the one before."""
         last = None
-        for detail, value, grad in variants:
-            text = self.name.copy()
-            if detail:
-                text.append_text(self.detail)
-            if value is not None:
-                text.append("  ")
-                text.append_text(value)
-            if grad is not None:
-                text.append("  grad ", style="dim")
-                text.append_text(grad)
+        for form in self.forms():
+            text = self.label(*form)
             if last is None or text.plain != last:
                 last = text.plain
                 yield text
 
     def full(self) -> Text:
         """The fullest label."""
-        return next(self.candidates())
+        return self.label(True, 0, 0)
+
+    def fit(self, width: int) -> Text:
+        """The first candidate at most `width` cells wide, else the most compact one cut;
+        each measured before it is made."""
+        name, detail = self.name.plain, self.detail.plain
+        values, grads = self.values.plains, self.grads.plains
+        for with_detail, value, grad in self.forms():
+            plain = name + detail if with_detail else name
+            if value is not None:
+                plain += "  " + values[value]
+            if grad is not None:
+                plain += "  grad " + grads[grad]
+            if cell_len(plain) <= width:
+                return self.label(with_detail, value, grad)
+        text = self.label(False, None, None)
+        text.truncate(max(1, width), overflow="ellipsis")
+        return text
 
 
 FLAG_MARK = "⚠"  # the engine flagged this node (analysis.flags); the inspector says why
@@ -92,15 +169,7 @@ def node_parts(node: "Node", previous: "Node | None", flagged: bool = False) -> 
         detail = Text(f" = {expr}", style="cyan")
     else:
         detail = Text(f" {SHORT_KIND.get(node.kind, node.kind)}", style="dim")
-    if not node.shape:
-        return LabelParts(name, detail, (value_of(node, previous),), (grad_of(node, previous),))
-    shape = Text(f"[{shape_text(node.shape)}]", style="dim")
-    values = (value_of(node, previous), value_of(node, previous, elements=1), shape)
-    if node.grad is None:
-        grads = (grad_of(node, previous),)
-    else:
-        grads = (grad_of(node, previous), grad_of(node, previous, elements=1), Text("…", style="dim"))
-    return LabelParts(name, detail, values, grads)
+    return LabelParts(name, detail, Forms(node, previous, grad=False), Forms(node, previous, grad=True))
 
 
 def node_label(node: "Node", previous: "Node | None") -> Text:
@@ -109,11 +178,7 @@ def node_label(node: "Node", previous: "Node | None") -> Text:
 
 
 def fit_label(parts: LabelParts, width: int) -> Text:
-    for text in parts.candidates():
-        if text.cell_len <= width:
-            return text
-    text.truncate(max(1, width), overflow="ellipsis")  # the most compact, cut
-    return text
+    return parts.fit(width)
 
 
 class _ArrayKey:
@@ -235,7 +300,30 @@ class ChainGap:
         return text
 
 
-class GraphTree(Tree["GraphRef | ChainGap"]):
+class _Row(TreeNode["GraphRef | ChainGap"]):
+    """A row whose full label (`label`) is made from its LabelParts when first read: an
+    edit relabels every row and draws each one's label fitted to the panel, not the full
+    one, which only a reader of `label` needs."""
+
+    _pending: "LabelParts | None" = None
+
+    @property
+    def _label(self) -> Text:
+        if self._pending is not None:
+            self._text = self._tree.process_label(self._pending.full())
+            self._pending = None
+        return self._text
+
+    @_label.setter
+    def _label(self, label: Text) -> None:
+        self._text = label
+        self._pending = None
+
+    def defer_label(self, parts: LabelParts) -> None:
+        self._pending = parts
+
+
+class GraphTree(QuickTree["GraphRef | ChainGap"]):
     """Output at the top, inputs below; labels updated in place on every edit.
 
     A long chain (each step the only computed input of the one above, used by nothing
@@ -254,53 +342,57 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
         self._occurrences: dict[str, list[TreeNode[GraphRef]]] = {}  # rows in the Tree, full and references
         self._full: dict[str, TreeNode[GraphRef]] = {}  # the full entries in the Tree (the ones relabelled)
         self._parts: dict[int, LabelParts] = {}  # by TreeNode id: the label in pieces
-        self._fitted: dict[int, tuple[LabelParts, int, Text]] = {}  # by TreeNode id: the last fit
+        self._fitted: dict[int, tuple[LabelParts | Text, int, DrawnLabel]] = {}  # by TreeNode id: the last fit
         self._shown: dict[str, tuple] = {}  # by name: what its label was made from (_label_key)
         self._flagged: frozenset[str] = frozenset()  # nodes marked with FLAG_MARK
+        self._stale_rows: list[_Row] = []  # relabelled, not redrawn yet
         self._snapshot: "Snapshot | None" = None
         self._previous: "Snapshot | None" = None
         super().__init__("graph", **kwargs)
         self.show_root = False
         self.guide_depth = 2
 
-    _frame_style = None  # the widget's style while one frame is drawn
+    def _add_node(self, parent, label, data, expand=False):
+        # Textual's private Tree._add_node (textual pinned in constraints.txt), making a _Row
+        node = _Row(self, parent, self._new_id(), label, data, expanded=expand)
+        self._tree_nodes[node._id] = node
+        self._updates += 1
+        return node
 
-    def render_lines(self, crop):
-        # Tree.render_line asks for self.rich_style, a walk up the DOM, once per line: an
-        # edit redraws every row on screen, so take it once per frame (deep_chain: a full
-        # redraw of the panel 3.5 -> 2.7 ms)
-        self._frame_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._frame_style = None
+    def drawn_label(self, node: TreeNode, content_width: int | None = None) -> DrawnLabel:
+        """The label fitted to the panel: drop the expression, then previews, before cutting.
 
-    def render_line(self, y: int):
-        style = self._frame_style if self._frame_style is not None else self.rich_style
-        scroll_x, scroll_y = self.scroll_offset
-        return self._render_line(y + scroll_y, scroll_x, scroll_x + self.size.width, style)
-
-    def render_label(self, node: TreeNode[GraphRef], base_style, style) -> Text:
-        """Fit the label to the panel: drop the expression, then previews, before cutting."""
+        Kept until the label or the room for it changes."""
+        if content_width is None:
+            content_width = self._frame.content_width if self._frame is not None else self.scrollable_content_region.width
+        room = self._room(node, content_width)
         parts = self._parts.get(node.id)
+        source = node._label if parts is None else parts
+        fitted = self._fitted.get(node.id)
+        if fitted is None or fitted[0] is not source or fitted[1] != room:
+            if parts is not None:
+                text = fit_label(parts, room)
+            else:  # a reference or a group line: words only, so a plain cut is honest
+                text = source.copy()
+                text.truncate(max(1, room), overflow="ellipsis")
+            fitted = self._fitted[node.id] = (source, room, DrawnLabel(text))
+        return fitted[2]
+
+    def _room(self, node: TreeNode, content_width: int) -> int:
         depth = 0
         parent = node.parent
         while parent is not None and parent is not self.root:
             depth += 1
             parent = parent.parent
         icon = 2 if node.allow_expand else 0
-        room = self.scrollable_content_region.width - depth * self.guide_depth - icon
+        return content_width - depth * self.guide_depth - icon
+
+    def render_label(self, node: TreeNode[GraphRef], base_style, style) -> Text:
+        # (rows are drawn by QuickTree.draw_row; this is Tree's own path, kept equal to it)
         # the base class styles node._label and adds the fold icon: lend it the fitted
         # label for this call only, so node.label stays the full text
         full = node._label
-        if parts is not None:
-            fitted = self._fitted.get(node.id)
-            if fitted is None or fitted[0] is not parts or fitted[1] != room:
-                fitted = self._fitted[node.id] = (parts, room, fit_label(parts, room))
-            node._label = fitted[2]  # the base class styles a copy
-        else:  # a reference or a group line: words only, so a plain cut is honest
-            node._label = full.copy()
-            node._label.truncate(max(1, room), overflow="ellipsis")
+        node._label = self.drawn_label(node).text  # the base class styles a copy
         try:
             return super().render_label(node, base_style, style)
         finally:
@@ -402,9 +494,10 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
             parts = node_parts(node, before, name in self._flagged)
             data = GraphRef(name, False)
             if entry.children or entry.chain is not None:
-                tree_node = parent.add(parts.full(), data=data, before=index, expand=True)
+                tree_node = parent.add(Text(), data=data, before=index, expand=True)
             else:
-                tree_node = parent.add_leaf(parts.full(), data=data, before=index)
+                tree_node = parent.add_leaf(Text(), data=data, before=index)
+            tree_node.defer_label(parts)
             self._full[name] = tree_node
             self._parts[tree_node.id] = parts
             self._shown[name] = self._label_key(name)
@@ -466,8 +559,11 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
         """
         self._snapshot, self._previous = snapshot, previous
         for name in self._full:
-            if self._label_key(name) != self._shown.get(name):
+            key = self._label_key(name)
+            if key != self._shown.get(name):
+                self._shown[name] = key
                 self._relabel(name)
+        self._refresh_rows()
 
     def _label_key(self, name: str) -> tuple:
         snapshot, previous = self._snapshot, self._previous
@@ -482,13 +578,50 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
         return node.expr, node.kind, node.shape, value, grad, deltas, name in self._flagged
 
     def _relabel(self, name: str) -> None:
-        snapshot = self._snapshot
+        """A new label for the full entry of `name` (its _shown key set by the caller); the
+        caller then redraws the relabelled rows (_refresh_rows)."""
         tree_node = self._full[name]
-        node = snapshot.node(name)
-        parts = node_parts(node, self._before(name), name in self._flagged)
+        parts = node_parts(self._snapshot.node(name), self._before(name), name in self._flagged)
         self._parts[tree_node.id] = parts
-        self._shown[name] = self._label_key(name)
-        tree_node.set_label(parts.full())
+        tree_node.defer_label(parts)
+        self._stale_rows.append(tree_node)
+
+    def _refresh_rows(self) -> None:
+        """Redraw the relabelled rows on screen whose drawn label changed.
+
+        A narrow panel shows most tensors by their shape, which an edit does not change:
+        those rows keep their drawn label and are not redrawn. (TreeNode.set_label would
+        redraw each row and every row below it, after scanning the rows on screen for
+        them.)
+        """
+        rows, self._stale_rows = self._stale_rows, []
+        lines = self._tree_lines
+        top, (width, height) = self.scroll_offset.y, self.size
+        content_width = self.scrollable_content_region.width
+        regions = []
+        for row in rows:
+            on_screen = top <= row._line < min(top + height, len(lines)) and lines[row._line].node is row
+            if on_screen and self._drawn_as_before(row, content_width):
+                continue
+            row._updates += 1  # part of the key of Tree's line cache, as in set_label
+            if on_screen:
+                regions.append(Region(0, row._line - top, width, 1))
+        if regions:
+            self.refresh(*regions)
+
+    def _drawn_as_before(self, row: _Row, content_width: int) -> bool:
+        """Whether the row's new label, fitted to the panel, is the one drawn already (which
+        is then kept, with the pieces it was cut in)."""
+        before = self._fitted.get(row.id)
+        if before is None:
+            return False
+        text = self.drawn_label(row, content_width).text  # fitted anew: its parts are new
+        parts, room, _ = self._fitted[row.id]
+        drawn = before[2]
+        if room != before[1] or text != drawn.text or text.style != drawn.text.style:
+            return False
+        self._fitted[row.id] = (parts, room, drawn)
+        return True
 
     def set_flags(self, names: "set[str] | frozenset[str]") -> None:
         """Mark the flagged nodes (the old marks stay until the new flags arrive: no flicker)."""
@@ -499,7 +632,9 @@ class GraphTree(Tree["GraphRef | ChainGap"]):
             return
         for name in changed:
             if name in self._full and name in self._snapshot:
+                self._shown[name] = self._label_key(name)
                 self._relabel(name)
+        self._refresh_rows()
 
     @property
     def highlighted_name(self) -> str | None:
