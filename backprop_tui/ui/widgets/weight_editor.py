@@ -11,12 +11,15 @@ import math
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, OptionList, Static
+from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, Row, RowKey
 from textual.widgets.option_list import Option
 
 from backprop_tui.ui.format import (
@@ -74,8 +77,108 @@ class ElementGrid(DataTable):
         pass
 
     def __init__(self, **kwargs) -> None:
+        # before DataTable's __init__, whose watchers render
+        self._versions: dict[CellKey, int] = {}  # by cell: how many update_cell calls it had
+        self._cell_updates = 0  # update_cell calls in all
         super().__init__(**kwargs)
         self.on_scrolled: Callable[[], None] = lambda: None  # the editor writes rows that came into view
+
+    # An edit changes a cell or two; DataTable (private API of the pinned textual) then
+    # repaints the whole table, and keys its caches on `_update_count`, which every
+    # update_cell bumps, so every cell on screen went through Rich again (~0.5 ms a line).
+    # Here update_cell repaints the cell's row only, and the caches below hold the cell's
+    # own version for `_update_count`: the row's other cells are not rendered again.
+    # Whatever else bumps `_update_count` (rows or columns added or removed, sort,
+    # resize) still invalidates them all, and they live in DataTable's own caches, so
+    # every place that clears those (styles, cursor, padding) clears them too.
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if update_width:  # the column may widen: all rows move
+            super().update_cell(row_key, column_key, value, update_width=True)
+        else:  # DataTable.update_cell, but the row only is repainted
+            if row_key not in self._row_locations or column_key not in self._column_locations:
+                raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
+            self._data[row_key][column_key] = value
+            self._update_count += 1
+            self.refresh_row(self._row_locations.get(row_key))
+        cell = CellKey(row_key, column_key)
+        self._versions[cell] = self._versions.get(cell, 0) + 1
+        self._cell_updates += 1
+
+    def clear(self, columns: bool = False):
+        self._versions.clear()  # the rows, and their keys, are gone
+        return super().clear(columns)
+
+    @property
+    def _layout_version(self) -> tuple[str, int]:
+        """`_update_count` less update_cell's bumps: the rows and columns, and where they are."""
+        return "ElementGrid", self._update_count - self._cell_updates
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        # DataTable lists all the page's rows (500) again on each `_update_count`: after every
+        # update_cell, for the region refresh_row repaints and the line offsets below
+        key = (self.row_count, self._layout_version)
+        rows = self._ordered_row_cache.get(key)
+        if rows is None:
+            rows = self._ordered_row_cache[key] = DataTable.ordered_rows.fget(self)
+        return rows
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:
+        key = self._layout_version
+        offsets = self._offset_cache.get(key)
+        if offsets is None:
+            offsets = self._offset_cache[key] = DataTable._y_offsets.fget(self)
+        return offsets
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        row_key = self._header_row_key if row_index == -1 else self._row_locations.get_key(row_index)
+        cell = CellKey(row_key, self._column_locations.get_key(column_index))
+        key = (  # DataTable's key, with the cell's version for `_update_count`, and the width
+            self._layout_version, self._versions.get(cell, 0), row_index, column_index, base_style,
+            width, cursor, hover, self._show_hover_cursor, self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(key)
+        if lines is None:
+            lines = self._render_text_cell(row_index, column_index, base_style, width, cursor, hover)
+            if lines is None:
+                lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cell_render_cache[key] = lines
+        return lines
+
+    def _render_text_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                          cursor: bool, hover: bool) -> list[list[Segment]] | None:
+        """DataTable._render_cell's segments for a Text one line high (all the grid's
+        cells), or None for any other cell: DataTable renders Styled(Padding(cell))
+        through console.render_lines, three layers of Rich for what is the cell's
+        line, its padding either side, and two styles over them."""
+        header = row_index == -1
+        if column_index == -1 or width <= 2 * self.cell_padding:
+            return None
+        height = self.header_height if header else self.rows[self._row_locations.get_key(row_index)].height
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        if height != 1 or not isinstance(cell, Text):
+            return None
+        fixed = not header and (row_index < self.fixed_rows or column_index < self.fixed_columns)
+        component_style, post_style = self._get_styles_to_render_cell(
+            header, False, fixed, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+        )
+        style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        pad = self.cell_padding
+        # the options Padding renders the cell with, and its line as Padding pads it
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        options = options.update_width(width - 2 * pad).update_height(1)
+        console = self.app.console
+        none = console.get_style("none")  # Padding's style
+        line = console.render_lines(cell, options, style=none, pad=True)[0]
+        if pad:
+            line = [Segment(" " * pad, none), *line, Segment(" " * pad, none)]
+        return [list(Segment.apply_style(line, style, post_style))]
 
     def action_edit(self) -> None:
         self.post_message(self.EditRequested())
