@@ -105,6 +105,10 @@ class Graph:
         self._leaf_arrays: dict[str, tuple[torch.Tensor, int, np.ndarray, bool]] = {}  # (tensor, version, array, finite)
         self._chains: tuple[tuple, dict[str, AutogradFn]] | None = None
         self._layouts: dict[tuple, Layout] = {}  # which nodes are copied -> where they go
+        # (snapshot, trace, requires_grad) of the last compute, for the analyses of that
+        # very state (analysis.live.session_pass): valid until the next compute, which
+        # writes into the leaves and parameters the trace holds
+        self.last_pass: tuple[Snapshot, Trace, dict[str, bool]] | None = None
 
     def _step_runs(self) -> list[tuple[str, Step, bool]]:
         """Each step as a function of the environment (compiled, once its shapes are checked),
@@ -223,7 +227,9 @@ class Graph:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
             raise ComputeError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-        return self.snapshot(trace, requires_grad)
+        snapshot = self.snapshot(trace, requires_grad)
+        self.last_pass = (snapshot, trace, dict(requires_grad))
+        return snapshot
 
     # ------------------------------------------------------------ snapshot
 

@@ -176,3 +176,50 @@ def test_a_live_pass_keeps_its_gradients_while_autograd_is_asked_again(preset):
         if grad is not None:
             assert torch.equal(live.grad(name), grad), name
             assert np.array_equal(grad.numpy(), s.snapshot.node(name).grad), name
+
+
+def same(a, b) -> bool:
+    """Equal, looking into dataclasses, containers and arrays (exactly, NaN equal to NaN)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(a) and type(a) is type(b):
+        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, (np.ndarray, torch.Tensor)) or isinstance(b, (np.ndarray, torch.Tensor)):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("preset", ["scalar_chain", "linear_regression", "simple_nn", "dead_relu", "softmax_classifier",
+                                    "gradient_accumulation", "deep_chain"])
+def test_analyses_on_the_sessions_own_pass_equal_those_on_a_pass_of_their_own(preset):
+    # the inspector's in-edit analyses read the session's pass (session_pass) instead of
+    # running one more: every result must be what a private pass gives
+    from backprop_tui.engine.analysis.contributions import contributions
+    from backprop_tui.engine.analysis.flags import flags
+    from backprop_tui.engine.analysis.live import FrozenState, session_pass, share_pass
+    from backprop_tui.engine.analysis.paths import paths
+
+    s = Session(load_preset(resolve_preset(preset)))
+    leaf = s.preset.leaves[0]
+    s.nudge(leaf.name, (0,) * len(leaf.shape), 0.25)
+    shared = session_pass(s, s.snapshot)
+    assert shared is not None
+    on_session, private = FrozenState.of(s), FrozenState.of(s)
+    share_pass(on_session, shared)
+    for node in s.snapshot.nodes[:40]:
+        assert same(chain_rule(on_session, node.name), chain_rule(private, node.name)), node.name
+    assert same(flags(on_session), flags(private))
+    assert same(contributions(on_session), contributions(private))
+    if len(s.snapshot.nodes) < 100:
+        for other in s.preset.leaves:
+            if other.dtype == "float":
+                index = (0,) * len(other.shape)
+                assert same(paths(on_session, other.name, index), paths(private, other.name, index)), other.name
+    assert next(iter(on_session.lives.values())) is shared  # the analyses did read it
+    snapshot = s.snapshot
+    s.nudge(leaf.name, (0,) * len(leaf.shape), 0.25)
+    assert session_pass(s, snapshot) is None and session_pass(s, s.snapshot) is not None  # one edit later: gone

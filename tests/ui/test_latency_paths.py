@@ -75,14 +75,18 @@ async def test_an_edit_relabels_only_the_nodes_it_changed():
                 assert tree_node.label.plain == full, name
 
 
-async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: int = 1) -> list[threading.Thread]:
+async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: int = 1,
+                                  on_session_pass: list[bool] | None = None) -> list[threading.Thread]:
     """Press + on `leaf`'s first element `edits` times; check the chain rule shown; return
-    the threads that computed the chain rule for each edit."""
+    the threads that computed the chain rule for each edit (and, in `on_session_pass`,
+    whether it read the session's own forward and backward pass)."""
     threads: list[threading.Thread] = []
     original = app_module.explain
 
     def recording(state, name):
         threads.append(threading.current_thread())
+        if on_session_pass is not None:
+            on_session_pass.append(any(live.graph is app.session.graph for live in state.lives.values()))
         return original(state, name)
 
     monkeypatch.setattr(app_module, "explain", recording)
@@ -92,6 +96,8 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
         app.query_one(WeightEditor).select_leaf(leaf, focus_grid=True)
         await settle(pilot)
         threads.clear()
+        if on_session_pass is not None:
+            on_session_pass.clear()
         before = app.session.snapshot.node(leaf).value.reshape(-1)[0]
         for _ in range(edits):
             await pilot.press("+")
@@ -111,15 +117,19 @@ async def test_a_small_preset_is_analysed_in_the_edit_itself(monkeypatch):
     # a few milliseconds of analyses: one frame shows the edit complete (the budget is
     # raised so that a loaded test machine does not push them into the worker)
     monkeypatch.setattr(inspector_module, "IN_EDIT_BUDGET", 60.0)
-    threads = await _chain_rule_after_edits(monkeypatch, "simple_nn", "linear1.weight")
+    shared: list[bool] = []
+    threads = await _chain_rule_after_edits(monkeypatch, "simple_nn", "linear1.weight", on_session_pass=shared)
     assert threads and all(t is threading.main_thread() for t in threads)
+    assert shared and all(shared)  # and on the session's own pass, not a pass of their own
 
 
 @pilot_test
 async def test_a_big_preset_is_analysed_in_a_worker_while_that_is_slow(monkeypatch):
     monkeypatch.setattr(inspector_module, "IN_EDIT_BUDGET", 0.0)  # every analysis counts as slow
-    threads = await _chain_rule_after_edits(monkeypatch, "mlp_784", "linear1.weight", edits=2)
+    shared: list[bool] = []
+    threads = await _chain_rule_after_edits(monkeypatch, "mlp_784", "linear1.weight", edits=2, on_session_pass=shared)
     assert len(threads) == 2 and all(t is not threading.main_thread() for t in threads)
+    assert shared == [False, False]  # the next edit writes into the session's pass: a worker runs its own
 
 
 @pilot_test

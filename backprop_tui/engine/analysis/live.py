@@ -149,6 +149,29 @@ def run_live(state: State, requires_grad: Mapping[str, bool] | None = None) -> L
     return live
 
 
+def session_pass(session, snapshot) -> Live | None:
+    """The forward and backward the session ran for `snapshot`, as a Live; None when the
+    session has computed anything since.
+
+    Valid only until the session's next edit, which writes into the leaves and parameters
+    this pass holds: for analyses run at once, in the edit's own thread, never for a
+    worker (see `share_pass`). Unlike a Live of run_live, its autograd graph is not
+    retained (retaining it in every edit's backward made deep_chain's recompute twice as
+    slow): the inspector's analyses do not need it, since they ask autograd one step at a
+    time (`Live.local`); an analysis that asks through the whole graph runs its own pass.
+    """
+    last = session.graph.last_pass
+    if last is None or last[0] is not snapshot or snapshot is not session.snapshot:
+        return None
+    _, trace, flags = last
+    return Live(session.graph, trace, dict(flags), {name: t.grad for name, t in trace.tensors.items()})
+
+
+def share_pass(state: "FrozenState", live: Live) -> None:
+    """Let every analysis of `state` use `live` (a pass of the same values) for its flags."""
+    state.lives.setdefault(tuple(sorted(live.requires_grad.items())), live)
+
+
 def _run_live(state: State, flags: dict[str, bool]) -> Live:
     graph = private_graph(state.preset)
     try:

@@ -70,10 +70,13 @@ def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str
 
 def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, explain) -> None:
     """The inspector's chain rule and teaching sections for `name`, from a worker."""
+    from backprop_tui.engine.analysis.live import session_pass
     from backprop_tui.ui.widgets.inspector import Inspector
 
     # the inspector may be gone (the app closing with an Inspect message queued)
     inspector = _widget(app, Inspector)
     if inspector is not None:
-        inspector.request(_frozen(app), app.session.snapshot, name, before, index, explain,
-                          lambda snapshot, by_node: mark_flags(app, snapshot, by_node))
+        snapshot = app.session.snapshot
+        inspector.request(_frozen(app), snapshot, name, before, index, explain,
+                          lambda snapshot, by_node: mark_flags(app, snapshot, by_node),
+                          shared=session_pass(app.session, snapshot))

@@ -173,7 +173,7 @@ class Inspector(VerticalScroll):
 
     def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
                 explain: Callable[[object, str], Explanation],
-                on_flags: Callable[[object, dict[str, list[str]]], None]) -> None:
+                on_flags: Callable[[object, dict[str, list[str]]], None], shared=None) -> None:
         """Show `name` of `snapshot` with its analyses (computed on a FrozenState);
         hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
 
@@ -182,6 +182,10 @@ class Inspector(VerticalScroll):
         for this node (or, at first, when the preset is small) they run here, so that an
         edit is drawn once, complete. Otherwise they run in a worker: the panel keeps what
         it showed until they arrive, and says "computing…" if that takes long.
+
+        `shared`: the session's own pass for this snapshot (live.session_pass), which the
+        analyses use instead of running one more when they run here; a worker never
+        gets it, since the next edit writes into the tensors it holds.
         """
         self._generation += 1
         generation = self._generation
@@ -193,6 +197,10 @@ class Inspector(VerticalScroll):
         cost = self._costs.get(name)
         in_edit = is_light(snapshot) if cost is None else cost < IN_EDIT_BUDGET
         if in_edit:
+            if shared is not None:
+                from backprop_tui.engine.analysis.live import share_pass  # torch: not at start-up
+
+                share_pass(state, shared)
             self._apply(self._compute(lambda: generation != self._generation, *request))
             return
         with self._requests_lock:
