@@ -274,3 +274,39 @@ async def test_a_terminal_resized_to_40x12_and_back_keeps_working():
         assert tree_label(app, "J").startswith(f"J = d**2 / 2  {J:g}")
         assert app.query_one(WeightEditor).leaf == "w" and grid_cells(app)[0][1].startswith("1")
         assert app._exception is None
+
+
+@pilot_test
+async def test_arrow_keys_typed_faster_than_they_are_handled_settle_on_the_last_leaf():
+    # In a terminal, keys typed quickly arrive before the leaf list's highlight messages
+    # are handled. A stale message (for a row the highlight has already left) used to move
+    # the highlight back, and the two leaves swapped forever, refilling the grid and
+    # resetting its cursor (so down did nothing in it).
+    app = make_app("simple_nn")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        editor = app.query_one(WeightEditor)
+        fills = []
+        original = editor._fill_grid
+
+        def counting() -> None:
+            fills.append(editor.leaf)
+            original()
+
+        editor._fill_grid = counting
+        await pilot.press("tab")
+        await pilot.pause()
+        assert isinstance(app.focused, LeafList)
+        for _ in range(2):  # as a terminal delivers them: both keys before any message is handled
+            app.post_message(events.Key("down", None))
+        for _ in range(20):
+            await pilot.pause()
+        assert editor.leaf == "linear1.weight" and app.query_one(LeafList).highlighted == 2
+        fills.clear()
+        for _ in range(20):
+            await pilot.pause()
+        assert fills == []  # settled: nothing refills the grid any more
+        await pilot.press("enter", "down", "plus")
+        for _ in range(10):
+            await pilot.pause()
+        assert app.session.undo_stack[-1].label.startswith("linear1.weight[0,1]")

@@ -550,6 +550,11 @@ class WeightEditor(Vertical):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
+        if event.option_index != event.option_list.highlighted:
+            # stale: keys typed quickly moved the highlight on before this arrived, and
+            # following it would move it back, posting another; two such messages swapped
+            # the highlight forever, refilling the grid (and resetting its cursor)
+            return
         if event.option.id is not None:
             self.select_leaf(event.option.id)
             if event.option_list.has_focus:  # not when the app moves the highlight itself
