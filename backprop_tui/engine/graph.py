@@ -45,14 +45,6 @@ def _static(name, expr, kind, inputs, consumers, note, module) -> dict:
     return dict(name=name, expr=expr, kind=kind, inputs=inputs, consumers=consumers, note=note, module=module)
 
 
-def _preset_cache(preset: Preset, key: str, make):
-    """What `make()` gives for this preset, made once: kept on the Preset as a cache, not
-    a field (object.__setattr__ past the frozen dataclass: equality does not change)."""
-    if key not in preset.__dict__:
-        object.__setattr__(preset, key, make())
-    return preset.__dict__[key]
-
-
 def _structure(preset: Preset) -> tuple:
     """Inputs and consumers of every node, steps by name, kinds, leaf and step names, and
     each node's Node fields that no edit changes: what the preset alone decides."""
@@ -98,7 +90,7 @@ class Graph:
         # the preset's structure is the same for every Graph of it: the analyses build a
         # private Graph on every edit (deep_chain: 1.8 -> 0.3 ms)
         (self.inputs, self.consumers, self._steps_by_name, self.kinds, self._leaf_names, self._leaf_order,
-         self._step_names, self._static) = _preset_cache(preset, "_structure", lambda: _structure(preset))
+         self._step_names, self._static) = preset.derived("_structure", lambda: _structure(preset))
         self._runs = self._step_runs()
         self._loaded: dict[str, tuple[torch.Tensor, int, int]] = {}  # parameter -> (source, versions)
         self._aliases: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # other leaves -> (source, leaf tensor)
@@ -129,7 +121,7 @@ class Graph:
                 for step in self.preset.steps
             ]
 
-        return _preset_cache(self.preset, "_shared_runs", runs) if shareable else runs()
+        return self.preset.derived("_shared_runs", runs) if shareable else runs()
 
     def _checked_run(self, step) -> Step:
         where = f"step {step.name!r}"

@@ -11,13 +11,15 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from backprop_tui.engine import import_torch, limits
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
+
+T = TypeVar("T")
 
 ROLES = ("input", "target", "parameter")
 DTYPES = ("float", "int")
@@ -90,6 +92,14 @@ class Preset:
     @property
     def leaf_names(self) -> tuple[str, ...]:
         return tuple(leaf.name for leaf in self.leaves)
+
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """What `make()` gives for this preset, made once and kept on it: a cache, not a
+        field (set past the frozen dataclass, so equality and repr do not change). For
+        what the preset alone decides and every edit would otherwise work out again."""
+        if key not in self.__dict__:
+            object.__setattr__(self, key, make())
+        return self.__dict__[key]
 
 
 # ---------------------------------------------------------------- entry points

@@ -223,3 +223,11 @@ def test_analyses_on_the_sessions_own_pass_equal_those_on_a_pass_of_their_own(pr
     snapshot = s.snapshot
     s.nudge(leaf.name, (0,) * len(leaf.shape), 0.25)
     assert session_pass(s, snapshot) is None and session_pass(s, s.snapshot) is not None  # one edit later: gone
+
+
+def test_what_a_preset_derives_is_made_once_and_leaves_it_equal():
+    preset = load_preset(resolve_preset("scalar_chain"))
+    made = []
+    first = preset.derived("_test_value", lambda: made.append(1) or [1, 2])
+    assert preset.derived("_test_value", lambda: made.append(1) or [3]) is first and made == [1]
+    assert preset == load_preset(resolve_preset("scalar_chain")) and "_test_value" not in repr(preset)

@@ -9,7 +9,7 @@ from textual.widgets import Tree
 from textual.widgets._tree import TOGGLE_STYLE
 from ui_support import make_app, pilot_test, ready, settle
 
-from backprop_tui.ui.widgets.graph_tree import ChainGap, GraphTree, LabelParts, fit_label, node_parts
+from backprop_tui.ui.widgets.graph_tree import ChainGap, GraphTree, LabelParts, node_parts
 from backprop_tui.ui.widgets.weight_editor import WeightEditor
 
 SIZE = (100, 30)  # the latency benchmark's terminal: a narrow panel, labels cut to fit
@@ -138,7 +138,7 @@ async def test_rows_match_textual_on_folded_chains_and_references():
         assert assert_rows_as_textual_draws_them(tree, "a page opened, scrolled by 30 rows") > 20
 
 
-def test_fit_label_picks_the_first_candidate_that_fits():
+def test_a_label_fits_as_the_first_of_its_forms_that_fits():
     from backprop_tui.engine import Session, load_preset, resolve_preset
 
     session = Session(load_preset(resolve_preset("simple_nn")))
@@ -147,9 +147,10 @@ def test_fit_label_picks_the_first_candidate_that_fits():
     for node in snapshot.nodes:
         parts = node_parts(node, previous.node(node.name), flagged=node.name == "A1")
         assert isinstance(parts, LabelParts)
-        candidates = list(parts.candidates())
+        # every label form built in full, fullest first: fit measures before it builds
+        candidates = [parts.label(*form) for form in parts.forms()]
         for width in range(0, candidates[0].cell_len + 2):
-            fitted = fit_label(parts, width)
+            fitted = parts.fit(width)
             fitting = [c for c in candidates if c.cell_len <= width]
             if fitting:
                 assert fitted == fitting[0], (node.name, width)

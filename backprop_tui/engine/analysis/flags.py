@@ -31,7 +31,7 @@ class Flag:
 
 
 def flags(state: State, exploding: float = EXPLODING_GRAD, saturation: float = SATURATION_SLOPE,
-          finite: bool | None = None) -> tuple[Flag, ...]:
+          finite: bool = False) -> tuple[Flag, ...]:
     """All flags for the current values, in graph order within each kind.
 
     `finite=True` says that every value and gradient is known to be finite (a Snapshot

@@ -100,7 +100,7 @@ class Live:
     """One forward + backward on a private graph, with the autograd graph kept alive.
 
     `trace.tensors[name]` are the live tensors; the graph is retained, so it can be asked
-    again with `torch.autograd.grad`. `grads` are the `.grad`s right after backward: a
+    again with `torch.autograd.grad` (not so a session's own pass: see session_pass). `grads` are the `.grad`s right after backward: a
     later `autograd.grad` through a step fires its retain_grad hook, which sets that
     step's `.grad` to the sum so far, so the live `.grad` attributes must not be read
     afterwards (tests/engine checks that `grads` keep their values).

@@ -76,7 +76,7 @@ def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None
     # the inspector may be gone (the app closing with an Inspect message queued)
     inspector = _widget(app, Inspector)
     if inspector is not None:
-        snapshot = app.session.snapshot
-        inspector.request(_frozen(app), snapshot, name, before, index, explain,
+        current = app.session.snapshot
+        inspector.request(_frozen(app), current, name, before, index, explain,
                           lambda snapshot, by_node: mark_flags(app, snapshot, by_node),
-                          shared=session_pass(app.session, snapshot))
+                          shared=session_pass(app.session, current))

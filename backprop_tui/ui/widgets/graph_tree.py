@@ -126,15 +126,6 @@ class LabelParts:
             text.append_text(self.grads.text(grad))
         return text
 
-    def candidates(self) -> Iterator[Text]:
-        """From the fullest label to the most compact, each different from the one before."""
-        last = None
-        for form in self.forms():
-            text = self.label(*form)
-            if last is None or text.plain != last:
-                last = text.plain
-                yield text
-
     def full(self) -> Text:
         """The fullest label."""
         return self.label(True, 0, 0)
@@ -175,10 +166,6 @@ def node_parts(node: "Node", previous: "Node | None", flagged: bool = False) -> 
 def node_label(node: "Node", previous: "Node | None") -> Text:
     """The full label (no width limit)."""
     return node_parts(node, previous).full()
-
-
-def fit_label(parts: LabelParts, width: int) -> Text:
-    return parts.fit(width)
 
 
 class _ArrayKey:
@@ -371,7 +358,7 @@ class GraphTree(QuickTree["GraphRef | ChainGap"]):
         fitted = self._fitted.get(node.id)
         if fitted is None or fitted[0] is not source or fitted[1] != room:
             if parts is not None:
-                text = fit_label(parts, room)
+                text = parts.fit(room)
             else:  # a reference or a group line: words only, so a plain cut is honest
                 text = source.copy()
                 text.truncate(max(1, room), overflow="ellipsis")

@@ -82,8 +82,8 @@ class Inspector(VerticalScroll):
         self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
         self._on_flags: Callable[[object, dict[str, list[str]]], None] = lambda snapshot, flags: None
-        self._heights: dict[str, tuple[int, int | None]] = {}  # each static's (width, height) when last updated
-        self._shown: dict[str, list[Text]] = {}  # each static's lines when last updated
+        self._heights: dict[str, tuple[int, int | None]] = {}  # each block's (width, height) when last updated
+        self._shown: dict[str, list[Text]] = {}  # each block's lines when last updated
         self._shown_name: str | None = None  # the node the heights belong to
         self._costs: dict[str, float] = {}  # by node: seconds its last complete analysis took
         self._cost_preset: object = None  # the preset they were measured on
@@ -110,7 +110,7 @@ class Inspector(VerticalScroll):
         """`values`: the value and grad lines, when a worker made them (else made here)."""
         # What a learner looks for first (value, grad, chain rule) comes first: the
         # details below may scroll out of a small terminal.
-        if node.name != self._shown_name:  # another node: its statics may shrink to fit
+        if node.name != self._shown_name:  # another node: its blocks may shrink to fit
             self._shown_name = node.name
             self._heights.clear()
         title = Text(node.name, style="bold")
