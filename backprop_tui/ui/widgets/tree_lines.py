@@ -11,8 +11,6 @@ the Strip Tree._render_line makes (tests/ui/test_tree_render.py compares the two
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -74,53 +72,26 @@ class Frame:
         self.has_focus = tree.has_focus
         self.console = tree.app.console
         self._guide_strings: dict[tuple, tuple[str, str, str, str]] = {}
+        self._styles: dict[tuple[str, bool], Style] = {}
+        self._guides: dict[str, tuple[Style, bool]] = {}
 
-    def _rich_style(self, name: str, partial: bool = True) -> Style:
-        return self.tree.get_component_rich_style(name, partial=partial)
+    def style(self, name: str, partial: bool = True) -> Style:
+        """A component's rich style ("tree--label", ...), looked up once per frame."""
+        key = (name, partial)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.tree.get_component_rich_style(name, partial=partial)
+        return style
 
-    def _hidden(self, name: str) -> bool:
-        # a guide colour may be transparent: the guides are then spaces
-        return self.tree.get_component_styles(name).color.a == 0
-
-    @cached_property
-    def guides(self) -> Style:
-        return self._rich_style("tree--guides")
-
-    @cached_property
-    def guides_hover(self) -> Style:
-        return self.guides + self._rich_style("tree--guides-hover")
-
-    @cached_property
-    def guides_selected(self) -> Style:
-        return self.guides + self._rich_style("tree--guides-selected")
-
-    @cached_property
-    def hidden(self) -> bool:
-        return self._hidden("tree--guides")
-
-    @cached_property
-    def hover_hidden(self) -> bool:
-        return self._hidden("tree--guides-hover")
-
-    @cached_property
-    def selected_hidden(self) -> bool:
-        return self._hidden("tree--guides-selected")
-
-    @cached_property
-    def highlight_line(self) -> Style:
-        return self._rich_style("tree--highlight-line", partial=False)
-
-    @cached_property
-    def label(self) -> Style:
-        return self._rich_style("tree--label")
-
-    @cached_property
-    def highlight(self) -> Style:
-        return self._rich_style("tree--highlight")
-
-    @cached_property
-    def cursor(self) -> Style:
-        return self._rich_style("tree--cursor", partial=False)
+    def guide(self, kind: str = "") -> tuple[Style, bool]:
+        """The guides' style ("hover" and "selected" add theirs to the plain one) and
+        whether their colour is transparent, which draws them as spaces."""
+        cached = self._guides.get(kind)
+        if cached is None:
+            name = f"tree--guides-{kind}" if kind else "tree--guides"
+            style = self.style("tree--guides") + self.style(name) if kind else self.style(name)
+            cached = self._guides[kind] = (style, self.tree.get_component_styles(name).color.a == 0)
+        return cached
 
     def guide_strings(self, style: Style, hidden: bool) -> tuple[str, str, str, str]:
         """Space, vertical, terminator and cross, as Tree._render_line's get_guides."""
@@ -192,21 +163,21 @@ class QuickTree(Tree[TreeDataType]):
 
     def draw_row(self, line: _TreeLine, y: int, is_hover: bool, base_style: Style, frame: Frame) -> Strip | None:
         """Row `y`, uncropped: guides, fold icon, label, padding (None: left to Tree)."""
-        line_style = (frame.highlight_line if is_hover else base_style) + Style(meta={"line": y})
+        line_style = (frame.style("tree--highlight-line", partial=False) if is_hover else base_style) + Style(meta={"line": y})
         path = line.path
         segments: list[Segment] = []
         # the guides: which style is Tree._render_line's rule (hover and selection pass down)
         has_focus = frame.has_focus
         hover = path[0]._hover
         selected = path[0]._selected and has_focus
-        guide_style, hidden = frame.guides, True
+        guide_style, hidden = frame.guide()[0], True
         last = path[-1]
         for node in path[1:]:
-            hidden = frame.hidden
+            hidden = frame.guide()[1]
             if hover:
-                guide_style, hidden = frame.guides_hover, frame.hover_hidden
+                guide_style, hidden = frame.guide("hover")
             if selected:
-                guide_style, hidden = frame.guides_selected, frame.selected_hidden
+                guide_style, hidden = frame.guide("selected")
             if node is not last:
                 if not guide_style:
                     # an unstyled guide has no span of its own, so Text.render joins it
@@ -222,11 +193,11 @@ class QuickTree(Tree[TreeDataType]):
             _, _, terminator, cross = frame.guide_strings(guide_style, hidden)
             segments.append(Segment(terminator if line.last else cross, line_style + guide_style))
 
-        label_style = frame.label
+        label_style = frame.style("tree--label")
         if frame.hover_line == y:
-            label_style += frame.highlight
+            label_style += frame.style("tree--highlight")
         if frame.cursor_line == y:
-            label_style += frame.cursor
+            label_style += frame.style("tree--cursor", partial=False)
         node_meta = Style(meta={"node": line.node._id})
         if last._allow_expand:
             icon = self.ICON_NODE_EXPANDED if last.is_expanded else self.ICON_NODE
