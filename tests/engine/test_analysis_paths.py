@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from backprop_tui.engine import Session, load_preset, resolve_preset
-from backprop_tui.engine.analysis.live import AnalysisError
+from backprop_tui.engine.analysis.live import AnalysisError, FrozenState, private_graph
 from backprop_tui.engine.analysis.paths import paths
 
 
@@ -100,3 +100,27 @@ def test_bad_elements_are_refused():
         paths(s, "linear1.weight", (3, 0))
     with pytest.raises(AnalysisError, match="unknown leaf"):
         paths(s, "Z1", (0, 0))
+
+
+@pytest.mark.parametrize("preset", ["simple_nn", "dead_relu", "softmax_classifier", "linear_regression"])
+def test_an_inputs_derivative_is_what_backward_gives_when_it_requires_grad(preset):
+    # an input's ∂J/∂x is the last backprop step done on its consumers' local steps (no
+    # pass of its own): it must equal torch's backward with the input requiring grad
+    s = session(preset)
+    inputs = [leaf for leaf in s.preset.leaves if leaf.dtype == "float" and not s.requires_grad[leaf.name]]
+    assert inputs
+    for leaf in inputs:
+        state = FrozenState.of(s)
+        values = {name: v.clone().requires_grad_(name == leaf.name or s.requires_grad[name]) if v.is_floating_point()
+                  else v.clone() for name, v in s.values.items()}
+        graph = private_graph(s.preset)
+        trace = graph.forward(values, {name: v.requires_grad for name, v in values.items()})
+        (expected,) = torch.autograd.grad(trace.output, trace.tensors[leaf.name])
+        for flat in range(expected.numel()):
+            index = tuple(int(i) for i in np.unravel_index(flat, tuple(expected.shape)))
+            p = paths(state, leaf.name, index)
+            assert p.grad is None
+            assert p.derivative == pytest.approx(float(expected.reshape(-1)[flat]), rel=1e-6, abs=1e-12), (leaf.name, index)
+            if p.total is not None:
+                assert p.total == pytest.approx(p.derivative, rel=1e-5, abs=1e-9)
+        assert len(state.lives) == 1  # the one pass every analysis of the state shares

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backprop_tui.engine.analysis.symbolic import is_pointwise
 from backprop_tui.engine.errors import BackpropError, ComputeError
 from backprop_tui.engine.expr import evaluate
 from backprop_tui.engine.graph import Graph, Trace
@@ -293,6 +294,20 @@ class LocalStep:
     step: str
     inputs: dict[str, torch.Tensor]  # detached copies; float ones require grad
     output: torch.Tensor
+    pointwise: bool = False  # arithmetic and elementwise functions only (symbolic.is_pointwise)
+
+    def jacobian(self, name: str, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray | None:
+        """∂output/∂input `name` (see `jacobian`). Of a pointwise step, with respect to an
+        input of the output's own shape, it is diagonal: output element k depends on
+        input element k alone, so one vjp with ones gives every entry, where `jacobian`
+        asks once per row (relu(Z1) of 2×3: one autograd call instead of six)."""
+        output, tensor = self.output, self.inputs[name]
+        if not (self.pointwise and output.shape == tensor.shape):
+            return jacobian(output, tensor, max_entries)
+        if not (output.requires_grad and tensor.requires_grad) or output.numel() ** 2 > max_entries:
+            return None
+        diagonal = vjp(output, tensor, torch.ones_like(output)).detach().reshape(-1).to(torch.float64).numpy()
+        return np.diag(diagonal).reshape(tuple(output.shape) + tuple(tensor.shape))
 
 
 def step_spec(preset: Preset, name: str) -> StepSpec:
@@ -319,4 +334,6 @@ def local_step(graph: Graph, step: str, tensors: Mapping[str, torch.Tensor]) -> 
     output = torch.as_tensor(evaluate(spec.expr.tree, TorchOps(env, call_module, ComputeError, f"step {step!r}")))
     if any(output is t for t in inputs.values()):  # a bare name, as Graph.forward does
         output = output.view_as(output)
-    return LocalStep(step, inputs, output)
+    pointwise = graph.preset.derived(
+        "_pointwise_steps", lambda: frozenset(s.name for s in graph.preset.steps if is_pointwise(s.expr.tree)))
+    return LocalStep(step, inputs, output, step in pointwise)

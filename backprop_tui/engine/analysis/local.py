@@ -15,7 +15,7 @@ import numpy as np
 
 from backprop_tui.engine.analysis import symbolic
 from backprop_tui.engine.analysis.contributions import split_grad
-from backprop_tui.engine.analysis.live import AnalysisError, Live, State, jacobian, run_live, step_spec
+from backprop_tui.engine.analysis.live import AnalysisError, Live, State, run_live, step_spec
 from backprop_tui.engine.expr import BinOp, ModuleCall, Ref
 from backprop_tui.engine.format import format_array, format_shape
 from backprop_tui.engine.numbers import fmt
@@ -88,7 +88,7 @@ def _known(live: Live, name: str) -> str:
 def local_derivative(live: Live, node: str, input_name: str) -> LocalDerivative:
     local = live.local(node)
     out_t, in_t = local.output, local.inputs[input_name]
-    jac = jacobian(out_t, in_t) if in_t.is_floating_point() else None
+    jac = local.jacobian(input_name) if in_t.is_floating_point() else None
     value = float(jac.reshape(-1)[0]) if jac is not None and out_t.numel() == 1 and in_t.numel() == 1 else None
     used = live.has_grad(input_name) and live.grad(node) is not None
     symbol = f"∂{node}/∂{input_name}"

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+import torch
 
 from backprop_tui.engine.analysis.live import (
     Live,
     State,
     check_leaf_element,
     element_label,
-    jacobian,
     run_live,
+    vjp,
 )
 from backprop_tui.engine.numbers import fmt
 from backprop_tui.engine.session import Index, format_index
@@ -75,19 +76,20 @@ class Paths:
 def paths(state: State, name: str, index: Index | None = None, max_paths: int = MAX_PATHS) -> Paths:
     """All paths from leaf element `name[index]` to the output (a summary beyond max_paths)."""
     index = check_leaf_element(state, name, index)
-    # the source requires grad, so that inputs have paths too; the other leaves keep the
-    # user's flags: when the source already requires grad, this is the pass every other
-    # analysis of the state shares (deep_chain: one forward and backward of 500 steps less)
-    live = run_live(state, {**state.requires_grad, name: True})
+    # the user's flags: the pass every other analysis of the state shares (deep_chain:
+    # one forward and backward of 500 steps less); the local steps make every input
+    # require grad, so inputs have paths too
+    live = run_live(state)
     graph = live.graph
     out = graph.preset.output
     source = format_index(name, index)
     shapes = {n: tuple(t.shape) for n, t in live.trace.tensors.items()}
     flat = int(np.ravel_multi_index(index, shapes[name])) if index else 0
-    derivative = float(live.grad(name).reshape(-1)[flat]) if live.grad(name) is not None else 0.0
+    nodes = _on_routes(live, name)  # topological order, from the source to the output
+    derivative = _derivative(state, live, name, nodes)
+    derivative = float(derivative.reshape(-1)[flat]) if derivative is not None else 0.0
     grad = derivative if state.requires_grad.get(name) else None
 
-    nodes = _on_routes(live, name)  # topological order, from the source to the output
     n_routes, routes = _routes(live, name, nodes)
     if not nodes:
         return Paths(source, (), 0, (), 0, 0.0, derivative, grad, f"{source} does not reach {out}: no path, ∂{out}/∂{source} = 0")
@@ -118,6 +120,28 @@ def paths(state: State, name: str, index: Index | None = None, max_paths: int = 
         what += f" (more than {max_paths} to list) along {_count(n_routes, 'route')} of nodes"
     summary = f"{what}; their products add up to {fmt(total)} = ∂{out}/∂{source}"
     return Paths(source, listed, n_paths, route_list, n_routes, total, derivative, grad, summary)
+
+
+def _derivative(state: State, live: Live, name: str, nodes: list[str]) -> torch.Tensor | None:
+    """∂output/∂name from autograd, also when `name` does not require grad (an input).
+
+    Then it is the last step of backprop done on its own: the sum over the consumers c
+    on a route to the output of ∂output/∂c (from the pass) times ∂c/∂name (a vjp on c's
+    local step), which is what backward() would put in name.grad had it required grad.
+    A consumer without a gradient of its own (no other input requires grad) needs a pass
+    with `name` requiring grad.
+    """
+    if state.requires_grad.get(name):
+        return live.grad(name)
+    consumers = [c for c in live.graph.consumers[name] if c in nodes]
+    if any(live.grad(c) is None for c in consumers):
+        return run_live(state, {**state.requires_grad, name: True}).grad(name)
+    total = None
+    for c in consumers:
+        local = live.local(c)
+        term = vjp(local.output, local.inputs[name], live.grad(c))
+        total = term if total is None else total + term
+    return total
 
 
 def _count(n: int, word: str) -> str:
@@ -195,7 +219,7 @@ def _edges(live: Live, nodes: list[str]) -> dict[tuple[str, str], _Edge] | None:
             for n in live.graph.inputs[c]:
                 if n not in on:
                     continue
-                jac = jacobian(local.output, local.inputs[n])
+                jac = local.jacobian(n)
                 if jac is None:
                     return None
                 matrix = jac.reshape(local.output.numel(), local.inputs[n].numel())

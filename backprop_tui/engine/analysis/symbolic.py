@@ -117,6 +117,23 @@ class NotElementwise(Exception):
     """The expression holds an op (sum over a dim, @, a module, a loss) differentiated in words."""
 
 
+def is_pointwise(tree: Expr) -> bool:
+    """Whether each element of the result depends on the same element of each operand
+    alone: arithmetic and elementwise functions only (no sum, @, .T, module or loss).
+    An operand broadcast up to the result's shape is the exception, so callers also
+    compare shapes (see live.LocalStep.jacobian)."""
+    match tree:
+        case Num() | Ref():
+            return True
+        case Neg(a):
+            return is_pointwise(a)
+        case BinOp(op, a, b) if op in ("+", "-", "*", "/", "**"):
+            return is_pointwise(a) and is_pointwise(b)
+        case Call(func, (u,), ()) if func in ELEMENTWISE_FUNCS:
+            return is_pointwise(u)
+    return False
+
+
 def is_elementwise(tree: Expr) -> bool:
     try:
         derivative(tree, "")
