@@ -21,6 +21,7 @@ from textual.widgets import Footer, LoadingIndicator, Static
 
 from backprop_tui.ui.messages import (
     Inspect,
+    InspectAgain,
     Nudge,
     OpenInEditor,
     PresetFailed,
@@ -206,18 +207,20 @@ class BackpropApp(App[int]):
 
     # ------------------------------------------------------------ panels
 
-    def _refresh_panels(self) -> None:
+    def _refresh_panels(self, edit: bool = False) -> None:
+        """Show the session's snapshot in every panel. `edit`: a key edited a value, so the
+        inspector leaves the sections below its edge for when they are scrolled into view."""
         session = self.session
         snapshot, previous = session.snapshot, session.previous
         with self.batch_update():
             self.query_one(AppHeader).update_session(session)
             self.query_one(GraphPanel).update_snapshot(snapshot, previous)
             self.query_one(WeightEditor).update_snapshot(snapshot, previous)
-            self._inspect()
+            self._inspect(edit)
         self.keeper.changed()  # after every edit, whichever key made it: autosave soon
         self.collector.edited()
 
-    def _inspect(self) -> None:
+    def _inspect(self, edit: bool = False) -> None:
         session = self.session
         snapshot = session.snapshot
         name = self.inspected if self.inspected in snapshot else snapshot.output
@@ -225,7 +228,7 @@ class BackpropApp(App[int]):
         before = previous.node(name) if previous is not None and name in previous else None
         index = self.inspected_index if name == self.inspected else None
         # chain rule, contributions, paths, per sample, flags: in the inspector's worker
-        teaching.analyse(self, name, before, index, explain)
+        teaching.analyse(self, name, before, index, explain, edit)
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:
         """Run one session edit; a refused edit shows its reason and changes nothing."""
@@ -237,7 +240,7 @@ class BackpropApp(App[int]):
             self.query_one(AppHeader).show_status(str(exc), error=True)
             self.bell()
             return False
-        self._refresh_panels()
+        self._refresh_panels(edit=True)
         return True
 
     def _last_label(self) -> str:
@@ -259,6 +262,10 @@ class BackpropApp(App[int]):
             self.inspected_index = message.index
             self._inspect()
 
+    def on_inspect_again(self, message: InspectAgain) -> None:
+        if self.session is not None:
+            self._inspect()
+
     def on_open_in_editor(self, message: OpenInEditor) -> None:
         self.query_one(WeightEditor).select_leaf(message.name, focus_grid=True)
 
@@ -272,7 +279,7 @@ class BackpropApp(App[int]):
             weights.edit_failed(str(exc))
             return
         weights.edit_succeeded()
-        self._refresh_panels()
+        self._refresh_panels(edit=True)
         self._report(self._last_label())
 
     def on_nudge(self, message: Nudge) -> None:

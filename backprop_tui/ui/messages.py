@@ -14,6 +14,10 @@ class Inspect(Message):
         self.index = index
 
 
+class InspectAgain(Message):
+    """The inspector scrolled to sections it left uncomputed: inspect the same node again."""
+
+
 class OpenInEditor(Message):
     """Select this leaf in the weight editor and focus its grid."""
 

@@ -16,7 +16,8 @@ from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
-from ui_support import count_relabels, make_app, pilot_test, plain, ready, settle, static_text
+from ui_support import (count_relabels, make_app, pilot_test, plain, ready, scroll_inspector, select_leaf, settle,
+                        static_text)
 
 SIZE = (120, 40)
 
@@ -278,3 +279,48 @@ def test_the_inspector_still_flags_nan_when_it_skips_the_check_for_finite_states
     s = Session(custom_preset("log(x) * y", {"x": -1.0, "y": 2.0}))
     by_node = compute_flags(FrozenState.of(s), s.snapshot, SnapshotCache())
     assert any("nan or inf" in reason for reason in by_node["f"])
+
+
+@pilot_test
+async def test_an_edit_leaves_the_sections_below_the_panels_edge_until_they_are_scrolled_into_view(monkeypatch):
+    # at 100x30 the paths of X[0,0] sit below the inspector's edge: an edit does not
+    # compute them (about 2 ms) until the reader scrolls there; then they are there, live
+    from backprop_tui.engine.analysis import paths as paths_module
+    from backprop_tui.engine.analysis.live import FrozenState
+    from backprop_tui.ui.teaching.sections import DEFERRED
+
+    calls = []
+    real_paths = paths_module.paths
+    monkeypatch.setattr(paths_module, "paths", lambda *a, **k: calls.append(a[1]) or real_paths(*a, **k))
+
+    def expected_summary() -> str:
+        return real_paths(FrozenState.of(app.session), "X", (0, 0)).summary
+
+    app = make_app("simple_nn")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await select_leaf(pilot, "X")
+        await settle(pilot)
+        assert calls and expected_summary() in static_text(app, "#inspector-teaching")  # a node newly shown: all of it
+        await pilot.press("plus")  # the first edit grows the value block (the changed element)
+        await settle(pilot)
+        calls.clear()
+        await pilot.press("minus")
+        await settle(pilot)
+        assert calls == []
+        teaching = static_text(app, "#inspector-teaching")
+        assert DEFERRED in teaching and "Paths to J" not in teaching
+        assert "Contributions" in teaching  # on screen: computed
+        inspector = app.query_one(inspector_module.Inspector)
+        rows, width = inspector._teaching_visible()
+        block = inspector.query_one("#inspector-teaching")
+        lines = block._lines
+        placeholder = next(i for i, line in enumerate(lines) if line.plain == DEFERRED)
+        assert block.height_for(lines[:placeholder], width) >= rows + 1  # below the edge (+1: the blank line)
+
+        await scroll_inspector(pilot)
+        assert calls == ["X"]
+        assert expected_summary() in static_text(app, "#inspector-teaching")
+        await pilot.press("plus")  # in view now: every edit recomputes them
+        await settle(pilot)
+        assert calls == ["X", "X"] and expected_summary() in static_text(app, "#inspector-teaching")

@@ -11,7 +11,7 @@ import os
 
 import torch
 from textual.widgets import DataTable, Input
-from ui_support import make_app, pilot_test, plain, ready, select_leaf, settle, static_text, tree_label
+from ui_support import make_app, pilot_test, plain, ready, scroll_inspector, select_leaf, settle, static_text, tree_label
 
 from backprop_tui.ui.format import fmt
 from backprop_tui.ui.screens.gradcheck import GradcheckScreen
@@ -249,6 +249,7 @@ async def test_per_sample_shares_on_dead_relu():
         await ready(pilot)
         await select_leaf(pilot, "hidden.weight")
         await settle(pilot)
+        await scroll_inspector(pilot, end=True)  # the per-sample section comes last
         text = teaching_text(app)
         assert "Per sample" in text and "mean of the 3 per-sample losses" in text
         for i, g in enumerate(own):

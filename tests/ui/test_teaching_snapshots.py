@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 
-from ui_support import make_app, ready, select_leaf, settle
+from ui_support import make_app, ready, scroll_inspector, select_leaf, settle
 
 from backprop_tui.ui.widgets.graph_tree import GraphTree
-from backprop_tui.ui.widgets.inspector import Inspector
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 SIZE = (100, 30)
@@ -22,9 +21,7 @@ async def show_teaching(pilot, name: str) -> None:
     app = pilot.app
     app.query_one(GraphTree).show_node(name)
     await settle(pilot)
-    inspector = app.query_one(Inspector)
-    inspector.scroll_to_widget(inspector.query_one("#inspector-teaching"), animate=False, top=True)
-    await pilot.pause()
+    await scroll_inspector(pilot)
 
 
 def test_inspector_contributions_and_paths(snap_compare):
@@ -48,8 +45,7 @@ def test_inspector_per_sample(snap_compare):
         await ready(pilot)
         await select_leaf(pilot, "hidden.weight")
         await settle(pilot)
-        pilot.app.query_one(Inspector).scroll_end(animate=False)  # the per-sample section comes last
-        await pilot.pause()
+        await scroll_inspector(pilot, end=True)  # the per-sample section comes last
 
     assert snap_compare(make_app("dead_relu"), terminal_size=SIZE, run_before=run_before)
 

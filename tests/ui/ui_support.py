@@ -54,6 +54,20 @@ async def settle(pilot, rounds: int = 2) -> None:
         await pilot.pause()
 
 
+async def scroll_inspector(pilot, end: bool = False) -> None:
+    """Scroll the inspector to the top of its teaching sections (or to its end), as a
+    reader would, and wait for the sections it computes once they come into view."""
+    from backprop_tui.ui.widgets.inspector import Inspector
+
+    inspector = pilot.app.query_one(Inspector)
+    for _ in range(3):  # a section computed in view makes the panel taller: scroll again
+        if end:
+            inspector.scroll_end(animate=False)
+        else:
+            inspector.scroll_to_widget(inspector.query_one("#inspector-teaching"), animate=False, top=True)
+        await settle(pilot)
+
+
 def count_relabels(tree: GraphTree) -> list[str]:
     """The names the graph tree relabels from now on, in order (the list fills as it does)."""
     relabelled: list[str] = []

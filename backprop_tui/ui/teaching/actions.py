@@ -68,8 +68,8 @@ def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str
             tree.set_flags(set(by_node))
 
 
-def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, explain) -> None:
-    """The inspector's chain rule and teaching sections for `name`, from a worker."""
+def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, explain, edit: bool = False) -> None:
+    """The inspector's chain rule and teaching sections for `name` (`edit`: see Inspector.request)."""
     from backprop_tui.engine.analysis.live import session_pass
     from backprop_tui.ui.widgets.inspector import Inspector
 
@@ -79,4 +79,4 @@ def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None
         current = app.session.snapshot
         inspector.request(_frozen(app), current, name, before, index, explain,
                           lambda snapshot, by_node: mark_flags(app, snapshot, by_node),
-                          shared=session_pass(app.session, current))
+                          shared=session_pass(app.session, current), edit=edit)

@@ -16,6 +16,7 @@ import numpy as np
 from rich.text import Text
 
 from backprop_tui.ui.format import fmt
+from backprop_tui.ui.widgets.text_block import wrapped_rows
 
 if TYPE_CHECKING:
     from backprop_tui.engine.analysis.flags import Flag
@@ -30,6 +31,7 @@ MAX_ROUTES_SHOWN = 6
 MAX_SAMPLES_SHOWN = 8
 LIGHT_NODES = 40  # at most this many nodes and elements: analyses take a few ms,
 LIGHT_ELEMENTS = 4000  # so the inspector computes them at once (no "computing…" flash)
+DEFERRED = "computing the sections below…"  # in view only for the frame before they are there
 HEADING = "bold underline"
 FLAG_STYLE = "bold yellow"
 FLAG_MARK = "⚠"
@@ -85,8 +87,18 @@ def inspector_sections(
     index: tuple[int, ...] | None,
     cache: SnapshotCache,
     cancelled: Callable[[], bool] = lambda: False,
-) -> list[Text]:
-    """Every teaching section for node `name` (element `index` when one is selected)."""
+    visible: tuple[int, int] | None = None,
+) -> tuple[list[Text], int | None]:
+    """The teaching sections for node `name` (element `index` when one is selected), and
+    the line standing for the sections left uncomputed (None when all are there).
+
+    `visible`: (rows, width) of the sections on screen (None: compute them all). A
+    section that would start below those rows is not computed, nor any after it: the
+    paths of simple_nn's X[0,0] are about 2 ms of an edit, and at 100×30 they sit below
+    the panel's edge. One DEFERRED line stands for them, and the inspector asks again when
+    it scrolls there. Rows are counted as the panel wraps the lines, or one for a line
+    only Rich can wrap: never more than it shows, so a section on screen is computed.
+    """
     lines: list[Text] = []
     flagged = compute_flags(state, snapshot, cache).get(name, [])
     if flagged:
@@ -94,12 +106,21 @@ def inspector_sections(
         lines.extend(Text(f"  {reason}", style=FLAG_STYLE) for reason in flagged)
     for section in (_contributions, _paths, _per_sample):
         if cancelled():
-            return lines
+            return lines, None
+        if visible is not None and _rows(lines, visible[1]) + bool(lines) >= visible[0]:
+            if lines:
+                lines.append(Text(""))
+            lines.append(Text(DEFERRED, style="dim italic"))
+            return lines, len(lines) - 1
         part = _guarded(section, state, snapshot, name, index, cache)
         if part and lines:
             lines.append(Text(""))
         lines.extend(part)
-    return lines
+    return lines, None
+
+
+def _rows(lines: list[Text], width: int) -> int:
+    return sum(wrapped_rows(line, width) or 1 for line in lines)
 
 
 def _guarded(section, *args) -> list[Text]:

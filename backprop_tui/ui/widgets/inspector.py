@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from backprop_tui.ui.messages import InspectAgain
 from backprop_tui.ui.teaching.sections import is_light
 from backprop_tui.ui.widgets.text_block import TextBlock
 from backprop_tui.ui.format import (
@@ -52,6 +53,7 @@ class Analysis:
     snapshot: object  # the snapshot the flags belong to
     flags: dict[str, list[str]]  # {node: [one-line reasons]}, for the graph's markers
     teaching: list[Text]  # contributions, paths, per-sample shares, flags of this node
+    deferred: int | None = None  # the teaching line standing for sections left uncomputed
 
 
 class AnalysisReady(Message):
@@ -68,7 +70,8 @@ class Inspector(VerticalScroll):
     The chain rule and, below it, the teaching sections (contributions per consumer, paths
     to the output, per-sample shares, flags) from `ui.teaching.sections` are computed on
     every edit and every move (`request`): in the edit itself when they are cheap, else
-    in a thread worker, with "computing…" if they are slow.
+    in a thread worker, with "computing…" if they are slow. An edit leaves the sections
+    below the panel's edge until they are scrolled into view.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -86,6 +89,7 @@ class Inspector(VerticalScroll):
         self._shown: dict[str, list[Text]] = {}  # each block's lines when last updated
         self._shown_name: str | None = None  # the node the heights belong to
         self._costs: dict[str, float] = {}  # by node: seconds its last complete analysis took
+        self._deferred: int | None = None  # the teaching block's line standing for uncomputed sections
         self._cost_preset: object = None  # the preset they were measured on
 
     def compose(self):
@@ -173,7 +177,7 @@ class Inspector(VerticalScroll):
 
     def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
                 explain: Callable[[object, str], Explanation],
-                on_flags: Callable[[object, dict[str, list[str]]], None], shared=None) -> None:
+                on_flags: Callable[[object, dict[str, list[str]]], None], shared=None, edit: bool = False) -> None:
         """Show `name` of `snapshot` with its analyses (computed on a FrozenState);
         hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
 
@@ -186,12 +190,20 @@ class Inspector(VerticalScroll):
         `shared`: the session's own pass for this snapshot (live.session_pass), which the
         analyses use instead of running one more when they run here; a worker never
         gets it, since the next edit writes into the tensors it holds.
+
+        `edit`: a key changed a value of the node shown. Then the teaching sections that
+        start below the panel's edge are left until they are scrolled into view (see
+        inspector_sections); the panel keeps its height meanwhile, so nothing on screen
+        moves. A node newly shown gets every section, and so does a change that is not an
+        edit (a preset opened, a restore): what is drawn then never depends on whether a
+        layout has happened yet.
         """
         self._generation += 1
         generation = self._generation
         self._awaiting = (generation, snapshot.node(name), before, snapshot.output, index)
         self._on_flags = on_flags
-        request = (state, snapshot, name, before, index, generation, explain, self._room())
+        request = (state, snapshot, name, before, index, generation, explain, self._room(),
+                   self._teaching_visible() if edit and name == self._shown_name else None)
         if state.preset is not self._cost_preset:  # another preset: its costs are unknown
             self._cost_preset, self._costs = state.preset, {}
         cost = self._costs.get(name)
@@ -245,7 +257,7 @@ class Inspector(VerticalScroll):
                 self._analysing = False
 
     def _compute(self, cancelled: Callable[[], bool], state, snapshot, name: str, before, index, generation: int,
-                 explain, room: int) -> "Analysis | None":
+                 explain, room: int, visible: tuple[int, int] | None = None) -> "Analysis | None":
         """Every analysis of one request; None if a newer request made it moot. Reads no widget."""
         from backprop_tui.ui.teaching.sections import compute_flags, inspector_sections
 
@@ -258,11 +270,11 @@ class Inspector(VerticalScroll):
         if cancelled():
             return None
         flags = compute_flags(state, snapshot, self._cache)
-        lines = inspector_sections(state, snapshot, name, index, self._cache, cancelled)
+        lines, deferred = inspector_sections(state, snapshot, name, index, self._cache, cancelled, visible)
         if cancelled():
             return None
         self._costs[name] = time.thread_time() - started
-        return Analysis(generation, explanation, values, snapshot, flags, lines)
+        return Analysis(generation, explanation, values, snapshot, flags, lines, deferred)
 
     def on_analysis_ready(self, message: AnalysisReady) -> None:
         message.stop()
@@ -280,9 +292,42 @@ class Inspector(VerticalScroll):
         self._show_teaching(analysis.teaching)
         # at once, not by a message: one bubbling through four containers arrives frames later
         self._on_flags(analysis.snapshot, analysis.flags)
+        self._deferred = None if analysis.deferred is None else analysis.deferred + 1  # after the blank line
+        if self._deferred is not None:
+            self.call_after_refresh(self._check_deferred)  # the blocks above may have shrunk
 
     def _show_teaching(self, lines: list[Text]) -> None:
         self._update("#inspector-teaching", [Text(""), *lines] if lines else [])
+
+    # ------------------------------------------------------------ sections below the panel's edge
+
+    def _teaching_visible(self) -> tuple[int, int] | None:
+        """(rows, width) of the teaching sections on screen (None before the first layout:
+        all of them). The teaching block starts with a blank line."""
+        block = self.query_one("#inspector-teaching", TextBlock)
+        height, width = self.scrollable_content_region.height, block.size.width
+        if height <= 0 or width <= 0:
+            return None
+        return max(0, round(self.scroll_y) + height - block.virtual_region.y - 1), width
+
+    def _check_deferred(self) -> None:
+        """Ask for the uncomputed sections once their line is on screen."""
+        if self._deferred is None:
+            return
+        block = self.query_one("#inspector-teaching", TextBlock)
+        visible = self._teaching_visible()
+        if visible is None or block.height_for(self._shown.get("#inspector-teaching", [])[1:self._deferred],
+                                               visible[1]) < visible[0]:
+            self._deferred = None
+            self.post_message(InspectAgain())
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self._check_deferred()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._check_deferred)
 
     def _room(self) -> int:
         """The width the matrices may take."""

@@ -29,6 +29,18 @@ def _fits(line: Text, width: int) -> bool:
     return line.cell_len <= width and "\n" not in plain and "\t" not in plain
 
 
+def wrapped_rows(line: Text, width: int) -> int | None:
+    """How many rows `line` wraps to at `width`, by Rich's own line breaking (divide_line)
+    without building them; None for a line only Rich's wrap can tell (a tab, a newline,
+    no_wrap), which takes at least one row."""
+    if _fits(line, width):
+        return 1
+    plain = line.plain
+    if "\n" in plain or "\t" in plain or line.no_wrap or width < 1:
+        return None
+    return len(divide_line(plain, width, fold=(line.overflow or "fold") == "fold")) + 1
+
+
 class TextBlock(Widget):
     """A block of text lines: `update(lines)` replaces them, `height_for(lines, width)`
     says how many rows they take."""
@@ -75,13 +87,9 @@ class TextBlock(Widget):
         cached = self._counts.get(id(line))
         if cached is not None and cached[0] is line and cached[1] == width:
             return cached[2]
-        plain = line.plain
-        if _fits(line, width):
-            count = 1
-        elif "\n" in plain or "\t" in plain or line.no_wrap or width < 1:
+        count = wrapped_rows(line, width)
+        if count is None:
             count = len(self._rows_of(line, width))  # the general case: Rich's wrap itself
-        else:
-            count = len(divide_line(plain, width, fold=(line.overflow or "fold") == "fold")) + 1
         self._counts[id(line)] = (line, width, count)
         return count
 
