@@ -324,3 +324,19 @@ async def test_an_edit_leaves_the_sections_below_the_panels_edge_until_they_are_
         await pilot.press("plus")  # in view now: every edit recomputes them
         await settle(pilot)
         assert calls == ["X", "X"] and expected_summary() in static_text(app, "#inspector-teaching")
+
+
+@pilot_test
+async def test_a_taller_terminal_computes_the_sections_an_edit_left_below_the_edge():
+    app = make_app("simple_nn")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await select_leaf(pilot, "X")
+        await settle(pilot)
+        for key in ("plus", "minus"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert "Paths to J" not in static_text(app, "#inspector-teaching")
+        await pilot.resize_terminal(120, 60)
+        await settle(pilot, rounds=3)
+        assert "Paths to J" in static_text(app, "#inspector-teaching")
