@@ -13,7 +13,8 @@ from __future__ import annotations
 import gc
 
 from textual.app import App
-from textual.timer import Timer
+
+from backprop_tui.ui.debounce import Debounce
 
 IDLE = 1.0  # seconds without an edit before the full collection
 FULL_EVERY = 1000  # generation-1 collections between automatic full ones (Python's default: 10)
@@ -22,16 +23,10 @@ FULL_EVERY = 1000  # generation-1 collections between automatic full ones (Pytho
 class Collector:
     def __init__(self, app: App) -> None:
         self.app = app
-        self._timer: Timer | None = None
+        self._idle = Debounce(app, IDLE, gc.collect, "collector")
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_EVERY)
 
     def edited(self) -> None:
         """An edit was handled: collect in full once edits pause."""
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.app.set_timer(IDLE, self._collect, name="collector")
-
-    def _collect(self) -> None:
-        self._timer = None
-        gc.collect()
+        self._idle.poke()

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from rich.text import Text
 
+from backprop_tui.ui.debounce import Debounce
 from backprop_tui.ui.screens.choice import Choice, ChoiceScreen
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.save_preset import SavePresetScreen
 
 if TYPE_CHECKING:
     from textual.app import App
-    from textual.timer import Timer
 
     from backprop_tui.engine import Session
     from backprop_tui.engine.autosave import SavedState
@@ -130,7 +130,7 @@ class Keeper:
         self.armed = False  # autosave only once the restore question is settled
         self.last_problem: str | None = None  # the last autosave failure, if any
         self.saves_written = 0
-        self._timer: "Timer | None" = None
+        self._autosave = Debounce(app, DEBOUNCE, self._write_later, "autosave")
         self._lock = threading.Lock()
         self._seq = 0
         self._written_seq = 0
@@ -199,12 +199,9 @@ class Keeper:
         """The panels were refreshed after an edit: write the autosave soon."""
         if not self.armed or self.session is None or self.session is not getattr(self.app, "session", None):
             return
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.app.set_timer(DEBOUNCE, self._write_later, name="autosave")
+        self._autosave.poke()
 
     def _write_later(self) -> None:
-        self._timer = None
         if self.session is None:
             return
         copy, seq = StateCopy.of(self.session), self._next_seq()
@@ -242,10 +239,9 @@ class Keeper:
 
     def flush(self) -> None:
         """Write a pending autosave now, on this thread (before quitting or switching presets)."""
-        if self._timer is None:
+        if not self._autosave.pending:
             return
-        self._timer.stop()
-        self._timer = None
+        self._autosave.cancel()
         if self.session is not None:
             self._write(StateCopy.of(self.session), self._next_seq())
 

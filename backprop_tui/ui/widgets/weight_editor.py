@@ -666,7 +666,8 @@ class WeightEditor(Vertical):
             return
         # class indices move by whole numbers
         step = max(1, round(self.step)) if node.dtype == "int" else self.step
-        self.post_message(Nudge(node.name, index, direction * step))
+        # to the app itself: bubbling up through the containers takes a loop turn each
+        self.app.post_message(Nudge(node.name, index, direction * step))
 
     def action_scale_step(self, factor: float) -> None:
         step = float(f"{self.step * factor:.6g}")  # 0.1 * 10 = 1.0000000000000002 otherwise
