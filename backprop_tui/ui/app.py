@@ -227,7 +227,8 @@ class BackpropApp(App[int]):
         previous = session.previous
         before = previous.node(name) if previous is not None and name in previous else None
         index = self.inspected_index if name == self.inspected else None
-        # chain rule, contributions, paths, per sample, flags: in the inspector's worker
+        # chain rule, contributions, paths, per sample, flags: in the edit when cheap, else in
+        # the inspector's worker (Inspector.request)
         teaching.analyse(self, name, before, index, explain, edit)
 
     def _apply(self, edit: Callable[..., object], *args) -> bool:

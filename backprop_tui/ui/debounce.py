@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class Debounce:
-    def __init__(self, app: "App", delay: float, callback: Callable[[], None], name: str) -> None:
+    def __init__(self, app: "App", delay: float, callback: Callable[[], object], name: str) -> None:
         self.app = app
         self.delay = delay
         self.callback = callback

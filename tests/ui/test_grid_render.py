@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
-from ui_support import make_app, pilot_test, ready, settle, type_value
+from ui_support import make_app, open_leaf, pilot_test, ready, settle, type_value
 
 SIZE = (120, 40)
 
@@ -58,10 +58,8 @@ async def test_the_grid_shows_what_datatable_would_after_each_change():
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        grid = await open_leaf(pilot, "linear1.weight")
         editor = app.query_one(WeightEditor)
-        editor.select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
-        grid = app.query_one(ElementGrid)
         assert grid.row_count == 6 and grid.has_focus
         assert_as_datatable(grid, "selected")
         steps = [
@@ -105,8 +103,7 @@ async def test_the_grid_shows_what_datatable_would_after_each_change():
         grid.show_cursor = True
 
         # another leaf fills the grid again (clear, new rows and keys)
-        editor.select_leaf("linear1.bias", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "linear1.bias")
         assert_as_datatable(grid, "another leaf")
         await pilot.press("+")
         await settle(pilot)
@@ -118,10 +115,7 @@ async def test_an_edit_renders_only_the_cells_and_lines_it_changed(monkeypatch):
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        editor = app.query_one(WeightEditor)
-        editor.select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
-        grid = app.query_one(ElementGrid)
+        grid = await open_leaf(pilot, "linear1.weight")
         await pilot.press("+")  # the first edit adds deltas: the value column widens
         await settle(pilot)
 
@@ -183,8 +177,7 @@ async def test_a_text_cell_is_rendered_as_datatable_renders_it():
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "linear1.weight")
         await pilot.press("+")  # cells with deltas: several spans and styles
         await settle(pilot)
         grid = app.query_one(ElementGrid)

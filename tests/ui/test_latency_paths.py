@@ -14,10 +14,10 @@ from backprop_tui.engine.analysis.local import chain_rule
 from backprop_tui.ui import app as app_module
 from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
-from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
+from backprop_tui.ui.widgets.weight_editor import WeightEditor
 
-from ui_support import (count_relabels, make_app, pilot_test, plain, ready, scroll_inspector, select_leaf, settle,
-                        static_text)
+from ui_support import (count_relabels, make_app, open_leaf, pilot_test, plain, ready, scroll_inspector, select_leaf,
+                        settle, static_text)
 
 SIZE = (120, 40)
 
@@ -50,8 +50,7 @@ async def test_an_edit_relabels_only_the_nodes_it_changed():
             original_flags(names)
 
         tree.set_flags = flags
-        app.query_one(WeightEditor).select_leaf("linear3.bias", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "linear3.bias")
         last_changed: set[str] = set()
         for _ in range(2):
             snap0 = app.session.snapshot
@@ -94,8 +93,7 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
     app = make_app(preset)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf(leaf, focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, leaf)
         threads.clear()
         if on_session_pass is not None:
             on_session_pass.clear()
@@ -146,10 +144,8 @@ async def test_the_grid_rewrites_only_the_cells_whose_text_changed():
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        grid = await open_leaf(pilot, "linear1.weight")
         editor = app.query_one(WeightEditor)
-        editor.select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
-        grid = app.query_one(ElementGrid)
         written: list[tuple[object, str]] = []
         original = grid.update_cell
 
@@ -177,8 +173,7 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
     app = make_app("deep_chain")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "x")
         steps = len(app.session.preset.steps)  # 500 in the chain, and J
         text = static_text(app, "#inspector-teaching")
         assert f"x reaches J through {steps} steps" in text
@@ -187,8 +182,7 @@ async def test_a_leaf_far_from_the_output_gets_no_multiplied_out_paths():
     app = make_app("scalar_chain")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "x")
         assert "their products add up to" in static_text(app, "#inspector-teaching")
 
 
@@ -197,10 +191,8 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
     app = make_app("mlp_784")
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
+        grid = await open_leaf(pilot, "linear1.weight")
         editor = app.query_one(WeightEditor)
-        editor.select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
-        grid = app.query_one(ElementGrid)
         assert len(editor._row_keys) == 500 and grid.size.height < 20
         await pilot.press("+")  # every grad of the page changes; the bottom rows are off screen
         await settle(pilot)
@@ -237,8 +229,7 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatc
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert gc.get_threshold()[2] == collector_module.FULL_EVERY  # no automatic full ones mid-edit
-        app.query_one(WeightEditor).select_leaf("x", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "x")
         collected.clear()
         for key in "+-+":
             await pilot.press(key)
@@ -257,8 +248,7 @@ async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
     app = make_app("simple_nn")
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "linear1.weight")
         for size, key in (((120, 40), "+"), ((84, 40), "-"), ((84, 40), "+"), ((120, 40), "-")):
             await pilot.resize_terminal(*size)
             await settle(pilot)

@@ -7,10 +7,9 @@ from __future__ import annotations
 from textual.geometry import Region
 from textual.widgets import Tree
 from textual.widgets._tree import TOGGLE_STYLE
-from ui_support import make_app, pilot_test, ready, settle
+from ui_support import make_app, open_leaf, pilot_test, ready, settle
 
 from backprop_tui.ui.widgets.graph_tree import ChainGap, GraphTree, LabelParts, node_parts
-from backprop_tui.ui.widgets.weight_editor import WeightEditor
 
 SIZE = (100, 30)  # the latency benchmark's terminal: a narrow panel, labels cut to fit
 
@@ -86,8 +85,7 @@ async def test_rows_match_textual_through_cursor_hover_focus_flags_and_edits():
         tree.get_node_at_line(3).expand()
         # focus elsewhere: the cursor row and the guides take their unfocused styles; then an
         # edit, which relabels every row with new values, grads and deltas
-        app.query_one(WeightEditor).select_leaf("linear1.weight", focus_grid=True)
-        await settle(pilot)
+        await open_leaf(pilot, "linear1.weight")
         assert not tree.has_focus
         before = tree._full["Z1"].label.plain
         drawn = {name: tree.drawn_label(row) for name, row in tree._full.items()}

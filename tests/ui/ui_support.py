@@ -121,6 +121,14 @@ async def select_leaf(pilot, name: str) -> None:
     assert isinstance(app.focused, ElementGrid)
 
 
+async def open_leaf(pilot, name: str) -> ElementGrid:
+    """Show leaf `name` in the weight grid and focus the grid (directly, not with keys as
+    `select_leaf`), wait for the inspector, and return the grid."""
+    pilot.app.query_one(WeightEditor).select_leaf(name, focus_grid=True)
+    await settle(pilot)
+    return pilot.app.query_one(ElementGrid)
+
+
 async def type_value(pilot, text: str) -> None:
     """Enter on the grid; the input opens with the value selected, so backspace clears it."""
     await pilot.press("enter")
