@@ -31,6 +31,7 @@ from backprop_tui.ui.messages import (
     ToggleRequiresGrad,
 )
 from backprop_tui.ui.collector import Collector
+from backprop_tui.ui.compositor import ExplorerScreen
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
@@ -107,6 +108,9 @@ class BackpropApp(App[int]):
         self._preset_titles: list[tuple[str, str]] | None = None
         self.keeper = Keeper(self)  # autosave, restore offer, ctrl+s, the quit question
         self.collector = Collector(self)  # garbage collection between edits, not during them
+
+    def get_default_screen(self) -> Screen:
+        return ExplorerScreen(id="_default")
 
     def compose(self):
         yield AppHeader(id="header")
