@@ -181,6 +181,31 @@ async def test_nudge_step_and_reset():
 
 
 @pilot_test
+async def test_plus_and_minus_nudge_from_the_grid_and_the_leaf_list_and_type_into_the_input():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_leaf(pilot, "b")
+        footer_keys = lambda: {b.binding.description for b in app.screen.active_bindings.values()}
+        assert {"+step", "-step"} <= footer_keys()
+        await pilot.press("enter")  # the input opens, with the value selected
+        assert isinstance(app.focused, EditInput)
+        assert not {"+step", "-step"} & footer_keys()  # these keys type now
+        await pilot.press("backspace", "minus", "2", "plus", "equals_sign")
+        assert app.query_one(EditInput).value == "-2+="
+        assert app.session.snapshot.node("b").scalar() == 1.0  # nothing nudged
+        await pilot.press("escape")
+        assert isinstance(app.focused, ElementGrid)
+        await pilot.press("plus", "plus", "minus")
+        await pilot.pause()
+        assert app.session.snapshot.node("b").scalar() == pytest.approx(1.1)
+        app.query_one(LeafList).focus()  # b stays selected: the keys nudge it from the list too
+        await pilot.press("minus")
+        await pilot.pause()
+        assert app.session.snapshot.node("b").scalar() == pytest.approx(1.0)
+
+
+@pilot_test
 async def test_chain_rule_with_the_seed_numbers():
     app = make_app("scalar_chain")
     async with app.run_test(size=SIZE) as pilot:

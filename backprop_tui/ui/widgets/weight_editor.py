@@ -220,9 +220,11 @@ class EditInput(Input):
 
 class WeightEditor(Vertical):
     BINDINGS = [
-        Binding("plus,equals_sign", "nudge(1)", "+step", id="weights.nudge_up",
+        # priority: the app runs an edit's nudge when the key arrives; otherwise the key
+        # bubbles from the grid up to the screen first, a loop turn per container (1 ms)
+        Binding("plus,equals_sign", "nudge(1)", "+step", id="weights.nudge_up", priority=True,
                 tooltip="Add the step to the element under the cursor."),
-        Binding("minus", "nudge(-1)", "-step", id="weights.nudge_down",
+        Binding("minus", "nudge(-1)", "-step", id="weights.nudge_down", priority=True,
                 tooltip="Subtract the step from the element under the cursor."),
         Binding("left_square_bracket", "scale_step(0.1)", "step÷10", id="weights.step_down",
                 tooltip="Divide the nudge step by 10."),
@@ -655,6 +657,8 @@ class WeightEditor(Vertical):
     # ------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "nudge":
+            return not self.editing  # while a value is typed, + and - are characters of it
         if action == "page":
             node = self.node
             return node is not None and node.value.size > PAGE_SIZE
