@@ -31,10 +31,10 @@ from backprop_tui.ui.messages import (
     ToggleRequiresGrad,
 )
 from backprop_tui.ui.collector import Collector
-from backprop_tui.ui.compositor import ExplorerScreen
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
+from backprop_tui.ui.screens.explorer import ExplorerScreen
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
 from backprop_tui.ui.screens.prompt import PromptScreen
@@ -235,8 +235,9 @@ class BackpropApp(App[int]):
         # the inspector's worker (Inspector.request)
         teaching.analyse(self, name, before, index, explain, edit)
 
-    def _apply(self, edit: Callable[..., object], *args) -> bool:
-        """Run one session edit; a refused edit shows its reason and changes nothing."""
+    def _apply(self, edit: Callable[..., object], *args, report: Callable[[], str] | None = None) -> None:
+        """Run one session edit and show it, its label (or `report()`) in the header; a
+        refused edit shows its reason and changes nothing."""
         from backprop_tui.engine import EditError
 
         try:
@@ -244,9 +245,15 @@ class BackpropApp(App[int]):
         except EditError as exc:
             self.query_one(AppHeader).show_status(str(exc), error=True)
             self.bell()
-            return False
+            return
         self._refresh_panels(edit=True)
-        return True
+        self._report(report() if report is not None else self._last_label())
+        self._paint_now()
+
+    def _paint_now(self) -> None:
+        """The edit's frame, drawn before the handler returns (ExplorerScreen.paint_now)."""
+        if isinstance(self.screen, ExplorerScreen):
+            self.screen.paint_now()
 
     def _last_label(self) -> str:
         stack = self.session.undo_stack
@@ -286,18 +293,16 @@ class BackpropApp(App[int]):
         weights.edit_succeeded()
         self._refresh_panels(edit=True)
         self._report(self._last_label())
+        self._paint_now()
 
     def on_nudge(self, message: Nudge) -> None:
-        if self._apply(self.session.nudge, message.name, message.index, message.delta):
-            self._report(self._last_label())
+        self._apply(self.session.nudge, message.name, message.index, message.delta)
 
     def on_toggle_requires_grad(self, message: ToggleRequiresGrad) -> None:
-        if self._apply(self.session.toggle_requires_grad, message.name):
-            self._report(self._last_label())
+        self._apply(self.session.toggle_requires_grad, message.name)
 
     def on_reset_leaf(self, message: ResetLeaf) -> None:
-        if self._apply(self.session.reset_leaf, message.name):
-            self._report(self._last_label())
+        self._apply(self.session.reset_leaf, message.name)
 
     # ------------------------------------------------------------ actions
 
@@ -313,27 +318,23 @@ class BackpropApp(App[int]):
         self.keeper.save()
 
     def action_sgd_step(self) -> None:
-        if self._apply(self.session.step):
-            self._report(self._last_label())
+        self._apply(self.session.step)
 
     def action_undo(self) -> None:
         if self.session.can_undo:
             label = self.session.undo_stack[-1].label
-            if self._apply(self.session.undo):
-                self._report(f"undo: {label}")
+            self._apply(self.session.undo, report=lambda: f"undo: {label}")
         else:
             self.query_one(AppHeader).show_status("nothing to undo", error=True)
 
     def action_redo(self) -> None:
         if self.session.can_redo:
-            if self._apply(self.session.redo):
-                self._report(f"redo: {self._last_label()}")
+            self._apply(self.session.redo, report=lambda: f"redo: {self._last_label()}")
         else:
             self.query_one(AppHeader).show_status("nothing to redo", error=True)
 
     def action_reset_all(self) -> None:
-        if self._apply(self.session.reset_all):
-            self._report("reset every leaf to the preset")
+        self._apply(self.session.reset_all, report=lambda: "reset every leaf to the preset")
 
     def action_learning_rate(self) -> None:
         from backprop_tui.engine import EditError

@@ -1,4 +1,4 @@
-"""The explorer's screen, whose partial updates render only the widgets they show.
+"""A compositor whose partial updates render only the widgets they show.
 
 Textual draws a partial update by rendering every widget that overlaps the bounding box
 of the dirty regions, each one whole, and then writing the dirty cells. An edit dirties a
@@ -20,7 +20,6 @@ from typing import Iterable
 
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
-from textual.screen import Screen
 from textual.strip import Strip
 
 
@@ -55,10 +54,3 @@ class OccludingCompositor(Compositor):
                 yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
             uncovered = [dirty for dirty in uncovered if not shown.contains_region(dirty)]
 
-
-class ExplorerScreen(Screen):
-    """The app's default screen: Textual's, drawn through an OccludingCompositor."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._compositor = OccludingCompositor()

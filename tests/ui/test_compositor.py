@@ -1,50 +1,62 @@
-"""The explorer's compositor draws what Textual's own would, on every partial update.
+"""What the explorer writes to the terminal: the OccludingCompositor's partial updates and
+the frames ExplorerScreen.paint_now draws in an edit's handler.
 
-Snapshot tests cannot see a partial update (a screenshot renders the whole screen), so
-each frame of a session is drawn twice here: by the OccludingCompositor, then from the
-same dirty regions by Textual's Compositor. Each output goes to a terminal emulator
-(pyte) of its own, and the two terminals must show the same characters in the same
-colours and attributes after every frame. (The bytes differ: Textual also writes empty
-pieces of widgets beside a dirty region, a cursor move and nothing else.)
+Snapshot tests cannot see either (a screenshot renders the whole screen), so here every
+update the screen writes goes to a terminal emulator (pyte), as it would to a real one:
+- each partial update is also drawn from the same dirty regions by Textual's Compositor,
+  into a second terminal, and the two must show the same cells after every frame (the
+  bytes differ: Textual also writes empty pieces of the widgets beside a dirty region);
+- at the end, the terminal must show what a full render of the screen shows, so no
+  change was left undrawn.
 """
 
 from __future__ import annotations
 
 import pyte
 import pytest
-from textual._compositor import Compositor
+from textual._compositor import Compositor, LayoutUpdate
 from textual.widget import Widget
 
+from backprop_tui.ui.app import BackpropApp
 from backprop_tui.ui.compositor import OccludingCompositor
 from backprop_tui.ui.widgets.graph_tree import GraphTree
 from backprop_tui.ui.widgets.inspector import Inspector
-
 from ui_support import make_app, open_leaf, pilot_test, ready, select_leaf, settle, type_value
 
 
-class Comparison:
-    """Wraps the screen's compositor: every partial update is also drawn Textual's way.
+def cells(terminal: pyte.Screen) -> list[list[tuple]]:
+    """Every cell: character, colours, bold, italics, underline, reverse."""
+    return [
+        [(c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse) for c in (row[x] for x in range(terminal.columns))]
+        for row in (terminal.buffer[y] for y in range(terminal.lines))
+    ]
+
+
+class Terminals:
+    """Wraps the screen's compositor: every update goes to `shown`; every partial update
+    is also drawn Textual's way into `textual`.
 
     Textual's is drawn second, from the same dirty regions, so that a widget our update
     left unrendered (stale cached lines) would show as a difference."""
 
     def __init__(self, app, monkeypatch) -> None:
         self.app = app
-        self.frames = 0
-        self.differences: list[int] = []  # the frames after which the terminals differ
-        self.terminals = {side: pyte.Screen(*app.size) for side in ("ours", "textual")}
+        self.partial_updates = 0
+        self.differences: list[int] = []  # the partial updates after which the terminals differ
+        self.shown, self.textual = (pyte.Screen(*app.size) for _ in range(2))
         self.rendered = {"ours": 0, "textual": 0}  # widget renders, summed over the frames
         self._counting: str | None = None
         compositor = app.screen._compositor
         assert isinstance(compositor, OccludingCompositor)
         original_lines = Widget.render_lines
+        original_update = compositor.render_update
 
         def render_lines(widget, crop):
             if self._counting:
                 self.rendered[self._counting] += 1
             return original_lines(widget, crop)
 
-        def compare() -> object:
+        def render_partial_update():
             regions = set(compositor._dirty_regions)
             self._counting = "ours"
             ours = OccludingCompositor.render_partial_update(compositor)
@@ -52,56 +64,106 @@ class Comparison:
             self._counting = "textual"
             theirs = Compositor.render_partial_update(compositor)
             self._counting = None
-            if ours is not None or theirs is not None:
-                self.frames += 1
-                for side, update in (("ours", ours), ("textual", theirs)):
-                    if update is not None:
-                        pyte.Stream(self.terminals[side]).feed(update.render_segments(app.console))
-                if self.shown("ours") != self.shown("textual"):
-                    self.differences.append(self.frames)
+            if theirs is not None:
+                self.write(self.textual, theirs)
             return ours
 
-        monkeypatch.setattr(Widget, "render_lines", render_lines)
-        monkeypatch.setattr(compositor, "render_partial_update", compare)
+        def render_update(*args, **kwargs):
+            update = original_update(*args, **kwargs)
+            if update is not None:
+                self.write(self.shown, update)
+                if not isinstance(update, LayoutUpdate):  # a full update goes to both
+                    self.partial_updates += 1
+                    if cells(self.shown) != cells(self.textual):
+                        self.differences.append(self.partial_updates)
+                else:
+                    self.write(self.textual, update)
+            return update
 
-    def shown(self, side: str) -> list[list[tuple]]:
-        """Every cell of that terminal: character, colours, bold, italics, underline, reverse."""
-        buffer = self.terminals[side].buffer
-        width, height = self.app.size
-        return [
-            [(c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse) for c in (buffer[y][x] for x in range(width))]
-            for y in range(height)
-        ]
+        monkeypatch.setattr(Widget, "render_lines", render_lines)
+        monkeypatch.setattr(compositor, "render_partial_update", render_partial_update)
+        monkeypatch.setattr(compositor, "render_update", render_update)
+        app.screen.refresh()  # a full update first: both terminals start from the whole screen
+
+    def write(self, terminal: pyte.Screen, update) -> None:
+        pyte.Stream(terminal).feed(update.render_segments(self.app.console))
+
+    def full_render(self) -> pyte.Screen:
+        terminal = pyte.Screen(*self.app.size)
+        compositor = self.app.screen._compositor
+        self.write(terminal, LayoutUpdate([[strip] for strip in compositor.render_strips()], compositor.size.region))
+        return terminal
 
 
 @pytest.mark.parametrize("preset", ["simple_nn", "scalar_chain"])
 @pilot_test
-async def test_every_partial_update_writes_what_textuals_compositor_writes(preset, monkeypatch):
+async def test_every_update_draws_what_textual_draws_and_leaves_the_whole_screen(preset, monkeypatch):
     app = make_app(preset)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        comparison = Comparison(app, monkeypatch)
+        terminals = Terminals(app, monkeypatch)
         leaf = app.session.snapshot.leaves[0].name
-        await select_leaf(pilot, leaf)
-        for key in ["+", "+", "-", "down", "+", "up", "-"]:  # nudges and cursor moves
-            await pilot.press(key)
+
+        async def focus(widget_type) -> None:
+            app.query_one(widget_type).focus()
+
+        steps = [
+            lambda: select_leaf(pilot, leaf),
+            *[lambda key=key: pilot.press(key) for key in ["+", "+", "-", "down", "+", "up", "-"]],  # nudges, cursor
+            lambda: type_value(pilot, "0.25"),
+            lambda: pilot.press("ctrl+z", "ctrl+y"),  # undo and redo
+            lambda: focus(Inspector),
+            *[lambda key=key: pilot.press(key) for key in ["pagedown", "+", "end", "-", "home"]],  # scrolling
+            lambda: focus(GraphTree),
+            lambda: pilot.press("down", "down", "space", "space", "enter", "up"),  # fold, open, inspect
+            lambda: open_leaf(pilot, leaf),
+            lambda: pilot.press("+"),
+        ]
+        for number, step in enumerate(steps):
+            await step()
             await settle(pilot)
-        await type_value(pilot, "0.25")
-        await settle(pilot)
-        await pilot.press("ctrl+z", "ctrl+y")  # undo and redo
-        await settle(pilot)
-        inspector = app.query_one(Inspector)
-        inspector.focus()
-        await pilot.press("pagedown", "+", "end", "-", "home")  # scrolled panels, scrollbars
-        await settle(pilot)
-        app.query_one(GraphTree).focus()
-        await pilot.press("down", "down", "space", "space", "enter", "up")  # fold, open, inspect
-        await settle(pilot)
-        await open_leaf(pilot, leaf)
+            assert cells(terminals.shown) == cells(terminals.full_render()), f"after step {number}"
+
+        assert terminals.partial_updates >= 15
+        assert terminals.differences == []
+        # and it did draw less: no container, footer or unchanged widget
+        assert terminals.rendered["ours"] < terminals.rendered["textual"] / 2
+
+
+@pilot_test
+async def test_a_nudges_frame_is_drawn_in_its_handler_and_only_there(monkeypatch):
+    frames: list[bool] = []  # for each frame: whether it was drawn inside on_nudge
+    in_nudge = [False]
+    original_nudge = BackpropApp.on_nudge
+
+    def on_nudge(app, message):
+        in_nudge[0] = True
+        try:
+            return original_nudge(app, message)
+        finally:
+            in_nudge[0] = False
+
+    monkeypatch.setattr(BackpropApp, "on_nudge", on_nudge)
+    app = make_app("simple_nn")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await open_leaf(pilot, "linear1.weight")
+        # the first edit adds a delta to the header's output, which widens it: a layout,
+        # so Textual draws that frame its own way, after the handler
         await pilot.press("+")
         await settle(pilot)
+        compositor = app.screen._compositor
+        original_update = compositor.render_update
 
-        assert comparison.frames >= 15
-        assert comparison.differences == []
-        # and it did draw less: no container, footer or unchanged widget
-        assert comparison.rendered["ours"] < comparison.rendered["textual"] / 2
+        def render_update(*args, **kwargs):
+            update = original_update(*args, **kwargs)
+            if update is not None:
+                frames.append(in_nudge[0])
+            return update
+
+        monkeypatch.setattr(compositor, "render_update", render_update)
+        for key in ["+", "-", "+", "minus"]:
+            await pilot.press(key)
+            await settle(pilot)
+        assert frames == [True] * 4  # one frame per nudge, drawn in its handler
+        assert app.session.snapshot.node("linear1.weight").value[0, 0] == pytest.approx(-0.9)  # -1 + 0.1, then + - + -

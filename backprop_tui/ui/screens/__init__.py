@@ -1,1 +1,1 @@
-"""Modal screens: help, preset picker, prompts and the error dialog."""
+"""Screens: the explorer's own (explorer.py), and the modal ones: help, preset picker, prompts, dialogs."""
