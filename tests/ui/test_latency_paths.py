@@ -228,7 +228,9 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatc
     app = make_app("scalar_chain")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert gc.get_threshold()[2] == collector_module.FULL_EVERY  # no automatic full ones mid-edit
+        young, _, full = gc.get_threshold()
+        assert full == collector_module.FULL_EVERY  # no automatic full ones mid-edit
+        assert young == collector_module.YOUNG  # few young ones
         await open_leaf(pilot, "x")
         collected.clear()
         for key in "+-+":
