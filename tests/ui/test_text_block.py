@@ -81,3 +81,35 @@ async def test_a_text_block_counts_rows_as_rich_wraps_them():
                 line.overflow = rng.choice(["fold", "crop", "ellipsis"])
             width = rng.randint(1, 70)
             assert block.height_for([line], width) == len(line.wrap(app.console, width)), (line.plain, width)
+
+
+@pilot_test
+async def test_an_update_that_keeps_the_height_repaints_only_the_rows_that_changed(monkeypatch):
+    app = Pair()
+    async with app.run_test(size=(60, 40)) as pilot:
+        static, block = app.query_one("#static", Static), app.query_one("#block", TextBlock)
+        block.update(LINES)
+        await pilot.pause()
+        block.render_lines(Region(0, 0, *block.size))
+        rows = {line.plain: block._starts[i] for i, line in enumerate(LINES)}
+        # new Text objects, equal but for one line and the style of another
+        lines = [line.copy() for line in LINES]
+        lines[2] = Text.assemble(("  X[0,0] → Z1[0,1] → A1[0,1] → Z2[0,0] → A2[0,0] → Z3[0,0] → A3[0,0] → J: ", "dim"),
+                                 ("0.5 × 0.25 × (-1.4) = -0.175", "bold"))  # another number, as many rows
+        lines[6] = Text("short", style="bold")
+        assert block.height_for(lines, 37) == block.height_for(LINES, 37)
+        dirty: list[Region] = []
+        original = block.refresh
+        monkeypatch.setattr(block, "refresh", lambda *regions, **kw: dirty.extend(regions) or original(*regions, **kw))
+        block.update(lines, layout=False)
+        third, last = rows[LINES[2].plain], rows["short"]
+        assert [(r.y, r.height) for r in dirty] == [(third, rows[LINES[3].plain] - third), (last, 1)]
+        await pilot.pause()
+        static.update(Group(*lines))
+        await pilot.pause()
+        region = Region(0, 0, 37, block.size.height)
+        assert segments(block.render_lines(region)) == segments(static.render_lines(region))
+        # a width change, or a layout asked for, repaints it all
+        dirty.clear()
+        block.update(LINES, layout=True)
+        assert dirty == []  # refresh() with no region: the whole block

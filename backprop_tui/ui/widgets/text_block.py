@@ -62,12 +62,27 @@ class TextBlock(Widget):
         return Group(*self._lines)
 
     def update(self, lines: list[Text], layout: bool = True) -> None:
+        """Show `lines`. Without a layout pass (the caller keeps the height), only the rows
+        whose text changed are repainted: the others keep their rendered strips."""
+        old_lines, old_starts, old_strips = self._lines, self._starts, self._strips
+        old_width = self._width
         self._lines = list(lines)
         keep = {id(line) for line in self._lines}  # what was measured for these lines stays
         self._counts = {key: count for key, count in self._counts.items() if key in keep}
         self._wraps = {key: wrap for key, wrap in self._wraps.items() if key in keep}
         self._width = -1
-        self.refresh(layout=layout)
+        width = self.size.width
+        if layout or old_width != width or width <= 0:
+            self.refresh(layout=layout)
+            return
+        self._measure(width)
+        if self._starts[-1] != old_starts[-1]:
+            self.refresh()
+            return
+        changed = _changed_rows(old_lines, old_starts, self._lines, self._starts)
+        self._strips = {y: strip for y, strip in old_strips.items() if y not in changed}
+        if changed:
+            self.refresh(*_row_regions(sorted(changed), width))
 
     def height_for(self, lines: list[Text], width: int) -> int:
         """Rows `lines` take at `width` (their counts are kept for an update with them)."""
@@ -119,13 +134,12 @@ class TextBlock(Widget):
         return row
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # the rows asked for, rendered together: one pass through Rich and Textual's
-        # styling costs about as much as one row does
+        # the rows asked for and not rendered yet, each run of them rendered together: one
+        # pass through Rich and Textual's styling costs about as much as one row does
         width = self.size.width
         self._measure(width)
         missing = [y for y in range(max(0, crop.y), min(crop.bottom, self._starts[-1])) if y not in self._strips]
-        if missing:
-            first, last = missing[0], missing[-1]
+        for first, last in _runs(missing):
             visual = RichVisual(self, Group(*(self._row(y) for y in range(first, last + 1))))
             strips = Visual.to_strips(self, visual, width, last - first + 1, self.visual_style)
             for y, strip in zip(range(first, last + 1), strips):
@@ -144,3 +158,38 @@ class TextBlock(Widget):
     def selection_updated(self, selection) -> None:
         self._strips = {}  # selected text is drawn in the row
         super().selection_updated(selection)
+
+
+def _same_text(a: Text, b: Text) -> bool:
+    """Drawn the same: characters, spans, and what else Text.render and wrap read."""
+    return a is b or (
+        a.plain == b.plain and a.spans == b.spans and a.style == b.style and a.justify == b.justify
+        and a.overflow == b.overflow and a.no_wrap == b.no_wrap and a.end == b.end and a.tab_size == b.tab_size
+    )
+
+
+def _changed_rows(old_lines: list[Text], old_starts: list[int], lines: list[Text], starts: list[int]) -> set[int]:
+    """The rows that show something else now: every row of a line that is not the same
+    text, starting on the same row, as before."""
+    was = {start: (line, end) for line, start, end in zip(old_lines, old_starts, old_starts[1:])}
+    changed = set()
+    for line, start, end in zip(lines, starts, starts[1:]):
+        before = was.get(start)
+        if before is None or before[1] != end or not _same_text(before[0], line):
+            changed.update(range(start, end))
+    return changed
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive rows in the sorted `rows`."""
+    runs: list[tuple[int, int]] = []
+    for y in rows:
+        if runs and runs[-1][1] == y - 1:
+            runs[-1] = (runs[-1][0], y)
+        else:
+            runs.append((y, y))
+    return runs
+
+
+def _row_regions(rows: list[int], width: int) -> list[Region]:
+    return [Region(0, first, width, last - first + 1) for first, last in _runs(rows)]
