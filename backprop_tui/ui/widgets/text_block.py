@@ -7,6 +7,8 @@ which 5 show), so a Static spent most of its frame on rows nobody sees. A TextBl
 renders the rows the compositor asks for (only rows on screen), through the same Rich
 path a Static takes for a Group of Texts, so the screen is the same; and it wraps each
 line once per width, where the Static and its height check wrapped it twice or more.
+An update that keeps the height repaints only the rows whose text changed: after an
+edit most of the inspector's lines (headings, unchanged elements) are the same.
 """
 
 from __future__ import annotations
