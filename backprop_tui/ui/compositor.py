@@ -4,13 +4,14 @@ Textual draws a partial update by rendering every widget that overlaps the bound
 of the dirty regions, each one whole, and then writing the dirty cells. An edit dirties a
 row or two in each panel and the header, so that box is the whole screen: some 26
 widgets rendered (containers, the footer, the tree's unchanged rows) for the 6 that
-changed, about 3 ms of an edit's frame on simple_nn.
+changed: simple_nn's frame took 8.4 ms, and 5.2 ms with this compositor.
 
 `OccludingCompositor` renders a widget only where one of the dirty regions shows it (no
-widget in front of it covers that region), and only in the rows of those regions. It
-writes the same bytes: every cell of a dirty region still comes from the front-most
-widget there, as in Textual's (tests/ui/test_compositor.py compares the two on every
-frame of a session). It overrides the private `Compositor._get_renders` of the textual
+widget in front of it covers that region), and only in the rows of those regions. The
+terminal shows the same cells: every cell of a dirty region still comes from the
+front-most widget there, as in Textual's (tests/ui/test_compositor.py compares the two
+on every frame of a session). The bytes differ a little: Textual also writes a cursor
+move and an empty piece for a widget beside a dirty region. It overrides the private `Compositor._get_renders` of the textual
 pinned in constraints.txt.
 """
 
