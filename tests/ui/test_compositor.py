@@ -6,8 +6,8 @@ update the screen writes goes to a terminal emulator (pyte), as it would to a re
 - each partial update is also drawn from the same dirty regions by Textual's Compositor,
   into a second terminal, and the two must show the same cells after every frame (the
   bytes differ: Textual also writes empty pieces of the widgets beside a dirty region);
-- at the end, the terminal must show what a full render of the screen shows, so no
-  change was left undrawn.
+- after every step of the session, the terminal must show what a full render of the
+  screen shows, so no change was left undrawn.
 """
 
 from __future__ import annotations
