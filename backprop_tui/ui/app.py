@@ -246,12 +246,13 @@ class BackpropApp(App[int]):
             self.query_one(AppHeader).show_status(str(exc), error=True)
             self.bell()
             return
-        self._refresh_panels(edit=True)
-        self._report(report() if report is not None else self._last_label())
-        self._paint_now()
+        self._show_edit(report() if report is not None else self._last_label())
 
-    def _paint_now(self) -> None:
-        """The edit's frame, drawn before the handler returns (ExplorerScreen.paint_now)."""
+    def _show_edit(self, report: str) -> None:
+        """After an edit: every panel, `report` in the header, and the frame drawn before
+        the handler returns (ExplorerScreen.paint_now)."""
+        self._refresh_panels(edit=True)
+        self._report(report)
         if isinstance(self.screen, ExplorerScreen):
             self.screen.paint_now()
 
@@ -291,9 +292,7 @@ class BackpropApp(App[int]):
             weights.edit_failed(str(exc))
             return
         weights.edit_succeeded()
-        self._refresh_panels(edit=True)
-        self._report(self._last_label())
-        self._paint_now()
+        self._show_edit(self._last_label())
 
     def on_nudge(self, message: Nudge) -> None:
         self._apply(self.session.nudge, message.name, message.index, message.delta)

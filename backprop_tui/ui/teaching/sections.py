@@ -16,7 +16,7 @@ import numpy as np
 from rich.text import Text
 
 from backprop_tui.ui.format import fmt
-from backprop_tui.ui.widgets.text_block import wrapped_rows
+from backprop_tui.ui.text_rows import wrapped_rows
 
 if TYPE_CHECKING:
     from backprop_tui.engine.analysis.flags import Flag

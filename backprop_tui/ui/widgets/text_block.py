@@ -16,7 +16,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate
 
-from rich._wrap import divide_line
 from rich.console import Group
 from rich.text import Text
 from textual.geometry import Region
@@ -24,23 +23,7 @@ from textual.strip import Strip
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
 
-
-def _fits(line: Text, width: int) -> bool:
-    """One row at this width, unwrapped (a tab expands, so a line with one is wrapped)."""
-    plain = line.plain
-    return line.cell_len <= width and "\n" not in plain and "\t" not in plain
-
-
-def wrapped_rows(line: Text, width: int) -> int | None:
-    """How many rows `line` wraps to at `width`, by Rich's own line breaking (divide_line)
-    without building them; None for a line only Rich's wrap can tell (a tab, a newline,
-    no_wrap), which takes at least one row."""
-    if _fits(line, width):
-        return 1
-    plain = line.plain
-    if "\n" in plain or "\t" in plain or line.no_wrap or width < 1:
-        return None
-    return len(divide_line(plain, width, fold=(line.overflow or "fold") == "fold")) + 1
+from backprop_tui.ui.text_rows import fits, wrapped_rows
 
 
 class TextBlock(Widget):
@@ -114,7 +97,7 @@ class TextBlock(Widget):
         cached = self._wraps.get(id(line))
         if cached is not None and cached[0] is line and cached[1] == width:
             return cached[2]
-        rows = [line] if _fits(line, width) else list(line.wrap(self.app.console, max(1, width)))
+        rows = [line] if fits(line, width) else list(line.wrap(self.app.console, max(1, width)))
         self._wraps[id(line)] = (line, width, rows)
         return rows
 
