@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install snapshot-update bench clean
+.PHONY: run test lint install snapshot-update bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check backprop_tui tests benchmarks
+	$(BIN)/lint-imports
 
 snapshot-update: $(STAMP)
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest -n 2 -q tests/ui --snapshot-update

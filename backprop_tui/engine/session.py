@@ -15,11 +15,11 @@ import torch
 from backprop_tui.engine.errors import ComputeError, EditError
 from backprop_tui.engine.graph import Graph
 from backprop_tui.engine.limits import MAX_HISTORY
-
-MAX_HISTORY_BYTES = 64 * 2**20  # tensors held by undo entries (a tensor two entries share counts twice)
 from backprop_tui.engine.numbers import FLOAT32_MAX, fmt, short_number
 from backprop_tui.engine.preset import Preset
 from backprop_tui.engine.snapshot import Snapshot
+
+MAX_HISTORY_BYTES = 64 * 2**20  # tensors held by undo entries (a tensor two entries share counts twice)
 
 Index = tuple[int, ...]
 

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 if TYPE_CHECKING:
-    from backprop_tui.engine import Session
+    pass
 
 DEFAULT_EXPRESSION = "((x+5)**3+1)**2"
 DEFAULT_VALUES = "x=-3"
