@@ -5,7 +5,7 @@
     python benchmarks/run_all.py --only engine,startup,latency,training
 
 The measured table is written between the markers of docs/benchmarks.md; the rest of
-that file (what each change bought, what needs attention) is kept as it is.
+that file (how each figure is measured, the targets, what is known to be slow) is kept.
 """
 
 from __future__ import annotations
