@@ -44,6 +44,7 @@ class Entry:
     changes: tuple[Change, ...]
     losses: tuple[float, ...] = ()  # what SGD appended to the loss history
     steps: int = 0  # SGD steps this edit took
+    cleared: tuple[tuple[float, ...], int] | None = None  # the history and step count a reset cleared
 
 
 def _as_stored(value: float, dtype: torch.dtype) -> float:
@@ -147,8 +148,11 @@ class Session:
         return self._commit(Entry(f"reset {name}", (change,)))
 
     def reset_all(self) -> Snapshot:
+        """Every leaf back to the preset, and the step count and loss history back to none (undoable)."""
         changes = tuple(self._reset_change(leaf.name) for leaf in self.preset.leaves)
-        return self._commit(Entry("reset all", changes))
+        snapshot = self._commit(Entry("reset all", changes, cleared=(tuple(self.sgd_losses), self.steps_taken)))
+        self.set_history([], 0)
+        return snapshot
 
     def step(self, lr: float | None = None) -> Snapshot:
         """One SGD step: θ ← θ − lr·∇θ for every leaf that requires grad."""
@@ -231,6 +235,8 @@ class Session:
         if entry.losses:
             del self.sgd_losses[len(self.sgd_losses) - len(entry.losses):]
             self.steps_taken -= entry.steps
+        if entry.cleared is not None:
+            self.set_history(list(entry.cleared[0]), entry.cleared[1])
         return snapshot
 
     def redo(self) -> Snapshot:
@@ -244,6 +250,8 @@ class Session:
         if entry.losses:
             self.sgd_losses.extend(entry.losses)
             self.steps_taken += entry.steps
+        if entry.cleared is not None:
+            self.set_history([], 0)
         return snapshot
 
     # ------------------------------------------------------------ internals

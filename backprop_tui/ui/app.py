@@ -70,7 +70,7 @@ class BackpropApp(App[int]):
         Binding("l", "learning_rate", "Learning rate", id="app.learning_rate", show=False,
                 tooltip="Type the learning rate used by SGD steps."),
         Binding("R", "reset_all", "Reset all", id="app.reset_all", show=False,
-                tooltip="Put every leaf back to the preset's values and requires_grad."),
+                tooltip="Put every leaf back to the preset's values and requires_grad, and clear the step count and loss history (undoable)."),
         Binding("p", "pick_preset", "Presets", id="app.presets", show=False,
                 tooltip="Open one of the bundled presets."),
         Binding("o", "open_file", "Open file", id="app.open_file", show=False,
@@ -333,7 +333,7 @@ class BackpropApp(App[int]):
             self.query_one(AppHeader).show_status("nothing to redo", error=True)
 
     def action_reset_all(self) -> None:
-        self._apply(self.session.reset_all, report=lambda: "reset every leaf to the preset")
+        self._apply(self.session.reset_all, report=lambda: "reset every leaf and the loss history")
 
     def action_learning_rate(self) -> None:
         from backprop_tui.engine import EditError

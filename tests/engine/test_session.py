@@ -139,6 +139,22 @@ def test_reset_leaf_and_reset_all():
     assert s.snapshot.node("J").scalar() == 84.5 and s.snapshot.node("x").grad is None
 
 
+def test_reset_all_clears_the_step_count_and_loss_history_and_undo_brings_them_back():
+    s = regression()
+    s.step(0.01)
+    s.step(0.01)
+    history, steps = s.loss_history, s.steps_taken
+    assert steps == 2 and len(history) == 3 and history[0] == 84.5
+    s.reset_all()
+    assert s.steps_taken == 0 and s.loss_history == [84.5] and s.sgd_losses == []
+    s.undo()
+    assert s.steps_taken == 2 and s.loss_history == history
+    s.redo()
+    assert s.steps_taken == 0 and s.loss_history == [84.5]
+    s.step(0.01)  # a new history starts at the reset's loss
+    assert s.steps_taken == 1 and s.loss_history[0] == 84.5 and len(s.loss_history) == 2
+
+
 def test_reset_of_a_matrix_leaf():
     s = Session(bundled("simple_nn"))
     s.set_element("linear2.weight", (1, 2), 9.0)
