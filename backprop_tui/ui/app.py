@@ -106,7 +106,8 @@ class BackpropApp(App[int]):
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
-        self.keeper = Keeper(self)  # autosave, restore offer, ctrl+s, the quit question
+        # autosave, restore offer, ctrl+s, the quit question
+        self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
         self.collector = Collector(self)  # garbage collection between edits, not during them
 
     def get_default_screen(self) -> Screen:

@@ -2,7 +2,9 @@
 
 The app calls four things: `opened(session)` when a preset has loaded, `changed()` after
 every refresh of the panels (so every kind of edit is autosaved, whoever added it),
-`save()` for ctrl+s and `quit(code)` for ctrl+q. The file work is the engine's
+`save()` for ctrl+s and `quit(code)` for ctrl+q. The Keeper knows the session it was given
+and calls back `restored()` when an autosave has been applied to it; the app is used only
+for what every Textual app offers (workers, screens, exit). The file work is the engine's
 (engine.autosave, engine.save): written atomically, never into the bundled presets.
 
 Autosave after an SGD step on mlp_784 writes every weight (about 65 ms, see
@@ -16,7 +18,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rich.text import Text
 
@@ -124,8 +126,10 @@ def inside_bundled_presets(path: Path) -> bool:
 class Keeper:
     """Autosave, restore offer, save as preset, and the quit question, for one app."""
 
-    def __init__(self, app: "App") -> None:
+    def __init__(self, app: "App", restored: Callable[[], None], cursor_blink: bool = True) -> None:
         self.app = app
+        self.restored = restored  # an autosave was applied to the session: show it
+        self.cursor_blink = cursor_blink
         self.session: "Session | None" = None
         self.armed = False  # autosave only once the restore question is settled
         self.last_problem: str | None = None  # the last autosave failure, if any
@@ -179,7 +183,7 @@ class Keeper:
                 self._status(f"cannot restore the autosave: {exc}", error=True)
             else:
                 self._arm(session)
-                self.app._refresh_panels()
+                self.restored()
                 self._status("restored the autosaved session (ctrl+z undoes it)")
                 return
         elif answer == "fresh":
@@ -197,7 +201,7 @@ class Keeper:
 
     def changed(self) -> None:
         """The panels were refreshed after an edit: write the autosave soon."""
-        if not self.armed or self.session is None or self.session is not getattr(self.app, "session", None):
+        if not self.armed or self.session is None:
             return
         self._autosave.poke()
 
@@ -249,15 +253,15 @@ class Keeper:
 
     def save(self, quit_after: bool = False, code: int = 0) -> None:
         """ctrl+s: ask for a path, confirm an overwrite, write the preset in a thread."""
-        session = getattr(self.app, "session", None)
+        session = self.session
         if session is None or any(isinstance(s, SavePresetScreen) for s in self.app.screen_stack):
             return
         screen = SavePresetScreen(session.preset.name, default_save_path(session.preset.name),
-                                  getattr(self.app, "cursor_blink", True), quitting=quit_after)
+                                  self.cursor_blink, quitting=quit_after)
         self.app.push_screen(screen, lambda path: self._path_given(session, path, quit_after, code))
 
     def _path_given(self, session: "Session", path: str | None, quit_after: bool, code: int) -> None:
-        if path is None or session is not getattr(self.app, "session", None):
+        if path is None or session is not self.session:
             return
         target = toml_path(path)
         if target.is_file() and not inside_bundled_presets(target):
@@ -304,7 +308,7 @@ class Keeper:
 
     def quit(self, code: int) -> None:
         """ctrl+q: unsaved edits ask save / discard / cancel; otherwise quit at once."""
-        session = getattr(self.app, "session", None)
+        session = self.session
         if any(isinstance(s, ChoiceScreen) and s.box_id == "quit-box" for s in self.app.screen_stack):
             return
         if session is None or not session.dirty:
