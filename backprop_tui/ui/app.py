@@ -34,7 +34,6 @@ from backprop_tui.ui.collector import Collector
 from backprop_tui.ui.persistence import Keeper
 from backprop_tui.ui.teaching import actions as teaching
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
-from backprop_tui.ui.screens.explorer import ExplorerScreen
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
 from backprop_tui.ui.screens.prompt import PromptScreen
@@ -109,9 +108,6 @@ class BackpropApp(App[int]):
         # autosave, restore offer, ctrl+s, the quit question
         self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
         self.collector = Collector(self)  # garbage collection between edits, not during them
-
-    def get_default_screen(self) -> Screen:
-        return ExplorerScreen(id="_default")
 
     def compose(self):
         yield AppHeader(id="header")
@@ -250,12 +246,9 @@ class BackpropApp(App[int]):
         self._show_edit(report() if report is not None else self._last_label())
 
     def _show_edit(self, report: str) -> None:
-        """After an edit: every panel, `report` in the header, and the frame drawn before
-        the handler returns (ExplorerScreen.paint_now)."""
+        """After an edit: every panel, and `report` in the header."""
         self._refresh_panels(edit=True)
         self._report(report)
-        if isinstance(self.screen, ExplorerScreen):
-            self.screen.paint_now()
 
     def _last_label(self) -> str:
         stack = self.session.undo_stack

@@ -6,8 +6,14 @@ an edit leaves below the inspector's edge), so both count rows the same way.
 
 from __future__ import annotations
 
-from rich._wrap import divide_line
+import io
+
+from rich.console import Console
 from rich.text import Text
+
+# Text.wrap reads no more of a console than its settings; this one writes nowhere, so
+# rows can be counted in a worker thread, away from the app's console.
+_MEASURE = Console(file=io.StringIO(), width=80, color_system=None)
 
 
 def fits(line: Text, width: int) -> bool:
@@ -16,13 +22,13 @@ def fits(line: Text, width: int) -> bool:
     return line.cell_len <= width and "\n" not in plain and "\t" not in plain
 
 
-def wrapped_rows(line: Text, width: int) -> int | None:
-    """How many rows `line` wraps to at `width`, by Rich's own line breaking (divide_line)
-    without building them; None for a line only Rich's wrap can tell (a tab, a newline,
-    no_wrap), which takes at least one row."""
+def wrap(line: Text, width: int, console: Console | None = None) -> list[Text]:
+    """The rows of `line` at `width`, as a Static would draw them (Text.wrap)."""
     if fits(line, width):
-        return 1
-    plain = line.plain
-    if "\n" in plain or "\t" in plain or line.no_wrap or width < 1:
-        return None
-    return len(divide_line(plain, width, fold=(line.overflow or "fold") == "fold")) + 1
+        return [line]
+    return list(line.wrap(console or _MEASURE, max(1, width)))
+
+
+def wrapped_rows(line: Text, width: int) -> int:
+    """How many rows `line` wraps to at `width`."""
+    return 1 if fits(line, width) else len(wrap(line, width))

@@ -405,3 +405,43 @@ def test_screen_bindings_have_ids_tooltips_and_unique_ids():
     assert len(ids) == len(set(ids))
     keys = {b.key: b.id for b in app.BINDINGS}
     assert {keys["x"], keys["n"], keys["e"], keys["E"]} == {"app.loss_slice", "app.train", "app.custom_expression", "app.export"}
+
+
+@pilot_test
+async def test_the_curve_a_worker_builds_is_the_one_the_widget_draws():
+    """The training worker builds the plot on a Plot of its own (build_elsewhere) for the
+    LossCurve to show: it must be what the widget's own render draws, cell for cell."""
+    from textual.app import App
+    from textual_plotext.plot import Plot
+
+    from backprop_tui.ui.screens.training import LossCurve, build_elsewhere, draw_curve
+
+    class OneCurve(App):
+        def compose(self):
+            yield LossCurve()
+
+    app = OneCurve()
+    async with app.run_test(size=(70, 18)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(LossCurve)
+        losses = [4.0 / (k + 1) for k in range(40)]
+        draw_curve(widget.plt, losses, "loss", "L", widget.size.width)
+        own = widget.render()
+        size = (widget.size.width, widget.size.height)
+        built = build_elsewhere(Plot(), size, widget.theme_name(), losses, "loss", "L")
+        assert built is not None and "L per step" in own.plain
+        assert built[2].plain == own.plain and built[2].spans == own.spans
+        widget.show(built)
+        assert widget.render() is built[2]
+
+
+def test_a_curve_plotext_cuts_to_its_terminal_is_left_to_the_widget(monkeypatch):
+    from textual_plotext.plot import Plot
+
+    from backprop_tui.ui.screens.training import build_elsewhere
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "10")
+    losses = [4.0 / (k + 1) for k in range(40)]
+    assert build_elsewhere(Plot(), (30, 8), "textual-auto-textual-dark", losses, "loss", "L") is not None
+    assert build_elsewhere(Plot(), (70, 18), "textual-auto-textual-dark", losses, "loss", "L") is None

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
@@ -373,7 +374,9 @@ class LossCurve(PlotextPlot):
         self.refresh()  # cheap when `drawn` matches: render returns it
 
     def theme_name(self) -> str:
-        return self._get_plotext_theme_name(self.app.theme)
+        """The plotext theme render() draws with: with `theme` "auto", the one PlotextPlot
+        registers for the app's theme under this name."""
+        return f"textual-auto-{self.app.theme}" if self.theme == "auto" else self.theme
 
     def render(self):
         drawn = self._drawn
@@ -389,9 +392,14 @@ def build_elsewhere(plt, size: tuple[int, int], theme: str, losses: list[float],
         return None
     draw_curve(plt, losses, label, out, width)
     plt.plotsize(width, height)
-    plt._set_size(width, height)  # as PlotextPlot.render does
     plt.theme(theme)
-    return (size, theme, Text.from_ansi(plt.build()))
+    text = Text.from_ansi(plt.build())
+    # plotext keeps a plot within the terminal it sees; one cut to fit is not the widget's
+    # picture, which the widget then builds itself
+    rows = text.plain.splitlines()
+    if len(rows) != height or any(cell_len(row) != width for row in rows):
+        return None
+    return (size, theme, text)
 
 
 def apply_training(session: "Session", result: "TrainingResult") -> str:

@@ -120,7 +120,7 @@ def inspector_sections(
 
 
 def _rows(lines: list[Text], width: int) -> int:
-    return sum(wrapped_rows(line, width) or 1 for line in lines)
+    return sum(wrapped_rows(line, width) for line in lines)
 
 
 def _guarded(section, *args) -> list[Text]:

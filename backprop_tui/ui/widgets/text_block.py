@@ -23,7 +23,7 @@ from textual.strip import Strip
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
 
-from backprop_tui.ui.text_rows import fits, wrapped_rows
+from backprop_tui.ui.text_rows import wrap
 
 
 class TextBlock(Widget):
@@ -81,15 +81,11 @@ class TextBlock(Widget):
         return max((line.cell_len for line in self._lines), default=0)
 
     def _count(self, line: Text, width: int) -> int:
-        """How many rows `line` wraps to: what len(line.wrap(console, width)) says, from
-        Rich's own line breaking (divide_line) without building the rows, which only the
-        rows on screen need (a long line costs half as much)."""
+        """How many rows `line` wraps to (kept for the line and width)."""
         cached = self._counts.get(id(line))
         if cached is not None and cached[0] is line and cached[1] == width:
             return cached[2]
-        count = wrapped_rows(line, width)
-        if count is None:
-            count = len(self._rows_of(line, width))  # the general case: Rich's wrap itself
+        count = len(self._rows_of(line, width))
         self._counts[id(line)] = (line, width, count)
         return count
 
@@ -97,7 +93,7 @@ class TextBlock(Widget):
         cached = self._wraps.get(id(line))
         if cached is not None and cached[0] is line and cached[1] == width:
             return cached[2]
-        rows = [line] if fits(line, width) else list(line.wrap(self.app.console, max(1, width)))
+        rows = wrap(line, width, self.app.console)
         self._wraps[id(line)] = (line, width, rows)
         return rows
 
