@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from backprop_tui.engine.errors import ComputeError
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, evaluate
-from backprop_tui.engine.ops import _BINARY, _LOSSES, _UNARY, TorchOps
+from backprop_tui.engine.expr import INDEX, SHAPE_FUNCS
+from backprop_tui.engine.ops import _BINARY, _LOSSES, _STATS, _UNARY, TorchOps, index_key, routing, stats
 
 Env = dict[str, torch.Tensor]
 Step = Callable[[Env], torch.Tensor]
@@ -106,6 +107,19 @@ def _call(func: str, args: list[Part], kwargs: dict) -> Part:
             dim, keepdim = kwargs["dim"], kwargs.get("keepdim", False)
             return lambda env: fn(arg(env), dim=dim, keepdim=keepdim)
         return lambda env: fn(arg(env))
+    if func == INDEX:
+        return _index(args[0], kwargs["items"], args[1:])
+    if func in SHAPE_FUNCS:
+        (arg,), sizes = args, kwargs["shape"]
+        if func == "view":
+            return lambda env: arg(env).view(sizes)
+        return lambda env: arg(env).reshape(sizes)
+    if func in ("max", "min", "argmax"):
+        (arg,) = args
+        return lambda env: routing(func, arg(env), kwargs)
+    if func in _STATS:
+        (arg,) = args
+        return lambda env: stats(func, arg(env), kwargs)
     if func in ("softmax", "log_softmax"):
         fn, (arg,) = (torch.softmax if func == "softmax" else torch.log_softmax), args
         dim = kwargs.get("dim", -1)
@@ -115,6 +129,25 @@ def _call(func: str, args: list[Part], kwargs: dict) -> Part:
     if func == "cross_entropy":
         return lambda env: _cross_entropy(pred(env), target(env), reduction)
     return lambda env: loss(pred(env), target(env), reduction=reduction)
+
+
+def _index(target: Part, items: tuple, tensors: list[Part]) -> Part:
+    fixed = index_key(items, [None] * len(tensors))  # type: ignore[list-item]  # ints, slices, ranges made once
+    slots = [i for i, kind in enumerate(items) if kind[0] == "tensor"]
+
+    def run(env: Env) -> torch.Tensor:
+        x = target(env)
+        key = list(fixed)
+        for slot, part in zip(slots, tensors):
+            t = part(env)
+            size = x.shape[slot]
+            # an edited index may leave the rows: let the checked path word the error
+            if t.numel() and (int(t.min()) < -size or int(t.max()) >= size):
+                raise IndexError("index out of range")
+            key[slot] = t
+        return x[tuple(key)]
+
+    return run
 
 
 def _cross_entropy(logits: torch.Tensor, classes: torch.Tensor, reduction: str) -> torch.Tensor:

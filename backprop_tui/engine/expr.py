@@ -91,7 +91,19 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "bce": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on probabilities"),
     "bce_with_logits": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on logits"),
     "cross_entropy": FunctionSpec(2, _REDUCTION, summary="cross-entropy (logits, class indices)"),
+    # routing reductions and shapes (PyTorch's meaning; see docs/presets.md)
+    "max": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="largest element (values; the gradient goes to the argmax)"),
+    "min": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="smallest element (values; the gradient goes to the argmin)"),
+    "argmax": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="position of the largest element (an int tensor, no gradient)"),
+    "var": FunctionSpec(1, {"dim": int, "keepdim": bool, "correction": int}, summary="variance (correction=1: Bessel's, as torch.var)"),
+    "std": FunctionSpec(1, {"dim": int, "keepdim": bool, "correction": int}, summary="standard deviation (correction=1 by default)"),
+    "reshape": FunctionSpec(1, summary="the same elements in a new shape: reshape(x, 32, -1)"),
+    "view": FunctionSpec(1, summary="as reshape, for a tensor whose memory allows it: view(x, 32, -1)"),
 }
+
+# Functions whose arguments after the first are whole numbers (the new shape), not tensors.
+SHAPE_FUNCS = ("reshape", "view")
+INDEX = "[]"  # the Call name of indexing, x[...]: not a name a preset can write
 
 _BINOPS = {
     ast.Add: "+",
@@ -111,7 +123,6 @@ _FORBIDDEN_WORDS = {
     ast.JoinedStr: "an f-string",
     ast.FormattedValue: "an f-string",
     ast.NamedExpr: "':=' (walrus)",
-    ast.Subscript: "indexing",
     ast.Compare: "a comparison",
     ast.BoolOp: "'and'/'or'",
     ast.IfExp: "'if ... else'",
@@ -123,7 +134,7 @@ _FORBIDDEN_WORDS = {
     ast.Tuple: "a tuple",
     ast.Dict: "a dict literal",
     ast.Set: "a set literal",
-    ast.Slice: "a slice",
+    ast.Slice: "a slice outside an index",
 }
 
 # ---------------------------------------------------------------- parsing
@@ -247,7 +258,38 @@ class _Builder:
             raise PresetError(f"attribute access '.{node.attr}' is not allowed; only '.T' (transpose)")
         return Transpose(self.build(node.value))
 
+    def _build_Subscript(self, node: ast.Subscript) -> Expr:
+        """x[i, 1:3, Xb, range(32)]: a Call of INDEX whose `items` keyword says what each
+        position holds; tensor positions refer to the Call's args after the first."""
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        args: list[Expr] = [self.build(node.value)]
+        kinds: list[tuple] = []
+        for item in items:
+            if isinstance(item, ast.Slice):
+                kinds.append(("slice", *(None if p is None else _index_int(p, "a slice bound") for p in (item.lower, item.upper, item.step))))
+            elif isinstance(item, ast.Call) and isinstance(item.func, ast.Name) and item.func.id == "range":
+                if item.keywords or len(item.args) != 1:
+                    raise PresetError("range() in an index takes one whole number, e.g. x[range(32), y]")
+                n = _index_int(item.args[0], "range()'s argument")
+                if n < 1:
+                    raise PresetError(f"range({n}) is empty; give a positive number")
+                kinds.append(("range", n))
+            elif isinstance(item, ast.Constant) and not isinstance(item.value, int):
+                raise PresetError(f"an index must be a whole number, a slice or an int tensor, not {item.value!r}")
+            elif _is_int_literal(item):
+                kinds.append(("int", _index_int(item, "an index")))
+            else:
+                kinds.append(("tensor", len(args)))
+                args.append(self.build(item))
+        if any(k[0] == "slice" and k[3] is not None and k[3] < 1 for k in kinds):
+            raise PresetError("a slice's step must be a positive whole number")
+        return Call(INDEX, tuple(args), (("items", tuple(kinds)),))
+
     def _build_Call(self, node: ast.Call) -> Expr:
+        if isinstance(node.func, ast.Name) and node.func.id == "range":
+            raise PresetError("range() is only allowed inside an index, e.g. logprobs[range(32), Yb]")
+        if isinstance(node.func, ast.Name) and node.func.id in SHAPE_FUNCS:
+            return self._shape_call(node)
         if not isinstance(node.func, ast.Name):
             raise PresetError("only functions and declared modules can be called, by name")
         name = node.func.id
@@ -272,6 +314,15 @@ class _Builder:
             raise PresetError(f"{name}(keepdim=...) needs dim= as well")
         return Call(name, tuple(self.build(a) for a in node.args), kwargs)
 
+    def _shape_call(self, node: ast.Call) -> Expr:
+        name = node.func.id  # type: ignore[attr-defined]
+        if node.keywords or len(node.args) < 2:
+            raise PresetError(f"{name}() takes a tensor and its new sizes, e.g. {name}(x, 32, -1)")
+        sizes = tuple(_index_int(a, f"{name}()'s sizes") for a in node.args[1:])
+        if sum(1 for d in sizes if d == -1) > 1 or any(d < -1 or d == 0 for d in sizes):
+            raise PresetError(f"{name}() sizes must be positive, with at most one -1 (inferred); got {sizes}")
+        return Call(name, (self.build(node.args[0]),), (("shape", sizes),))
+
     def _keyword(self, func: str, spec: FunctionSpec, kw: ast.keyword) -> Any:
         if kw.arg is None:
             raise PresetError(f"'**' unpacking is not allowed in {func}()")
@@ -289,6 +340,47 @@ class _Builder:
         elif allowed is bool and not isinstance(value, bool):
             raise PresetError(f"{func}({kw.arg}=...) must be True or False")
         return value
+
+
+def _is_int_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _index_int(node: ast.AST, what: str) -> int:
+    if not _is_int_literal(node):
+        raise PresetError(f"{what} must be a whole number written in the expression")
+    value = node.operand.value if isinstance(node, ast.UnaryOp) else node.value  # type: ignore[attr-defined]
+    value = -value if isinstance(node, ast.UnaryOp) else value
+    if abs(value) > 2**31:
+        raise PresetError(f"{what} {value} is too large")
+    return value
+
+
+def index_text(target: str, items: tuple, tensors: list[str]) -> str:
+    """x[...] as written: `tensors` are the texts of the tensor positions' args."""
+    parts = []
+    for kind in items:
+        if kind[0] == "int":
+            parts.append(str(kind[1]))
+        elif kind[0] == "range":
+            parts.append(f"range({kind[1]})")
+        elif kind[0] == "tensor":
+            parts.append(tensors[kind[1] - 1])
+        else:
+            start, stop, step = (("" if v is None else str(v)) for v in kind[1:])
+            parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+    return f"{target}[{', '.join(parts)}]"
+
+
+def call_text(func: str, args: list[str], kwargs: tuple) -> str:
+    """A Call as written in a preset (indexing and reshape have their own notation)."""
+    if func == INDEX:
+        return index_text(args[0], dict(kwargs)["items"], args[1:])
+    if func in SHAPE_FUNCS:
+        return f"{func}({', '.join([args[0], *map(str, dict(kwargs)['shape'])])})"
+    return f"{func}({', '.join(args + [f'{k}={v!r}' for k, v in kwargs])})"
 
 
 def _literal(node: ast.AST) -> Any:
@@ -353,8 +445,7 @@ def unparse(tree: Expr) -> str:
         case Transpose(operand):
             return f"{unparse(operand)}.T"
         case Call(func, args, kwargs):
-            parts = [unparse(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs]
-            return f"{func}({', '.join(parts)})"
+            return call_text(func, [unparse(a) for a in args], kwargs)
         case ModuleCall(module, arg):
             return f"{module}({unparse(arg)})"
     raise TypeError(tree)  # pragma: no cover

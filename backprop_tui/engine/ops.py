@@ -6,6 +6,7 @@ shapes when a preset loads (shapes.py).
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from backprop_tui.engine.errors import BackpropError
-from backprop_tui.engine.expr import Ops
+from backprop_tui.engine.expr import INDEX, SHAPE_FUNCS, Ops
 
 _UNARY = {
     "relu": torch.relu,
@@ -40,6 +41,69 @@ _BINARY = {
     "@": operator.matmul,
 }
 _TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+# max/min with a dim give (values, indices): a step holds the values, as `.values` in torch
+_ROUTING = {"max": torch.max, "min": torch.min}
+_STATS = {"var": torch.var, "std": torch.std}
+# functions that take an int tensor or give one
+_INT_FUNCS = ("cross_entropy", INDEX, "argmax", *SHAPE_FUNCS)
+
+
+def routing(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    """max/min (values) and argmax, with PyTorch's meaning and keywords."""
+    if func == "argmax":
+        return torch.argmax(x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False))
+    if "dim" in kwargs:
+        return _ROUTING[func](x, dim=kwargs["dim"], keepdim=kwargs.get("keepdim", False)).values
+    return _ROUTING[func](x)
+
+
+def stats(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    """var/std, torch's default correction=1 (Bessel's) unless told otherwise."""
+    return _STATS[func](x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False), correction=kwargs.get("correction", 1))
+
+
+def index_key(items: tuple, tensors: list[torch.Tensor], device: str = "cpu") -> tuple:
+    """The Python index torch gets for x[...]: ints, slices and int tensors."""
+    key: list[Any] = []
+    for kind in items:
+        if kind[0] == "int":
+            key.append(kind[1])
+        elif kind[0] == "slice":
+            key.append(slice(*kind[1:]))
+        elif kind[0] == "range":
+            key.append(torch.arange(kind[1], device=device))
+        else:
+            key.append(tensors[kind[1] - 1])
+    return tuple(key)
+
+
+def index_shape(shape: tuple[int, ...], items: tuple, tensor_shapes: list[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """The shape x[...] has, or None if the int tensors do not broadcast together. Int
+    tensors and ranges broadcast to one shape, which stands where they stand if they are
+    side by side and first otherwise (numpy's rule); an int removes its dimension."""
+    if len(items) > len(shape):
+        return None
+    advanced: tuple[int, ...] = ()
+    where: list[int] = []
+    plain: list[int] = []
+    first = 0  # where the advanced block goes among the plain dimensions
+    for i, kind in enumerate(items):
+        if kind[0] == "slice":
+            plain.append(len(range(*slice(*kind[1:]).indices(shape[i]))))
+        elif kind[0] in ("range", "tensor"):
+            b = broadcast(advanced, (kind[1],) if kind[0] == "range" else tensor_shapes[kind[1] - 1])
+            if b is None:
+                return None
+            if not where:
+                first = len(plain)
+            advanced = b
+            where.append(i)
+    plain.extend(shape[len(items):])
+    if not where:
+        return tuple(plain)
+    if where != list(range(where[0], where[0] + len(where))):
+        first = 0
+    return tuple(plain[:first]) + advanced + tuple(plain[first:])
 
 
 def _shape(x: Any) -> str:
@@ -163,9 +227,13 @@ class TorchOps(Ops):
 
     def call(self, func: str, args: list[Any], kwargs: dict[str, Any]) -> torch.Tensor:
         args = [self.as_tensor(a) for a in args]
-        if func not in ("cross_entropy",) and any(not a.is_floating_point() for a in args):
-            raise self.fail(f"{func}() needs float tensors", "int tensors are class indices for cross_entropy")
+        if func == INDEX:
+            return self.index(args[0], kwargs["items"], args[1:])
+        if func not in _INT_FUNCS and any(not a.is_floating_point() for a in args):
+            raise self.fail(f"{func}() needs float tensors", "int tensors are indices (x[i]) or classes for cross_entropy")
         try:
+            if func in SHAPE_FUNCS:
+                return self.reshape(func, args[0], kwargs["shape"])
             if func in _UNARY:
                 return _UNARY[func](args[0])
             if func in ("sum", "mean"):
@@ -176,6 +244,14 @@ class TorchOps(Ops):
             dim = kwargs.get("dim")
             if dim is not None and not -max(args[0].dim(), 1) <= dim < max(args[0].dim(), 1):
                 raise self.fail(f"{func}(dim={dim})", f"dim is out of range for shape {_shape(args[0])}")
+            if func in ("max", "min", "argmax"):
+                if args[0].numel() == 0:
+                    raise self.fail(f"{func}() of an empty tensor", f"shape {_shape(args[0])}")
+                return routing(func, args[0], kwargs)
+            if func in _STATS:
+                if kwargs.get("correction", 1) < 0:
+                    raise self.fail(f"{func}(correction=...)", "must be 0 or more")
+                return stats(func, args[0], kwargs)
             if func in ("softmax", "log_softmax"):
                 op = torch.softmax if func == "softmax" else torch.log_softmax
                 return op(args[0], dim=kwargs.get("dim", -1))
@@ -185,6 +261,47 @@ class TorchOps(Ops):
         except _TORCH_ERRORS as exc:
             shapes = ", ".join(_shape(a) for a in args)
             raise self.fail(f"cannot compute {func}() on shapes {shapes}", exc) from None
+
+    def reshape(self, func: str, x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+        known = math.prod(d for d in sizes if d != -1)
+        n = x.numel()
+        if (n % known if -1 in sizes else n != known) or (-1 in sizes and n == 0):
+            raise self.fail(
+                f"{func}() does not fit",
+                f"shape {_shape(x)} has {n:,} elements, which do not fill {list(sizes)}",
+            )
+        return x.reshape(sizes) if func == "reshape" else x.view(sizes)
+
+    def index(self, x: torch.Tensor, items: tuple, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """x[...] with PyTorch's meaning; an int tensor picks rows (its backward sums the
+        gradient of every pick into the row it picked, so repeated picks accumulate)."""
+        if x.dim() < len(items):
+            raise self.fail("too many indices", f"{len(items)} for a tensor of shape {_shape(x)}")
+        for t in tensors:
+            if t.is_floating_point():
+                raise self.fail("an index must be an int tensor", "give the tensor dtype = \"int\" (a float tensor cannot pick)")
+        for i, kind in enumerate(items):
+            size = x.shape[i]
+            if kind[0] == "int" and not -size <= kind[1] < size:
+                raise self.fail("index out of range", f"{kind[1]} in dimension {i} of size {size} (shape {_shape(x)})")
+            if kind[0] == "range" and kind[1] > size:
+                raise self.fail("index out of range", f"range({kind[1]}) in dimension {i} of size {size} (shape {_shape(x)})")
+            if kind[0] == "tensor" and self.check_values:
+                t = tensors[kind[1] - 1]
+                if t.numel() and (int(t.min()) < -size or int(t.max()) >= size):
+                    bad = int(t.max()) if int(t.max()) >= size else int(t.min())
+                    raise self.fail("index out of range", f"{bad} in dimension {i} of size {size} (shape {_shape(x)})")
+        shape = index_shape(tuple(x.shape), items, [tuple(t.shape) for t in tensors])
+        if shape is None:
+            raise self.fail("the int tensors of an index do not broadcast together", ", ".join(_shape(t) for t in tensors))
+        self.check_size(shape)
+        try:
+            return x[index_key(items, tensors, self.device)]
+        except _TORCH_ERRORS as exc:
+            raise self.fail(f"cannot index shape {_shape(x)}", exc) from None
+
+    def check_size(self, shape: tuple[int, ...]) -> None:
+        """A result's shape before torch makes it (shapes.py refuses one past the limit)."""
 
     def _loss(self, func: str, args: list[torch.Tensor], kwargs: dict[str, Any]) -> torch.Tensor:
         pred, target = args

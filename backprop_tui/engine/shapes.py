@@ -12,7 +12,7 @@ a Python decomposition that imports torch._dynamo (1.0-1.3 s and 70 MB on first 
 sympy (0.35 s, 30 MB). On CPU, torch's C++ kernels check the shapes.
 
 A CPU op allocates its real output, so the operations that can make a result bigger than
-their operands (broadcasting, '@', a Linear layer) have their output shape worked out in
+their operands (broadcasting, '@', a Linear layer, indexing by an int tensor) have their output shape worked out in
 plain Python first and are refused past `limits.MAX_ELEMENTS_PER_TENSOR` before torch
 runs. Every other operation makes a result no bigger than its largest operand, which is
 within the limit already.
@@ -72,6 +72,9 @@ class _CheckOps(TorchOps):
                 "an operation makes too large a tensor",
                 f"shape {list(shape)} ({n:,} elements); the limit is {limits.MAX_ELEMENTS_PER_TENSOR:,}",
             )
+
+    def check_size(self, shape: tuple[int, ...]) -> None:
+        self.limit(shape)  # x[Xb] can be far larger than x and Xb
 
     def _stand_in(self, result: Any) -> Any:
         if not isinstance(result, torch.Tensor):

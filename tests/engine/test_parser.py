@@ -14,7 +14,7 @@ import pytest
 
 from backprop_tui.engine import PresetError, load_preset, parse_preset
 from backprop_tui.engine import limits
-from backprop_tui.engine.expr import FUNCTIONS, BinOp, Call, ModuleCall, Neg, Num, Ref, Transpose, parse_expression
+from backprop_tui.engine.expr import FUNCTIONS, INDEX, BinOp, Call, ModuleCall, Neg, Num, Ref, Transpose, parse_expression, unparse
 
 MODULES = {"linear1"}
 
@@ -48,8 +48,15 @@ FORBIDDEN = [
     ("(x for x in y)", "a generator expression is not allowed"),
     ("f'{x}'", "an f-string is not allowed"),
     ("(y := x)", "':=' (walrus) is not allowed"),
-    ("x[0]", "indexing is not allowed"),
-    ("x[0:2]", "indexing is not allowed"),
+    ("x[1.5]", "an index must be a whole number, a slice or an int tensor, not 1.5"),
+    ("x[a:2]", "a slice bound must be a whole number written in the expression"),
+    ("x[::0]", "a slice's step must be a positive whole number"),
+    ("x[range(0)]", "range(0) is empty"),
+    ("x[range(n)]", "range()'s argument must be a whole number"),
+    ("range(3)", "range() is only allowed inside an index"),
+    ("reshape(x)", "reshape() takes a tensor and its new sizes"),
+    ("reshape(x, -1, -1)", "at most one -1"),
+    ("view(x, 0, 2)", "view() sizes must be positive"),
     ("x < y", "a comparison is not allowed"),
     ("x == y", "a comparison is not allowed"),
     ("x and y", "'and'/'or' is not allowed"),
@@ -324,7 +331,29 @@ ACCEPTED_CALLS = [
     ("bce(p, t, reduction=\"mean\")", Call("bce", (Ref("p"), Ref("t")), (("reduction", "mean"),))),
     ("bce_with_logits(z, t)", Call("bce_with_logits", (Ref("z"), Ref("t")))),
     ("cross_entropy(z, c, reduction='sum')", Call("cross_entropy", (Ref("z"), Ref("c")), (("reduction", "sum"),))),
+    ("max(z, dim=1, keepdim=True)", Call("max", (Ref("z"),), (("dim", 1), ("keepdim", True)))),
+    ("min(z)", Call("min", (Ref("z"),))),
+    ("argmax(z, dim=1)", Call("argmax", (Ref("z"),), (("dim", 1),))),
+    ("var(z, dim=0, keepdim=True, correction=1)", Call("var", (Ref("z"),), (("dim", 0), ("keepdim", True), ("correction", 1)))),
+    ("std(z, correction=0)", Call("std", (Ref("z"),), (("correction", 0),))),
+    ("reshape(z, 32, -1)", Call("reshape", (Ref("z"),), (("shape", (32, -1)),))),
+    ("view(z, 2, 3)", Call("view", (Ref("z"),), (("shape", (2, 3)),))),
 ]
+
+INDEXED = [
+    ("C[Xb]", Call(INDEX, (Ref("C"), Ref("Xb")), (("items", (("tensor", 1),)),))),
+    ("p[range(32), Yb]", Call(INDEX, (Ref("p"), Ref("Yb")), (("items", (("range", 32), ("tensor", 1))),))),
+    ("x[:, 0]", Call(INDEX, (Ref("x"),), (("items", (("slice", None, None, None), ("int", 0))),))),
+    ("x[1:3]", Call(INDEX, (Ref("x"),), (("items", (("slice", 1, 3, None),)),))),
+    ("x[-1, ::2]", Call(INDEX, (Ref("x"),), (("items", (("int", -1), ("slice", None, None, 2))),))),
+]
+
+
+@pytest.mark.parametrize(("text", "tree"), INDEXED, ids=[t for t, _ in INDEXED])
+def test_indexing_in_pytorchs_notation(text, tree):
+    parsed = parse_expression(text)
+    assert parsed.tree == tree
+    assert unparse(parsed.tree) == text
 
 
 @pytest.mark.parametrize(("text", "tree"), ACCEPTED_CALLS, ids=[t for t, _ in ACCEPTED_CALLS])

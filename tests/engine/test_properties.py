@@ -93,6 +93,12 @@ def assert_close32(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
 def skip_kinks(name: str, ref_values: dict[str, torch.Tensor]) -> None:
     for step in ref.KINKS.get(name, ()):
         assume(float(ref_values[step].abs().min()) > KINK)
+    if name == "makemore_backprop":
+        # batch norm divides hprebn - mean by sqrt(var + 1e-5): when a hidden unit barely
+        # varies over the batch, float32's rounding of hprebn is magnified up to 316 times
+        # and float32 cannot agree with float64; such draws say nothing about the engine
+        magnified = ref_values["hprebn"].abs().amax(dim=0) * ref_values["bnvar_inv"][0]
+        assume(float(magnified.max()) < 100)
 
 
 def chain_amplification(ref_values: dict[str, torch.Tensor]) -> float:
@@ -135,7 +141,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 
 
 def examples(name: str) -> int:
-    return 12 if name in ("mlp_784", "deep_chain") else 40
+    return 12 if name in ("mlp_784", "deep_chain", "makemore_backprop") else 40
 
 
 # ---------------------------------------------------------------- the references themselves

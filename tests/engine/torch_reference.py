@@ -110,6 +110,38 @@ def deep_chain(t: Tensors) -> Tensors:
     return out
 
 
+def makemore_backprop(t: Tensors) -> Tensors:
+    """The forward pass of makemore part 4 ("becoming a backprop ninja"), as the notebook writes it."""
+    n = t["Xb"].shape[0]
+    emb = t["C"][t["Xb"]]
+    embcat = emb.view(emb.shape[0], -1)
+    hprebn = embcat @ t["W1"] + t["b1"]
+    bnmeani = 1 / n * hprebn.sum(0, keepdim=True)
+    bndiff = hprebn - bnmeani
+    bndiff2 = bndiff**2
+    bnvar = 1 / (n - 1) * (bndiff2).sum(0, keepdim=True)
+    bnvar_inv = (bnvar + 1e-5) ** -0.5
+    bnraw = bndiff * bnvar_inv
+    hpreact = t["bngain"] * bnraw + t["bnbias"]
+    h = torch.tanh(hpreact)
+    logits = h @ t["W2"] + t["b2"]
+    logit_maxes = logits.max(1, keepdim=True).values
+    norm_logits = logits - logit_maxes
+    counts = norm_logits.exp()
+    counts_sum = counts.sum(1, keepdims=True)
+    counts_sum_inv = counts_sum**-1
+    probs = counts * counts_sum_inv
+    logprobs = probs.log()
+    loss = -logprobs[range(n), t["Yb"]].mean()
+    return {
+        "emb": emb, "embcat": embcat, "hprebn": hprebn, "bnmeani": bnmeani, "bndiff": bndiff,
+        "bndiff2": bndiff2, "bnvar": bnvar, "bnvar_inv": bnvar_inv, "bnraw": bnraw,
+        "hpreact": hpreact, "h": h, "logits": logits, "logit_maxes": logit_maxes,
+        "norm_logits": norm_logits, "counts": counts, "counts_sum": counts_sum,
+        "counts_sum_inv": counts_sum_inv, "probs": probs, "logprobs": logprobs, "loss": loss,
+    }  # fmt: skip
+
+
 REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "scalar_chain": scalar_chain,
     "linear_regression": linear_regression,
@@ -119,6 +151,7 @@ REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "softmax_classifier": softmax_classifier,
     "mlp_784": mlp_784,
     "deep_chain": deep_chain,
+    "makemore_backprop": makemore_backprop,
 }
 
 # The step each reference differentiates (the preset's output, restated by hand).
@@ -131,6 +164,7 @@ OUTPUTS = {
     "softmax_classifier": "loss",
     "mlp_784": "loss",
     "deep_chain": "J",
+    "makemore_backprop": "loss",
 }
 
 # Steps that feed a ReLU: where the function has a kink and finite differences mislead.

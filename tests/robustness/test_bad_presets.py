@@ -123,9 +123,22 @@ CASES: dict[str, str] = {
     "forbidden_walrus.toml": "':=' (walrus) is not allowed in an expression",
     "forbidden_exec.toml": "'exec' is not a function or declared module",
     "forbidden_open.toml": "'open' is not a function or declared module",
-    "forbidden_indexing.toml": "indexing is not allowed in an expression",
     "forbidden_string_constant.toml": "constant 'x' is not allowed; only numbers",
+    # indexing and reshapes
+    "index_float_tensor.toml": 'step \'J\' (steps[0]): an index must be an int tensor: give the tensor dtype = "int"',
+    "index_out_of_range.toml": (
+        "cannot compute the initial values: step 'J': index out of range: 3 in dimension 0 of size 3 (shape [3, 2])"
+    ),
+    "index_range_too_long.toml": "step 'J' (steps[0]): index out of range: range(3) in dimension 0 of size 2 (shape [2, 2])",
+    "reshape_does_not_fit.toml": (
+        "step 'J' (steps[0]): reshape() does not fit: shape [2, 3] has 6 elements, which do not fill [4, -1]"
+    ),
+    "int_tensor_not_index.toml": "step 'J' (steps[0]): exp() needs float tensors: int tensors are indices (x[i]) or classes",
     # limits
+    "limit_index_result.toml": (
+        "step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [2, 1000, 1000] (2,000,000 elements); the limit is 1,000,000"
+    ),
     "limit_tensor_elements.toml": "[tensors.big]: 1,001,000 elements; the limit per tensor is 1,000,000",
     "limit_step_result.toml": (
         "step 'P' (steps[0]): an operation makes too large a tensor: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose
+from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, call_text
 from backprop_tui.engine.numbers import fmt
 
 # ---------------------------------------------------------------- words per op
@@ -74,8 +74,7 @@ def _show(tree: Expr, display: bool) -> tuple[str, int]:
             return f"{module}({show(arg, display)})", _ATOM
         case Call(func, args, kwargs):
             name = _DISPLAY_FUNCS.get(func, func) if display else func
-            parts = [show(a, display) for a in args] + [f"{k}={v!r}" for k, v in kwargs]
-            return f"{name}({', '.join(parts)})", _ATOM
+            return call_text(name, [show(a, display) for a in args], kwargs), _ATOM
         case BinOp(op, left, right):
             return _binop(op, left, right, display), _PREC[op]
     raise TypeError(f"unknown expression node {tree!r}")  # pragma: no cover
