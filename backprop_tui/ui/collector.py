@@ -17,10 +17,10 @@ simple_nn's edit (deep_chain: 2.4 ms). At YOUNG: 0.06 of a collection an edit, 0
 from __future__ import annotations
 
 import gc
+import time
+from typing import Callable
 
-from textual.app import App
-
-from backprop_tui.ui.debounce import Debounce
+from backprop_tui.ui.debounce import Debounce, Timers
 
 IDLE = 1.0  # seconds without an edit before the full collection
 YOUNG = 10_000  # allocations between young collections (Python's default: 700)
@@ -28,9 +28,9 @@ FULL_EVERY = 1000  # generation-1 collections between automatic full ones (Pytho
 
 
 class Collector:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Timers, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
-        self._idle = Debounce(app, IDLE, gc.collect, "collector")
+        self._idle = Debounce(app, IDLE, gc.collect, "collector", clock)
         _, middle, _ = gc.get_threshold()
         gc.set_threshold(YOUNG, middle, FULL_EVERY)
 

@@ -217,31 +217,6 @@ async def test_grid_rows_off_screen_are_written_when_they_scroll_into_view():
 
 
 @pilot_test
-async def test_full_garbage_collections_wait_for_a_pause_in_the_edits(monkeypatch):
-    import gc
-
-    from backprop_tui.ui import collector as collector_module
-
-    collected: list[float] = []
-    monkeypatch.setattr(collector_module, "IDLE", 0.2)
-    monkeypatch.setattr(collector_module.gc, "collect", lambda *args: collected.append(1) or 0)
-    app = make_app("scalar_chain")
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        young, _, full = gc.get_threshold()
-        assert full == collector_module.FULL_EVERY  # no automatic full ones mid-edit
-        assert young == collector_module.YOUNG  # few young ones
-        await open_leaf(pilot, "x")
-        collected.clear()
-        for key in "+-+":
-            await pilot.press(key)
-            await pilot.pause(0.05)
-        assert collected == []  # edits keep coming: not yet
-        await pilot.pause(0.4)
-        assert collected == [1]  # one full collection once they paused
-
-
-@pilot_test
 async def test_the_inspector_stays_whole_when_an_edit_follows_a_resize():
     # the inspector skips layout passes while a section keeps its height; a resize
     # changes the width its heights were measured at, and must not cut text off
