@@ -99,6 +99,10 @@ def skip_kinks(name: str, ref_values: dict[str, torch.Tensor]) -> None:
         # and float32 cannot agree with float64; such draws say nothing about the engine
         magnified = ref_values["hprebn"].abs().amax(dim=0) * ref_values["bnvar_inv"][0]
         assume(float(magnified.max()) < 100)
+    if name == "attention_head":
+        # large scores saturate softmax: float32 weights of exactly 0 or 1 lose the tiny
+        # gradients float64 still sees (the same as a saturated sigmoid)
+        assume(float(ref_values["scores"].abs().max()) < 15)
 
 
 def chain_amplification(ref_values: dict[str, torch.Tensor]) -> float:

@@ -142,6 +142,21 @@ def makemore_backprop(t: Tensors) -> Tensors:
     }  # fmt: skip
 
 
+def attention_head(t: Tensors) -> Tensors:
+    """One causal head, as nanoGPT writes it; the mask is the preset's input (its causal
+    pattern is checked against torch.triu in test_attention_head.py)."""
+    x = t["x"]
+    q, k, v = x @ t["Wq"], x @ t["Wk"], x @ t["Wv"]
+    head_size = q.shape[1]
+    scores = q @ k.transpose(0, 1) * head_size**-0.5
+    masked = scores + t["mask"]
+    weights = torch.exp(masked - masked.amax(dim=1, keepdim=True))
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    out = weights @ v
+    loss = ((out - t["target"]) ** 2).mean()
+    return {"q": q, "k": k, "v": v, "scores": scores, "masked": masked, "weights": weights, "out": out, "loss": loss}
+
+
 REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "scalar_chain": scalar_chain,
     "linear_regression": linear_regression,
@@ -152,6 +167,7 @@ REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "mlp_784": mlp_784,
     "deep_chain": deep_chain,
     "makemore_backprop": makemore_backprop,
+    "attention_head": attention_head,
 }
 
 # The step each reference differentiates (the preset's output, restated by hand).
@@ -165,6 +181,7 @@ OUTPUTS = {
     "mlp_784": "loss",
     "deep_chain": "J",
     "makemore_backprop": "loss",
+    "attention_head": "loss",
 }
 
 # Steps that feed a ReLU: where the function has a kink and finite differences mislead.
