@@ -39,12 +39,11 @@ from backprop_tui.ui.screens.preset_picker import PresetPicker
 from backprop_tui.ui.screens.prompt import PromptScreen
 from backprop_tui.ui.widgets.graph_tree import GraphPanel, GraphTree
 from backprop_tui.ui.widgets.header import AppHeader
-from backprop_tui.ui.widgets.inspector import Explanation, Inspector
+from backprop_tui.ui.widgets.inspector import FlagsReady, Inspector
 from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafList, WeightEditor
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
-    from backprop_tui.engine.analysis.live import State
 
 DEFAULT_PRESET = "scalar_chain"
 NARROW_WIDTH = 90
@@ -230,7 +229,7 @@ class BackpropApp(App[int]):
         index = self.inspected_index if name == self.inspected else None
         # chain rule, contributions, paths, per sample, flags: in the edit when cheap, else in
         # the inspector's worker (Inspector.request)
-        teaching.analyse(self, name, before, index, explain, edit)
+        teaching.analyse(self, name, before, index, edit)
 
     def _apply(self, edit: Callable[..., object], *args, report: Callable[[], str] | None = None) -> None:
         """Run one session edit and show it, its label (or `report()`) in the header; a
@@ -272,6 +271,18 @@ class BackpropApp(App[int]):
     def on_inspect_again(self, message: InspectAgain) -> None:
         if self.session is not None:
             self._inspect()
+
+    def on_flags_ready(self, message: FlagsReady) -> None:
+        """The inspector's flags of every node: the graph marks them, if still current."""
+        from textual.css.query import NoMatches
+
+        if self.session is None or message.snapshot is not self.session.snapshot:
+            return
+        try:
+            tree = self.query_one(GraphTree)
+        except NoMatches:  # a preset being swapped in: the next flags mark it
+            return
+        tree.set_flags(set(message.by_node))
 
     def on_open_in_editor(self, message: OpenInEditor) -> None:
         self.query_one(WeightEditor).select_leaf(message.name, focus_grid=True)
@@ -465,30 +476,6 @@ class BackpropApp(App[int]):
             yield SystemCommand("SGD step", "One step of gradient descent", self.action_sgd_step)
         yield SystemCommand("Open a preset file", "Open a .toml preset by its path", self.action_open_file)
         yield SystemCommand("Help: keys and panels", "Every binding and what each panel means", self.action_help)
-
-
-def explain(session: "State", name: str) -> Explanation:
-    """The engine's chain rule and local derivatives for a node; its message if it has none.
-
-    The numbers come from torch in engine.analysis.local (on a private graph), so the UI
-    does no math of its own.
-    """
-    from backprop_tui.engine import BackpropError
-    from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
-
-    try:
-        rule = chain_rule(session, name).text
-    except BackpropError as exc:
-        return Explanation(str(exc))
-    except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down
-        return Explanation(f"chain rule unavailable ({type(exc).__name__}: {exc})")
-    try:
-        local = tuple(d.text for d in local_derivatives(session, name))
-    except BackpropError as exc:
-        local = (str(exc),)
-    except Exception as exc:  # noqa: BLE001
-        local = (f"local derivatives unavailable ({type(exc).__name__}: {exc})",)
-    return Explanation(rule, local)
 
 
 def run_app(preset: str = DEFAULT_PRESET) -> int:

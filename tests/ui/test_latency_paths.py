@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backprop_tui.engine.analysis.local import chain_rule
-from backprop_tui.ui import app as app_module
+from backprop_tui.ui.teaching import explain as explaining
 from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
 from backprop_tui.ui.widgets.weight_editor import WeightEditor
@@ -81,7 +81,7 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
     the threads that computed the chain rule for each edit (and, in `on_session_pass`,
     whether it read the session's own forward and backward pass)."""
     threads: list[threading.Thread] = []
-    original = app_module.explain
+    original = explaining.explain
 
     def recording(state, name):
         threads.append(threading.current_thread())
@@ -89,7 +89,7 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
             on_session_pass.append(any(live.graph is app.session.graph for live in state.lives.values()))
         return original(state, name)
 
-    monkeypatch.setattr(app_module, "explain", recording)
+    monkeypatch.setattr(explaining, "explain", recording)
     app = make_app(preset)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)

@@ -57,26 +57,14 @@ def open_step_through(app: "BackpropApp", mode: str) -> None:
         app.push_screen(StepThroughScreen(_frozen(app), app.session.snapshot.output, mode))
 
 
-def mark_flags(app: "BackpropApp", snapshot: object, by_node: dict[str, list[str]]) -> None:
-    """Flag markers in the graph tree, when the flags belong to the current snapshot."""
-    from backprop_tui.ui.widgets.graph_tree import GraphTree
-
-    if app.session is not None and snapshot is app.session.snapshot:
-        # the tree may be gone (a preset being swapped in): the next flags will mark it
-        tree = _widget(app, GraphTree)
-        if tree is not None:
-            tree.set_flags(set(by_node))
-
-
-def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, explain, edit: bool = False) -> None:
+def analyse(app: "BackpropApp", name: str, before, index: tuple[int, ...] | None, edit: bool = False) -> None:
     """The inspector's chain rule and teaching sections for `name` (`edit`: see Inspector.request)."""
     from backprop_tui.engine.analysis.live import session_pass
-    from backprop_tui.ui.widgets.inspector import Inspector
+    from backprop_tui.ui.widgets.inspector import Inspector, InspectorRequest
 
     # the inspector may be gone (the app closing with an Inspect message queued)
     inspector = _widget(app, Inspector)
     if inspector is not None:
         current = app.session.snapshot
-        inspector.request(_frozen(app), current, name, before, index, explain,
-                          lambda snapshot, by_node: mark_flags(app, snapshot, by_node),
-                          shared=session_pass(app.session, current), edit=edit)
+        inspector.request(InspectorRequest(_frozen(app), current, name, before, index, edit),
+                          shared=session_pass(app.session, current))

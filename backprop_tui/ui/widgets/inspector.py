@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from backprop_tui.ui.messages import InspectAgain
+from backprop_tui.ui.teaching.explain import Explanation
 from backprop_tui.ui.teaching.sections import is_light
 from backprop_tui.ui.widgets.text_block import TextBlock
 from backprop_tui.ui.format import (
@@ -28,7 +29,7 @@ from backprop_tui.ui.format import (
 )
 
 if TYPE_CHECKING:
-    from backprop_tui.engine.snapshot import Node
+    from backprop_tui.engine.snapshot import Node, Snapshot
 
 
 SLOW_ANALYSIS = 0.25  # seconds: after this, the inspector says "computing…"
@@ -36,11 +37,25 @@ IN_EDIT_BUDGET = 0.03  # seconds of CPU: analyses that took less than this last 
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """What the engine's analyses say about a node (engine.analysis.local)."""
+class InspectorRequest:
+    """What to show: `name` of `snapshot`, its analyses computed on `state` (a FrozenState)."""
 
-    chain_rule: str  # e.g. ∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216, or why there is no grad
-    local: tuple[str, ...] = ()  # one line per input of a step: d/dh (h³ + 1) = 3h² = 12
+    state: object
+    snapshot: "Snapshot"
+    name: str
+    before: "Node | None"  # the node before the edit, for what changed
+    index: tuple[int, ...] | None  # the grid cursor's element, if any
+    edit: bool = False  # a key changed a value of the node shown (see Inspector.request)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A request as the analyses take it: numbered, with the room and rows the panel had."""
+
+    request: InspectorRequest
+    generation: int
+    room: int
+    visible: tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,15 @@ class Analysis:
     flags: dict[str, list[str]]  # {node: [one-line reasons]}, for the graph's markers
     teaching: list[Text]  # contributions, paths, per-sample shares, flags of this node
     deferred: int | None = None  # the teaching line standing for sections left uncomputed
+
+
+class FlagsReady(Message):
+    """The flags of every node of `snapshot` ({node: [one-line reasons]}), for the graph's markers."""
+
+    def __init__(self, snapshot: "Snapshot", by_node: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.by_node = by_node
 
 
 class AnalysisReady(Message):
@@ -82,9 +106,8 @@ class Inspector(VerticalScroll):
         self._generation = 0  # one per request: older results are dropped
         self._awaiting: tuple | None = None  # (generation, node, before, output, index) awaiting its chain rule
         self._requests_lock = threading.Lock()
-        self._latest_request: tuple | None = None  # the newest request not yet taken by the worker
+        self._latest_request: _Job | None = None  # the newest request not yet taken by the worker
         self._analysing = False  # a worker is taking requests
-        self._on_flags: Callable[[object, dict[str, list[str]]], None] = lambda snapshot, flags: None
         self._heights: dict[str, tuple[int, int | None]] = {}  # each block's (width, height) when last updated
         self._shown: dict[str, list[Text]] = {}  # each block's lines when last updated
         self._shown_name: str | None = None  # the node the heights belong to
@@ -175,11 +198,9 @@ class Inspector(VerticalScroll):
 
     # ------------------------------------------------------------ analyses: in the edit or a worker
 
-    def request(self, state, snapshot, name: str, before: "Node | None", index: tuple[int, ...] | None,
-                explain: Callable[[object, str], Explanation],
-                on_flags: Callable[[object, dict[str, list[str]]], None], shared=None, edit: bool = False) -> None:
-        """Show `name` of `snapshot` with its analyses (computed on a FrozenState);
-        hand the flags of the whole graph to `on_flags(snapshot, {node: reasons})`.
+    def request(self, request: InspectorRequest, shared=None) -> None:
+        """Show the request's node with its analyses (computed on its FrozenState); the
+        flags of the whole graph go out as a FlagsReady message.
 
         The chain rule, the teaching sections and the flags all run forward and backward
         passes on private graphs. When they took under IN_EDIT_BUDGET of CPU last time
@@ -200,10 +221,10 @@ class Inspector(VerticalScroll):
         """
         self._generation += 1
         generation = self._generation
-        self._awaiting = (generation, snapshot.node(name), before, snapshot.output, index)
-        self._on_flags = on_flags
-        request = (state, snapshot, name, before, index, generation, explain, self._room(),
-                   self._teaching_visible() if edit and name == self._shown_name else None)
+        state, snapshot, name = request.state, request.snapshot, request.name
+        self._awaiting = (generation, snapshot.node(name), request.before, snapshot.output, request.index)
+        visible = self._teaching_visible() if request.edit and name == self._shown_name else None
+        job = _Job(request, generation, self._room(), visible)
         if state.preset is not self._cost_preset:  # another preset: its costs are unknown
             self._cost_preset, self._costs = state.preset, {}
         cost = self._costs.get(name)
@@ -213,10 +234,10 @@ class Inspector(VerticalScroll):
                 from backprop_tui.engine.analysis.live import share_pass  # torch: not at start-up
 
                 share_pass(state, shared)
-            self._apply(self._compute(lambda: generation != self._generation, *request))
+            self._apply(self._compute(lambda: generation != self._generation, job))
             return
         with self._requests_lock:
-            self._latest_request = request
+            self._latest_request = job
             start = not self._analysing
             self._analysing = True
         if start:
@@ -239,16 +260,15 @@ class Inspector(VerticalScroll):
         try:
             while not worker.is_cancelled:
                 with self._requests_lock:
-                    request, self._latest_request = self._latest_request, None
-                    if request is None:
+                    job, self._latest_request = self._latest_request, None
+                    if job is None:
                         self._analysing = False
                         return
-                generation = request[5]
 
-                def cancelled() -> bool:
+                def cancelled(generation: int = job.generation) -> bool:
                     return worker.is_cancelled or generation != self._generation
 
-                analysis = self._compute(cancelled, *request)
+                analysis = self._compute(cancelled, job)
                 if analysis is not None:
                     # one message: the panel and the graph's flags change in one frame
                     self.post_message(AnalysisReady(analysis))
@@ -256,25 +276,28 @@ class Inspector(VerticalScroll):
             with self._requests_lock:
                 self._analysing = False
 
-    def _compute(self, cancelled: Callable[[], bool], state, snapshot, name: str, before, index, generation: int,
-                 explain, room: int, visible: tuple[int, int] | None = None) -> "Analysis | None":
+    def _compute(self, cancelled: Callable[[], bool], job: _Job) -> "Analysis | None":
         """Every analysis of one request; None if a newer request made it moot. Reads no widget."""
+        from backprop_tui.ui.teaching.explain import explain
         from backprop_tui.ui.teaching.sections import compute_flags, inspector_sections
+
+        request = job.request
+        state, snapshot, name, index = request.state, request.snapshot, request.name, request.index
 
         if cancelled():
             return None
         started = time.thread_time()  # CPU time: what the analyses need, whatever the load
         # the matrices too: formatting every element of a big tensor takes a while
-        values = self._values(snapshot.node(name), before, snapshot.output, index, room)
+        values = self._values(snapshot.node(name), request.before, snapshot.output, index, job.room)
         explanation = explain(state, name)
         if cancelled():
             return None
         flags = compute_flags(state, snapshot, self._cache)
-        lines, deferred = inspector_sections(state, snapshot, name, index, self._cache, cancelled, visible)
+        lines, deferred = inspector_sections(state, snapshot, name, index, self._cache, cancelled, job.visible)
         if cancelled():
             return None
         self._costs[name] = time.thread_time() - started
-        return Analysis(generation, explanation, values, snapshot, flags, lines, deferred)
+        return Analysis(job.generation, explanation, values, snapshot, flags, lines, deferred)
 
     def on_analysis_ready(self, message: AnalysisReady) -> None:
         message.stop()
@@ -290,8 +313,7 @@ class Inspector(VerticalScroll):
         _, node, before, output, index = pending
         self.show(node, before, analysis.explanation, output, index, analysis.values)
         self._show_teaching(analysis.teaching)
-        # at once, not by a message: one bubbling through four containers arrives frames later
-        self._on_flags(analysis.snapshot, analysis.flags)
+        self.post_message(FlagsReady(analysis.snapshot, analysis.flags))
         self._deferred = None if analysis.deferred is None else analysis.deferred + 1  # after the blank line
         if self._deferred is not None:
             self.call_after_refresh(self._check_deferred)  # the blocks above may have shrunk
