@@ -145,7 +145,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 
 
 def examples(name: str) -> int:
-    return 12 if name in ("mlp_784", "deep_chain", "makemore_backprop") else 40
+    return 12 if name in ("mlp_784", "deep_chain", "makemore_backprop", "mlp_1m") else 40
 
 
 # ---------------------------------------------------------------- the references themselves

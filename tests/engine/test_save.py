@@ -27,7 +27,8 @@ def assert_same_snapshot(a, b):
             np.testing.assert_array_equal(x.grad, y.grad, err_msg=x.name)
 
 
-@pytest.mark.parametrize("name", sorted(bundled_presets()))
+# mlp_1m's million trained parameters do not fit a loadable file: see the test below
+@pytest.mark.parametrize("name", sorted(set(bundled_presets()) - {"mlp_1m"}))
 def test_save_then_load_gives_the_same_snapshot(name, tmp_path):
     s = session(name)
     floats = [leaf for leaf in s.preset.leaves if leaf.dtype == "float"]
@@ -50,6 +51,14 @@ def test_unchanged_seeded_tensors_keep_their_init_table(tmp_path):
     assert 'init = "randn"' in text and "seed = 784" in text  # X as loaded: still a seed, not 25,088 numbers
     assert "seed = 1\n" in text  # linear1 unchanged
     assert len(text) < 50_000
+
+
+def test_a_trained_million_parameters_are_refused_with_the_size_and_nothing_written(tmp_path):
+    s = session("mlp_1m")
+    s.step()
+    with pytest.raises(SaveError, match=r"the preset would be [\d,]+ bytes; presets load up to 2,000,000"):
+        save_preset(s, tmp_path / "mlp_1m")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_requires_grad_flags_round_trip(tmp_path):

@@ -32,7 +32,7 @@ def chain_preset():
     return load_preset(bundled_presets()["deep_chain"])
 
 
-@pytest.mark.parametrize("name", ["mlp_784", "deep_chain"])
+@pytest.mark.parametrize("name", ["mlp_784", "deep_chain", "mlp_1m"])
 def test_the_scale_presets_are_bundled_and_pass_check(name, capsys):
     path = bundled_presets()[name]
     assert cli_main(["check", str(path)]) == 0
@@ -225,3 +225,24 @@ def test_sgd_history_on_mlp_784_stays_within_its_memory_budget_and_undoes_exactl
     assert session.snapshot.loss == losses[100 - kept]
     session.redo()
     assert session.snapshot.loss == losses[100 - kept + 1]
+
+
+def test_mlp_1m_has_about_a_million_parameters_and_matches_its_own_layers():
+    """784-1024-256-10: PyTorch's nn.Linear under the preset's seeds, run here on its own."""
+    session = Session(load_preset(bundled_presets()["mlp_1m"]))
+    preset = session.preset
+    params = [leaf for leaf in preset.leaves if leaf.role == "parameter"]
+    assert sum(leaf.initial.size for leaf in params) == 1_068_810
+    layers = []
+    for seed, (n_in, n_out) in zip((1, 2, 3), ((784, 1024), (1024, 256), (256, 10))):
+        torch.manual_seed(seed)
+        layers.append(nn.Linear(n_in, n_out))
+    X = torch.tensor(preset.leaf("X").initial)
+    classes = torch.tensor(preset.leaf("classes").initial)
+    logits = layers[2](torch.relu(layers[1](torch.relu(layers[0](X)))))
+    loss = nn.functional.cross_entropy(logits, classes)
+    loss.backward()
+    snap = session.snapshot
+    assert float(snap.node("loss").value) == pytest.approx(loss.item(), rel=1e-5)
+    np.testing.assert_allclose(snap.node("linear1.weight").grad, layers[0].weight.grad.numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(snap.node("linear3.bias").grad, layers[2].bias.grad.numpy(), rtol=1e-4, atol=1e-7)

@@ -168,6 +168,7 @@ REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "deep_chain": deep_chain,
     "makemore_backprop": makemore_backprop,
     "attention_head": attention_head,
+    "mlp_1m": mlp_784,  # the same network, wider layers
 }
 
 # The step each reference differentiates (the preset's output, restated by hand).
@@ -182,10 +183,11 @@ OUTPUTS = {
     "deep_chain": "J",
     "makemore_backprop": "loss",
     "attention_head": "loss",
+    "mlp_1m": "loss",
 }
 
 # Steps that feed a ReLU: where the function has a kink and finite differences mislead.
-KINKS = {"simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2")}
+KINKS = {"simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2"), "mlp_1m": ("Z1", "Z2")}
 
 
 def as_tensors(values: dict[str, np.ndarray], dtype: torch.dtype = torch.float64) -> Tensors:

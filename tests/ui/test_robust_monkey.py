@@ -26,7 +26,7 @@ from backprop_tui.ui.format import value_number
 from backprop_tui.ui.widgets.weight_editor import PAGE_SIZE, WeightEditor
 
 SIZE = (100, 30)
-BIG = {"mlp_784": 300, "deep_chain": 300, "makemore_backprop": 300}  # slow to recompute and redraw: a few hundred keys each
+BIG = {"mlp_784": 300, "deep_chain": 300, "makemore_backprop": 300, "mlp_1m": 100}  # slow to recompute and redraw: a few hundred keys each
 KEYS_PER_PRESET = 750
 BATCH = 10  # keys sent before waiting for the app to be idle
 PRESETS = sorted(bundled_presets())
