@@ -6,7 +6,6 @@ import argparse
 import io
 import re
 import sys
-import warnings
 from pathlib import Path
 
 USAGE = """\
@@ -28,8 +27,13 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore")  # no library warning may reach the user's terminal
-    argv = sys.argv[1:] if argv is None else argv
+    from backprop_tui.process import quiet_warnings, torch_threads
+
+    with quiet_warnings(), torch_threads(1):
+        return _main(sys.argv[1:] if argv is None else argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in ("-h", "--help", "help"):
             print(USAGE)

@@ -76,9 +76,6 @@ def _structure(preset: Preset) -> tuple:
 
 class Graph:
     def __init__(self, preset: Preset):
-        # An explorer's tensors are small: one thread computes them as fast as two, and
-        # leaves the other core to the UI. Two threads on a busy machine stall (p95 ×20).
-        torch.set_num_threads(1)
         self.preset = preset
         self.modules: dict[str, nn.Module] = {}
         for spec in preset.modules:

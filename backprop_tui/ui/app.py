@@ -480,8 +480,11 @@ class BackpropApp(App[int]):
 
 def run_app(preset: str = DEFAULT_PRESET) -> int:
     """Run the explorer on a bundled preset name or a file path; return the exit code."""
-    app = BackpropApp(preset)
-    result = app.run()
+    from backprop_tui.process import explorer_settings, quiet_warnings, torch_threads
+
+    with quiet_warnings(), torch_threads(1), explorer_settings():
+        app = BackpropApp(preset)
+        result = app.run()
     if app.return_code is not None:
         return app.return_code
     return int(result or 0)

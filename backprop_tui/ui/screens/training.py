@@ -8,9 +8,8 @@ reached are applied to the session as ONE undoable edit and the loss history ext
 The UI thread stays responsive during a run (benchmarks/bench_training.py: no event-loop
 stall over 50 ms on a 1,000-step run of mlp_784): the worker builds each progress plot
 itself (plotext is tens of milliseconds of Python), at most two points per column, and
-waits without the GIL while the screen draws it; the GIL is handed over every
-SWITCH_INTERVAL during the run. (Full garbage collections skip torch's objects, frozen at
-import, and wait for a pause in the edits: engine.import_torch, ui.collector.)
+waits without the GIL while the screen draws it; the UI thread gets the GIL back within
+the switch interval the explorer runs with (backprop_tui.process).
 
 The toggle "skip zero_grad" runs the same loop without zeroing .grad between steps:
 each backward adds into the .grad left by the previous one, as PyTorch's
@@ -20,7 +19,6 @@ AccumulateGrad does; `accumulate_grads` shows it on the current values.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
@@ -44,7 +42,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STEPS = 100
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
-SWITCH_INTERVAL = 0.001  # during a run: the UI thread waits at most this long for the GIL (default 5 ms)
 DRAW_WAIT = 0.25  # at most this long the worker waits for a progress message to be drawn
 MAX_PLOTTED = 1000  # the curve shows at most this many points (every k-th loss)
 
@@ -115,7 +112,6 @@ class TrainingScreen(ModalScreen[None]):
         self.result: TrainingResult | None = None
         self._requested = 0
         self._stop = False  # cancel asked (the worker may not have started when it was)
-        self._switch: float | None = None  # sys.getswitchinterval() before the run
 
     def compose(self):
         session = self.session
@@ -221,9 +217,6 @@ class TrainingScreen(ModalScreen[None]):
         self.query_one("#train-steps", Input).disabled = True  # so `c` cancels instead of typing
         self.set_focus(None)
         self._status(Text(f"training {steps} steps…", style="yellow"))
-        # the UI thread gets the GIL back from the worker's Python sooner (restored at the end)
-        self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self._stop = False
         plot = self.query_one(LossCurve)
         where = (self.session.snapshot.output, plot.theme_name())
@@ -292,7 +285,6 @@ class TrainingScreen(ModalScreen[None]):
         from backprop_tui.engine import EditError
 
         self.running = False
-        self._restore_switch()
         self.query_one(Checkbox).disabled = False
         self.query_one("#train-steps", Input).disabled = False
         if message.result is None:
@@ -317,14 +309,6 @@ class TrainingScreen(ModalScreen[None]):
             # the explorer's panels (under this screen) after the result is drawn: two short
             # pauses of the event loop rather than one long one
             self.app.call_after_refresh(self.on_applied, label)  # the app's: it outlives this screen
-
-    def _restore_switch(self) -> None:
-        if self._switch is not None:
-            sys.setswitchinterval(self._switch)
-            self._switch = None
-
-    def on_unmount(self) -> None:
-        self._restore_switch()  # the app quit during a run
 
     # ------------------------------------------------------------ drawing
 
