@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from backprop_tui.engine.snapshot import Node, Snapshot
@@ -31,9 +32,29 @@ def snapshot_to_dict(snapshot: Snapshot, loss_history: list[float]) -> dict[str,
     }
 
 
+NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def strict_numbers(data: Any) -> tuple[Any, bool]:
+    """`data` with every NaN or infinity replaced by the string "NaN", "Infinity" or "-Infinity"
+    (RFC 8259 JSON has no such numbers, and strict parsers refuse Python's bare NaN), and
+    whether any was found."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return NONFINITE[repr(data)], True
+    if isinstance(data, list):
+        items = [strict_numbers(x) for x in data]
+        return [x for x, _ in items], any(found for _, found in items)
+    if isinstance(data, dict):
+        items = {k: strict_numbers(v) for k, v in data.items()}
+        return {k: x for k, (x, _) in items.items()}, any(found for _, found in items.values())
+    return data, False
+
+
 def to_json(snapshot: Snapshot, loss_history: list[float]) -> str:
-    # nan/inf (after a computation went bad) are written as NaN/Infinity, which Python reads back
-    return json.dumps(snapshot_to_dict(snapshot, loss_history), indent=2, allow_nan=True)
+    """Strict JSON; after a computation went bad, "nonfinite" is true and the bad numbers are strings."""
+    data, nonfinite = strict_numbers(snapshot_to_dict(snapshot, loss_history))
+    data["nonfinite"] = nonfinite
+    return json.dumps(data, indent=2, allow_nan=False)
 
 
 # ---------------------------------------------------------------- Markdown

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
+from backprop_tui.serve.policy import FilePolicy, PathRefused
 from backprop_tui.ui.messages import (
     Inspect,
     InspectAgain,
@@ -104,6 +105,7 @@ class BackpropApp(App[int]):
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
+        self.file_policy = FilePolicy.from_environ()  # served in a browser: files off or confined
         # autosave, restore offer, ctrl+s, the quit question
         self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
         self.collector = Collector(self)  # garbage collection between edits, not during them
@@ -366,9 +368,16 @@ class BackpropApp(App[int]):
         )
 
     def action_open_file(self) -> None:
+        if not self.file_policy.files_allowed:
+            self.query_one(AppHeader).show_status(self.file_policy.refusal("opening files"), error=True)
+            return
+
         def done(path: str | None) -> None:
             if path:
-                self.open_preset(path.strip())
+                try:
+                    self.open_preset(self.file_policy.checked(path.strip()))
+                except PathRefused as exc:
+                    self.query_one(AppHeader).show_status(str(exc), error=True)
 
         def submit(text: str) -> str | None:
             return "enter the path of a preset .toml file" if not text.strip() else None
@@ -473,9 +482,13 @@ class BackpropApp(App[int]):
         if self.session is not None:
             for name, title in self.preset_titles():
                 yield SystemCommand(f"Open preset: {name}", title, partial(self.open_preset, name))
-            yield SystemCommand("SGD step", "One step of gradient descent", self.action_sgd_step)
-        yield SystemCommand("Open a preset file", "Open a .toml preset by its path", self.action_open_file)
-        yield SystemCommand("Help: keys and panels", "Every binding and what each panel means", self.action_help)
+        # every app-wide key, by its name, key and tooltip (as the README's table lists them)
+        for binding in self.BINDINGS:
+            if binding.action in ("quit", "command_palette") or self.check_action(binding.action, ()) is not True:
+                continue
+            key = binding.key_display or binding.key.split(",")[0]
+            yield SystemCommand(f"{binding.description} ({key})", binding.tooltip,
+                                partial(self.call_later, self.run_action, binding.action))
 
 
 def run_app(preset: str = DEFAULT_PRESET) -> int:

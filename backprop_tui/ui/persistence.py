@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rich.text import Text
 
+from backprop_tui.serve.policy import FilePolicy, PathRefused
 from backprop_tui.ui.debounce import Debounce
 from backprop_tui.ui.screens.choice import Choice, ChoiceScreen
 from backprop_tui.ui.screens.error_dialog import ErrorDialog
@@ -146,6 +147,8 @@ class Keeper:
         self.flush()
         self.session = session
         self.armed = False
+        if not self._policy().autosave:
+            return  # served: the server's data directory is not the browser's to write
         self.app.run_worker(self._look_up(session), group="autosave-lookup", exit_on_error=False)
 
     async def _look_up(self, session: "Session") -> None:
@@ -256,12 +259,20 @@ class Keeper:
         session = self.session
         if session is None or any(isinstance(s, SavePresetScreen) for s in self.app.screen_stack):
             return
+        if not self._policy().files_allowed:
+            self._status(self._policy().refusal("saving"), error=True)
+            return
         screen = SavePresetScreen(session.preset.name, default_save_path(session.preset.name),
                                   self.cursor_blink, quitting=quit_after)
         self.app.push_screen(screen, lambda path: self._path_given(session, path, quit_after, code))
 
     def _path_given(self, session: "Session", path: str | None, quit_after: bool, code: int) -> None:
         if path is None or session is not self.session:
+            return
+        try:
+            path = self._policy().checked(path)
+        except PathRefused as exc:
+            self._status(str(exc), error=True)
             return
         target = toml_path(path)
         if target.is_file() and not inside_bundled_presets(target):
@@ -334,6 +345,9 @@ class Keeper:
     def _exit(self, code: int) -> None:
         self.flush()
         self.app.exit(code)
+
+    def _policy(self) -> FilePolicy:
+        return getattr(self.app, "file_policy", None) or FilePolicy()
 
     # ------------------------------------------------------------ status
 

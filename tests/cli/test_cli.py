@@ -15,6 +15,12 @@ from backprop_tui.cli import main
 from backprop_tui.engine import bundled_presets
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """`show` fits the terminal (shutil.get_terminal_size reads COLUMNS): these tests read the table."""
+    monkeypatch.setenv("COLUMNS", "120")
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -46,12 +52,9 @@ def test_presets_lists_every_bundled_preset_with_its_title(capsys):
 
 def test_presets_takes_no_arguments(capsys):
     code, _, err = run(capsys, "presets", "extra")
-    assert code == 2 and "takes no arguments" in err
+    assert code == 2 and err.startswith("backprop-tui: extra: unrecognized argument"), err
 
 
-def test_help(capsys):
-    code, out, _ = run(capsys, "--help")
-    assert code == 0 and "backprop-tui show PRESET" in out and "backprop-tui check FILE" in out
 
 
 # ---------------------------------------------------------------- show
@@ -72,14 +75,14 @@ def test_show_text_contains_the_values(capsys):
 def test_show_text_of_a_network(capsys):
     code, out, _ = run(capsys, "show", "simple_nn")
     assert code == 0
-    for text in ("linear1.weight", "linear3.bias", "-0.0279205", "0.0130999", "[[-0.95], [1.05]]", "relu(Z1)"):
+    for text in ("linear1.weight", "linear3.bias", "-0.0279205", "0.0130999", "-0.95", "1.05", "relu(Z1)"):
         assert text in out, text
 
 
 def test_show_text_after_steps(capsys):
     code, out, _ = run(capsys, "show", "linear_regression", "--steps", "2")
     assert code == 0
-    assert "after 2 SGD step(s); loss history: 84.5, " in out
+    assert "loss over 2 SGD step(s): first 84.5, last " in out
 
 
 def test_show_a_preset_file_by_path(capsys, tmp_path):
@@ -172,14 +175,14 @@ def test_set_that_torch_refuses_exits_with_a_message(capsys):
     ("args", "message"),
     [
         (["show", "simple_nn", "--format", "xml"], "invalid choice: 'xml'"),
-        (["show", "simple_nn", "--steps", "-1"], "--steps must be between 0 and 100000"),
+        (["show", "simple_nn", "--steps", "-1"], "--steps: must be between 0 and 100000"),
         (["show", "simple_nn", "--steps", "two"], "invalid int value"),
         (["show", "simple_nn", "--lr", "-0.5", "--steps", "1"], "learning rate must be a positive finite number"),
         (["show", "simple_nn", "--lr", "nan"], "learning rate must be a positive finite number"),
-        (["show"], "required: preset"),
-        (["show", "simple_nn", "--bogus"], "unrecognized arguments: --bogus"),
-        (["check"], "'check' needs at least one FILE"),
-        (["a", "b"], "unknown arguments: a b"),
+        (["show"], "PRESET: required"),
+        (["show", "simple_nn", "--bogus"], "--bogus: unrecognized argument"),
+        (["check"], "PRESET: required"),
+        (["a", "b"], "b: unexpected after PRESET 'a'"),
     ],
 )
 def test_usage_errors_exit_2(capsys, args, message):
@@ -200,7 +203,7 @@ def test_show_invalid_file_exits_1_with_one_line(capsys, tmp_path):
     path.write_text('output = "J"\n[tensors.x]\nrole = "input"\nvalue = 1.0\n[[steps]]\nname = "J"\nexpr = "x * z"\n')
     code, out, err = run(capsys, "show", str(path))
     assert code == 1 and out == ""
-    assert err.strip() == "error: broken.toml: step 'J' (steps[0]): unknown name 'z'"
+    assert err.strip() == "backprop-tui: PRESET: broken.toml: step 'J' (steps[0]): unknown name 'z'"
 
 
 # ---------------------------------------------------------------- markdown and dot

@@ -21,7 +21,8 @@ def test_json_parses_to_the_snapshot(name):
     s = session(name)
     s.step()
     data = json.loads(to_json(s.snapshot, s.loss_history))
-    assert set(data) == {"preset", "output", "nodes", "loss_history"}
+    assert set(data) == {"preset", "output", "nodes", "loss_history", "nonfinite"}
+    assert data["nonfinite"] is False
     assert data["loss_history"] == s.loss_history
     assert [n["name"] for n in data["nodes"]] == [n.name for n in s.snapshot.nodes]
     for n in data["nodes"]:

@@ -110,7 +110,12 @@ class ExportScreen(ModalScreen[str | None]):
             with RadioSet(id="export-format"):
                 for kind, (label, _) in FORMATS.items():
                     yield RadioButton(label, value=kind == self.kind, id=f"export-{kind}")
-            yield Static(Text("File (relative paths start in the current directory):"), classes="export-hint")
+            policy = getattr(self.app, "file_policy", None)
+            hint = "File (relative paths start in the current directory):"
+            if policy is not None and policy.served:
+                hint = ("File name (inside the served directory):" if policy.files_allowed
+                        else "File name of the download (your browser saves it):")
+            yield Static(Text(hint), classes="export-hint")
             yield Input(default_path(self.session.preset.name, self.kind), id="export-path")
             yield Label(id="export-message")
             yield Static(Text("enter: write   shift+tab: format (arrows, space)   esc: cancel", style="dim"))
@@ -143,9 +148,22 @@ class ExportScreen(ModalScreen[str | None]):
         if not text:
             self._error("type the path of the file to write")
             return
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            path = self.directory / path
+        policy = getattr(self.app, "file_policy", None)
+        if policy is not None and policy.served:  # in a browser: a download, or a file in --dir only
+            from backprop_tui.serve.policy import PathRefused
+
+            if not policy.files_allowed:
+                self._deliver(Path(text).name)
+                return
+            try:
+                path = policy.resolve(text)
+            except PathRefused as exc:
+                self._error(str(exc))
+                return
+        else:
+            path = Path(text).expanduser()
+            if not path.is_absolute():
+                path = self.directory / path
         if path.is_dir():
             self._error(f"{text} is a directory; type a file name")
             return
@@ -171,6 +189,18 @@ class ExportScreen(ModalScreen[str | None]):
             self._error(f"cannot export: {type(exc).__name__}: {exc}")
             return
         self.dismiss(f"exported {self.kind} to {shown}")
+
+    def _deliver(self, name: str) -> None:
+        """Served without a directory: the browser downloads the text (Textual's deliver_text)."""
+        import io
+
+        try:
+            self.app.deliver_text(io.StringIO(export_text(self.session, self.kind)), save_filename=name,
+                                  open_method="download", mime_type="text/plain")
+        except Exception as exc:  # noqa: BLE001 - a failed export must leave the explorer usable
+            self._error(f"cannot export: {type(exc).__name__}: {exc}")
+            return
+        self.dismiss(f"exported {self.kind}: your browser downloads {name}")
 
     def _error(self, message: str) -> None:
         self.query_one("#export-message", Label).update(Text(message, style="bold red"))

@@ -1,0 +1,1 @@
+"""Serving the explorer to web browsers: the server (textual-serve) and the served-mode file policy."""
