@@ -156,7 +156,8 @@ def test_a_class_in_the_browser(server):
 
         # tab to the leaves, + nudges the first leaf by the step the panel shows
         one.keyboard.press("Tab")
-        step = float(re.search(r"step ±(\S+)", read_screen(one)).group(1))
+        screen = wait_for(one, r"\+step")  # the footer of the leaves panel: it has the focus now
+        step = float(re.search(r"step ±(\S+)", screen).group(1))
         one.keyboard.type("+")
         nudged = Session(preset)
         nudged.nudge(first_leaf, (), step)
