@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ui_support import CLEAR, make_app, ready, select_leaf, type_value
+from ui_support import CLEAR, make_app, ready, select_leaf, settle, type_value
 
 from backprop_tui.engine import bundled_presets
 
@@ -68,6 +68,7 @@ def test_sgd_steps_and_sparkline(snap_compare):
         await ready(pilot)
         await pilot.press("l", *CLEAR, *"0.1", "enter")
         await pilot.press(*["s"] * 6)
+        await settle(pilot)  # the analyses each step starts, then the messages they post
 
     assert snap_compare(make_app("simple_nn"), terminal_size=(100, 30), run_before=run_before)
 
