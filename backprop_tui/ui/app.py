@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PRESET = "scalar_chain"
 NARROW_WIDTH = 90
+KEPT_SESSIONS = 8  # edited presets switched away from, kept with their undo history
+
 NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all", "save_preset"}
 
 
@@ -69,11 +71,15 @@ class BackpropApp(App[int]):
         Binding("l", "learning_rate", "Learning rate", id="app.learning_rate", show=False,
                 tooltip="Type the learning rate used by SGD steps."),
         Binding("R", "reset_all", "Reset all", id="app.reset_all", show=False,
-                tooltip="Put every leaf back to the preset's values and requires_grad, and clear the step count and loss history (undoable)."),
+                tooltip="Put every leaf back to the preset's values and requires_grad, and clear the step count"
+                        " and loss history (undoable)."),
         Binding("p", "pick_preset", "Presets", id="app.presets", show=False,
-                tooltip="Open one of the bundled presets."),
+                tooltip="Open one of the bundled presets; one you edited and left comes back as you left it,"
+                        " undo history included."),
         Binding("o", "open_file", "Open file", id="app.open_file", show=False,
                 tooltip="Open a preset file by its path."),
+        Binding("i", "about", "About this preset", id="app.about", show=False,
+                tooltip="The open preset's title and description: what it sets out to show."),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette", show=False,
                 tooltip="Search every command, including the bundled presets."),
         Binding("x", "loss_slice", "Loss slice", id="app.loss_slice", show=False,
@@ -85,7 +91,8 @@ class BackpropApp(App[int]):
         Binding("E", "export", "Export", id="app.export", show=False,
                 tooltip="Write the current state as Markdown, JSON or Graphviz DOT to a file."),
         Binding("f", "finite_differences", "Check grads", id="app.finite_differences", show=False,
-                tooltip="Finite differences in float64 beside autograd's grad, for every leaf element (kinks flagged)."),
+                tooltip="Finite differences in float64 beside autograd's grad, for every leaf element"
+                        " (kinks flagged)."),
         Binding("y", "your_gradient", "Your gradient", id="app.your_gradient", show=False,
                 tooltip="Type your hand-derived gradient of the highlighted node element: exact, close or wrong."),
         Binding("b", "step_through('backward')", "Step backward", id="app.step_backward", show=False,
@@ -105,6 +112,9 @@ class BackpropApp(App[int]):
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
         self._load_generation = 0
         self._preset_titles: list[tuple[str, str]] | None = None
+        self._pending_spec: str | None = None  # what the load in flight was asked to open
+        self._open_spec: str | None = None  # what the open session was opened as (None: made here)
+        self._left_behind: dict[str, Session] = {}  # edited sessions switched away from, by spec
         self.file_policy = FilePolicy.from_environ()  # served in a browser: files off or confined
         # autosave, restore offer, ctrl+s, the quit question
         self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
@@ -150,8 +160,14 @@ class BackpropApp(App[int]):
     # ------------------------------------------------------------ loading
 
     def open_preset(self, spec: str) -> None:
-        """Load a bundled preset or a file in a thread; the current one stays until it succeeds."""
+        """Load a bundled preset or a file in a thread; the current one stays until it succeeds.
+        A preset left behind with edits comes back as it was left, undo history included."""
         self._load_generation += 1
+        self._pending_spec = spec
+        kept = self._left_behind.pop(_spec_key(spec), None)
+        if kept is not None:
+            self.post_message(SessionReady(kept, self._load_generation, resumed=True))
+            return
         self.preset_pending = True
         self.query_one(AppHeader).show_status(f"opening {Path(spec).name}…")
         self._load(spec, self._load_generation)
@@ -178,8 +194,11 @@ class BackpropApp(App[int]):
         if message.generation != self._load_generation:
             return  # a newer request superseded this one
         self.preset_pending = False
+        self._leave_behind()
         self.session = message.session
-        self.keeper.opened(self.session)
+        self._open_spec = self._pending_spec
+        self._pending_spec = None
+        self.keeper.opened(self.session, resumed=message.resumed)
         snapshot = self.session.snapshot
         self.inspected = snapshot.output
         self.query_one("#loading").display = False
@@ -190,13 +209,32 @@ class BackpropApp(App[int]):
         with self.batch_update():
             self.query_one(GraphPanel).load(snapshot)
             self.query_one(WeightEditor).load(snapshot)
+            self.query_one(Inspector).clear()  # a new preset is read from the top
             self._refresh_panels()
-            self.query_one(AppHeader).show_status(f"opened {self.session.preset.name}")
+            self.query_one(AppHeader).show_status(self._opened_report(message.resumed))
         self.query_one(GraphTree).focus()
         self.refresh_bindings()
 
+    def _leave_behind(self) -> None:
+        """Keep the open session, if it has edits, for when its preset is opened again."""
+        session, spec = self.session, self._open_spec
+        if session is None or spec is None or not (session.can_undo or session.can_redo):
+            return
+        self._left_behind.pop(_spec_key(spec), None)
+        self._left_behind[_spec_key(spec)] = session
+        while len(self._left_behind) > KEPT_SESSIONS:  # the oldest goes (its autosave stays)
+            self._left_behind.pop(next(iter(self._left_behind)))
+
+    def _opened_report(self, resumed: bool) -> str:
+        session = self.session
+        if not resumed:
+            return f"opened {session.preset.name}"
+        edits = len(session.undo_stack)
+        return f"back to {session.preset.name} as you left it: {edits} edit{'s' * (edits != 1)} (ctrl+z undoes)"
+
     def on_preset_failed(self, message: PresetFailed) -> None:
         self.preset_pending = False
+        self._pending_spec = None
         self.query_one("#loading").display = False
         if self.session is None:
             empty = self.query_one("#empty", Static)
@@ -413,6 +451,13 @@ class BackpropApp(App[int]):
         current = None if self.session is None else self.session.preset.name
         self.push_screen(PresetPicker(self.preset_titles(), current), done)
 
+    def action_about(self) -> None:
+        from backprop_tui.ui.screens.about import AboutScreen
+
+        if self.session is not None:
+            preset = self.session.preset
+            self.push_screen(AboutScreen(preset.name, preset.title, preset.description))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_groups()))
 
@@ -421,6 +466,7 @@ class BackpropApp(App[int]):
     def open_session(self, session: "Session") -> None:
         """Open a session made elsewhere (your own expression) the way a loaded preset opens."""
         self._load_generation += 1
+        self._pending_spec = None  # made here: nothing to open it again by
         self.post_message(SessionReady(session, self._load_generation))
 
     def action_loss_slice(self) -> None:
@@ -501,3 +547,13 @@ def run_app(preset: str = DEFAULT_PRESET) -> int:
     if app.return_code is not None:
         return app.return_code
     return int(result or 0)
+
+
+def _spec_key(spec: str) -> str:
+    """One key for the same preset however it was asked for: a bundled name as is, a path resolved."""
+    if "/" not in spec and not spec.endswith(".toml"):
+        return spec
+    try:
+        return str(Path(spec).expanduser().resolve())
+    except (OSError, RuntimeError):  # a loop of symlinks, no home directory: keep the words
+        return spec

@@ -59,10 +59,11 @@ class ResetLeaf(Message):
 class SessionReady(Message):
     """A preset was loaded and computed in the loader thread."""
 
-    def __init__(self, session: object, generation: int = 0) -> None:
+    def __init__(self, session: object, generation: int = 0, resumed: bool = False) -> None:
         super().__init__()
         self.session = session
         self.generation = generation  # which open_preset request this answers
+        self.resumed = resumed  # a session left behind earlier, with its edits and history
 
 
 class PresetFailed(Message):

@@ -142,11 +142,15 @@ class Keeper:
 
     # ------------------------------------------------------------ autosave
 
-    def opened(self, session: "Session") -> None:
-        """A preset loaded: write the previous one's pending save, then look for an autosave."""
+    def opened(self, session: "Session", resumed: bool = False) -> None:
+        """A preset loaded: write the previous one's pending save, then look for an autosave.
+        `resumed`: a session this explorer left behind and came back to; its autosave is its
+        own, so there is nothing to offer."""
         self.flush()
         self.session = session
-        self.armed = False
+        self.armed = resumed and self._policy().autosave
+        if resumed:
+            return
         if not self._policy().autosave:
             return  # served: the server's data directory is not the browser's to write
         self.app.run_worker(self._look_up(session), group="autosave-lookup", exit_on_error=False)

@@ -140,6 +140,7 @@ class Inspector(VerticalScroll):
         if node.name != self._shown_name:  # another node: its blocks may shrink to fit
             self._shown_name = node.name
             self._heights.clear()
+            self.scroll_home(animate=False)  # a new node is read from its top
         title = Text(node.name, style="bold")
         title.append(f"  {node.kind}", style="cyan")
         if node.module:
