@@ -23,6 +23,7 @@ usage: backprop-tui [PRESET] | COMMAND [ARGS...]
   backprop-tui presets      list the bundled presets
   backprop-tui show PRESET  print every node's value and grad (text, json, ...)
   backprop-tui check PRESET...  validate preset files or bundled presets
+  backprop-tui exercise PRESET --answers FILE  check hand-derived gradients
   backprop-tui serve [PRESET]   serve the explorer to web browsers, one per tab
 
 PRESET is a bundled preset's name or a path to a .toml file.
@@ -99,7 +100,8 @@ def _dispatch(argv: list[str]) -> int:
     if first in ("-V", "--version"):
         print(f"backprop-tui {__version__}")
         return EXIT_OK
-    commands = {"presets": cmd_presets, "show": cmd_show, "check": cmd_check, "serve": cmd_serve}
+    commands = {"presets": cmd_presets, "show": cmd_show, "check": cmd_check, "exercise": cmd_exercise,
+                "serve": cmd_serve}
     if first in commands:
         return commands[first](argv[1:])
     if first is not None and first.startswith("-"):
@@ -353,6 +355,46 @@ def cmd_check(argv: list[str]) -> int:
             continue
         print(printable(f"{spec}: ok"))
     return status
+
+
+# ---------------------------------------------------------------- exercise
+
+
+def cmd_exercise(argv: list[str]) -> int:
+    parser = _Parser(
+        prog="backprop-tui exercise",
+        description="Check a file of hand-derived gradients against autograd, one makemore cmp line per "
+                    "answer with the diagnosis, then a summary. Exit 0 only when every gradient of the "
+                    "exercise is answered at least approximately.",
+        epilog='The file holds one line per gradient, in any order: dlogprobs = "-one_hot(Yb, 27) / 32"; '
+               "an answer may use the forward values by name and other answers as d + name.",
+    )
+    parser.add_argument("preset", metavar="PRESET", help="a bundled preset's name or a .toml file")
+    parser.add_argument("--answers", required=True, metavar="FILE", help="the answer file (TOML)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
+    args = parser.parse_args(argv)
+    from backprop_tui.engine.exercise import AnswerError, Exercise
+    from backprop_tui.engine.exercise.grading import answers_from, grade, read_answer_file
+    from backprop_tui.engine.preset import printable
+
+    session = _open_session(args.preset)
+    exercise = Exercise(session.preset, session.snapshot)
+    try:
+        answers = answers_from(read_answer_file(args.answers), exercise, source=args.answers)
+    except AnswerError as exc:
+        raise CliError("--answers", str(exc), EXIT_INVALID) from None
+    report = grade(exercise, answers)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for verdict in report.verdicts:
+            print(printable(verdict.line()))
+        for node in report.missing:
+            print(f"{'d' + node:15s} | missing")
+        print(report.summary())
+    return EXIT_OK if report.passed else EXIT_INVALID
 
 
 # ---------------------------------------------------------------- serve

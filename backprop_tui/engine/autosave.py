@@ -69,6 +69,7 @@ class SavedState:
     learning_rate: float
     loss_history: tuple[float, ...]
     steps_taken: int
+    exercise: Any = None  # the exercise's progress (engine.exercise.Progress), if one was started
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ def state_dict(session: Session) -> dict[str, Any]:
         "learning_rate": session.learning_rate,
         "loss_history": list(session.sgd_losses),
         "steps_taken": session.steps_taken,
+        **({"exercise": session.exercise.to_json()} if session.exercise is not None else {}),
     }
 
 
@@ -257,6 +259,14 @@ def _parse(data: bytes, preset: Preset) -> SavedState:
     steps = doc.get("steps_taken")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise _Unusable("steps_taken must be a non-negative integer")
+    exercise = None
+    if "exercise" in doc:
+        from backprop_tui.engine.exercise.progress import Progress
+
+        try:
+            exercise = Progress.from_json(doc["exercise"], [*leaves, *(step.name for step in preset.steps)])
+        except ValueError as exc:
+            raise _Unusable(str(exc)) from None
     return SavedState(
         preset=preset.name,
         fingerprint=doc["fingerprint"],
@@ -266,6 +276,7 @@ def _parse(data: bytes, preset: Preset) -> SavedState:
         learning_rate=float(lr),
         loss_history=tuple(float(x) for x in history),
         steps_taken=steps,
+        exercise=exercise,
     )
 
 
@@ -359,6 +370,7 @@ def restore(session: Session, state: SavedState) -> None:
     session.apply_state(values, dict(state.requires_grad), RESTORE_LABEL)
     session.set_learning_rate(state.learning_rate)
     session.set_history(list(state.loss_history), state.steps_taken)
+    session.exercise = state.exercise
 
 
 def _apply_changes(leaf, saved: dict, dtype: torch.dtype) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ class Entry:
     losses: tuple[float, ...] = ()  # what SGD appended to the loss history
     steps: int = 0  # SGD steps this edit took
     cleared: tuple[tuple[float, ...], int] | None = None  # the history and step count a reset cleared
+    exercise: tuple[Any, Any] | None = None  # exercise progress (before, after): plain data, see engine/exercise
 
 
 def _as_stored(value: float, dtype: torch.dtype) -> float:
@@ -83,6 +85,7 @@ class Session:
         self.snapshot: Snapshot = self.graph.compute(self.values, self.requires_grad)
         self.previous: Snapshot | None = None
         self.learning_rate = preset.learning_rate
+        self.exercise: Any = None  # the exercise's progress (engine.exercise.Progress), None before one starts
 
     # ------------------------------------------------------------ queries
 
@@ -212,6 +215,11 @@ class Session:
             changes.append(Change(name, None, tensor.clone(), new.clone(), rg, new_rg))
         return tuple(changes)
 
+    def record_exercise(self, progress: Any, label: str) -> None:
+        """Take the exercise's new progress as one undoable edit (values do not change)."""
+        self._push(Entry(label, (), exercise=(self.exercise, progress)))
+        self.exercise = progress
+
     def set_history(self, losses: list[float], steps_taken: int) -> None:
         """Take a loss history and step count as the baseline (a restored session's)."""
         if steps_taken < 0 or (losses and len(losses) < steps_taken + 1):
@@ -237,6 +245,8 @@ class Session:
             self.steps_taken -= entry.steps
         if entry.cleared is not None:
             self.set_history(list(entry.cleared[0]), entry.cleared[1])
+        if entry.exercise is not None:
+            self.exercise = entry.exercise[0]
         return snapshot
 
     def redo(self) -> Snapshot:
@@ -252,6 +262,8 @@ class Session:
             self.steps_taken += entry.steps
         if entry.cleared is not None:
             self.set_history([], 0)
+        if entry.exercise is not None:
+            self.exercise = entry.exercise[1]
         return snapshot
 
     # ------------------------------------------------------------ internals
@@ -318,6 +330,8 @@ class Session:
 
     def _apply(self, entry: Entry, forward: bool) -> Snapshot:
         """Write the entry's changes, recompute; on a torch failure put everything back."""
+        if not entry.changes:  # an exercise's answer: the values, and so the snapshot, stay
+            return self.snapshot
         self._write(entry.changes, forward)
         try:
             snapshot = self.graph.compute(self.values, self.requires_grad)

@@ -30,7 +30,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["-h"], ["show", "--help"], ["check", "--help"],
-                                  ["presets", "--help"], ["serve", "--help"]])
+                                  ["presets", "--help"], ["serve", "--help"],
+                                  ["exercise", "--help"]])
 def test_help_prints_usage_and_exits_0(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 0 and err == ""
@@ -39,7 +40,7 @@ def test_help_prints_usage_and_exits_0(capsys, argv):
 
 def test_top_help_lists_every_subcommand_on_one_line(capsys):
     _, out, _ = run(capsys, "--help")
-    for command in ("presets", "show", "check", "serve"):
+    for command in ("presets", "show", "check", "exercise", "serve"):
         lines = [line for line in out.splitlines() if line.strip().startswith(f"backprop-tui {command}")]
         assert len(lines) == 1, command
     assert max(len(line) for line in out.splitlines()) <= 80

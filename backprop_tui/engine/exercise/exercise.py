@@ -1,0 +1,122 @@
+"""The exercise on one state of a preset: which gradients are asked, in which order, and
+the check of one answer against autograd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backprop_tui.engine.exercise.answer import AnswerError, evaluate_answer, parse_answer
+from backprop_tui.engine.exercise.diagnose import Consumer, Context, diagnose
+from backprop_tui.engine.exercise.progress import Progress
+from backprop_tui.engine.exercise.verdict import APPROXIMATE, ERROR, EXACT, WRONG, Verdict, compare
+from backprop_tui.engine.preset import Preset
+from backprop_tui.engine.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A verdict and, when the answer computed, its tensor (what d<node> means downstream)."""
+
+    verdict: Verdict
+    value: torch.Tensor | None
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def backward_order(preset: Preset, snapshot: Snapshot) -> tuple[str, ...]:
+    """Every node with a gradient except the output, from the output back: each step after
+    all its consumers, each leaf right after the last of its consumers to be reached."""
+    has_grad = {n.name for n in snapshot.nodes if n.grad is not None and n.name != preset.output}
+    order: list[str] = []
+    placed: set[str] = set()
+    for step in reversed(preset.steps):
+        if step.name in has_grad:
+            order.append(step.name)
+            placed.add(step.name)
+        for name in snapshot.node(step.name).inputs:
+            node = snapshot.node(name)
+            if node.is_leaf and name in has_grad and name not in placed:
+                if all(c in placed or c == preset.output or c == step.name for c in node.consumers):
+                    order.append(name)
+                    placed.add(name)
+    order.extend(name for name in (n.name for n in snapshot.nodes) if name in has_grad and name not in placed)
+    return tuple(order)
+
+
+def _call_module(env: Mapping[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
+    return F.linear(x, env[f"{name}.weight"], env.get(f"{name}.bias"))
+
+
+class Exercise:
+    """The answers' world for one snapshot: forward values, autograd's gradients, the order."""
+
+    def __init__(self, preset: Preset, snapshot: Snapshot):
+        self.preset = preset
+        self.snapshot = snapshot
+        self.values = {n.name: _tensor(n.value) for n in snapshot.nodes}
+        self.grads = {n.name: _tensor(n.grad) for n in snapshot.nodes if n.grad is not None}
+        self.order = backward_order(preset, snapshot)
+        self._steps = {s.name: s for s in preset.steps}
+        self.modules = frozenset(m.name for m in preset.modules)
+
+    def check(
+        self,
+        node: str,
+        text: str,
+        accepted: Mapping[str, torch.Tensor],
+        allowed: tuple[str, ...] | None = None,
+        label: str = "",
+    ) -> Checked:
+        """makemore's cmp of the answer against autograd's gradient of `node`, with a
+        diagnosis when it is wrong. `accepted` holds the learner's accepted gradients."""
+        if node not in self.grads:
+            raise AnswerError(f"{node} has no gradient to derive")
+        expected = self.grads[node]
+        shape = tuple(expected.shape)
+        try:
+            answer = parse_answer(node, text, self.values, set(self.grads), self.modules, allowed)
+        except AnswerError as exc:
+            return Checked(Verdict(node, str(text), ERROR, shape, diagnosis=str(exc), label=label), None)
+        try:
+            value = evaluate_answer(answer, self.values, accepted)
+        except AnswerError as exc:
+            verdict = Verdict(node, answer.text, ERROR, shape, grads_used=answer.grads_used, diagnosis=str(exc))
+            return Checked(replace(verdict, label=label), None)
+        result = compare(value, expected)
+        status = EXACT if result.exact else APPROXIMATE if result.approximate else WRONG
+        diagnosis = "" if status != WRONG else diagnose(self.context(node), value)
+        verdict = Verdict(
+            node, answer.text, status, shape, tuple(value.shape), result.exact, result.approximate,
+            result.maxdiff, answer.grads_used, diagnosis, label,
+        )
+        return Checked(verdict, value)
+
+    def context(self, node: str) -> Context:
+        consumers = tuple(
+            Consumer(c, self._steps[c].expr.text, self._steps[c].expr.tree)
+            for c in self.snapshot.node(node).consumers
+            if c in self._steps
+        )
+        return Context(node, self.values[node], self.grads[node], consumers, self.values, self.grads, _call_module)
+
+
+def recheck(exercise: Exercise, progress: Progress) -> tuple[Progress, dict[str, torch.Tensor]]:
+    """Every recorded answer checked again on this exercise's values (after an edit, say), in
+    backward order, each with the learner's accepted gradients; and those gradients."""
+    accepted: dict[str, torch.Tensor] = {}
+    for node in exercise.order:
+        entry = progress.get(node)
+        if not entry.answer:
+            continue
+        checked = exercise.check(node, entry.answer, accepted)
+        progress = progress.with_verdict(checked.verdict)
+        if checked.verdict.accepted and checked.value is not None:
+            accepted[node] = checked.value
+    return progress, accepted

@@ -1,0 +1,78 @@
+"""`backprop-tui exercise PRESET --answers FILE`: one cmp line per answer, a summary, and the
+exit code a course can grade on; JSON with each verdict and maxdiff."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from backprop_tui.cli import main
+
+LINEAR = """\
+dd = "d"
+df = "dd"
+db = "df"
+dc = "df"
+dw = "dc * x"
+"""
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_complete_right_file_exits_0(capsys, tmp_path):
+    path = tmp_path / "answers.toml"
+    path.write_text(LINEAR)
+    code, out, err = _run(capsys, "exercise", "linear_regression", "--answers", str(path))
+    lines = out.splitlines()
+    assert code == 0 and err == ""
+    assert lines[0] == "dd              | exact: True  | approximate: True  | maxdiff: 0.0"
+    assert [line.split()[0] for line in lines[:-1]] == ["dd", "df", "db", "dc", "dw"]
+    assert lines[-1] == "5 of 5 right (5 exact, 0 approximate)"
+
+
+def test_a_wrong_or_missing_answer_exits_1_with_its_diagnosis(capsys, tmp_path):
+    path = tmp_path / "answers.toml"
+    path.write_text('dd = "-d"\ndf = "dd"\n')
+    code, out, _ = _run(capsys, "exercise", "linear_regression", "--answers", str(path))
+    lines = out.splitlines()
+    assert code == 1
+    # J = d**2 / 2 at d = 3*(-3) + 1 - 5 = -13: autograd's dd is -13, the answer's 13
+    assert lines[0] == (
+        "dd              | exact: False | approximate: False | maxdiff: 26.0 | "
+        "the sign is flipped: the gradient is minus your answer"
+    )
+    assert lines[1].startswith("df              | error: the answer for df uses dd, which has no accepted answer yet")
+    assert "dc              | missing" in lines
+    assert lines[-1] == "0 of 5 right (0 exact, 0 approximate); not right: dd, df; missing: db, dc, dw"
+
+
+def test_json_carries_each_verdict_and_maxdiff(capsys, tmp_path):
+    path = tmp_path / "answers.toml"
+    path.write_text('dd = "d * 1.0000001"\ndf = "dd"\n')
+    code, out, _ = _run(capsys, "exercise", "linear_regression", "--answers", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["passed"] is False and doc["missing"] == ["db", "dc", "dw"]
+    first = doc["answers"][0]
+    d = torch.tensor(-13.0)
+    mine = d * 1.0000001
+    assert first["name"] == "dd" and first["status"] == "approximate"
+    assert first["exact"] is bool(mine == d) and first["maxdiff"] == (mine - d).abs().item()
+    assert doc["answers"][1]["grads_used"] == ["dd"]
+
+
+def test_a_bad_answer_file_is_one_line_and_exit_1(capsys, tmp_path):
+    path = tmp_path / "answers.toml"
+    path.write_text('dnothing = "d"\n')
+    code, out, err = _run(capsys, "exercise", "linear_regression", "--answers", str(path))
+    assert code == 1 and out == ""
+    assert err == (
+        f"backprop-tui: --answers: {path}: 'dnothing' is not the gradient of a node of linear_regression "
+        "(write d + the node's name)\n"
+    )
+    code, _, err = _run(capsys, "exercise", "linear_regression")
+    assert code == 2 and err.startswith("backprop-tui: --answers: required")
