@@ -374,16 +374,18 @@ def cmd_exercise(argv: list[str]) -> int:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     args = parser.parse_args(argv)
     from backprop_tui.engine.exercise import AnswerError, Exercise
-    from backprop_tui.engine.exercise.grading import answers_from, grade, read_answer_file
+    from backprop_tui.engine.exercise.grading import answers_from, extras_from, grade, read_answer_file
     from backprop_tui.engine.preset import printable
 
     session = _open_session(args.preset)
     exercise = Exercise(session.preset, session.snapshot)
     try:
-        answers = answers_from(read_answer_file(args.answers), exercise, source=args.answers)
+        doc = read_answer_file(args.answers)
+        answers = answers_from(doc, exercise, source=args.answers)
+        extras = extras_from(doc, exercise, source=args.answers)
     except AnswerError as exc:
         raise CliError("--answers", str(exc), EXIT_INVALID) from None
-    report = grade(exercise, answers)
+    report = grade(exercise, answers, extras)
     if args.format == "json":
         import json
 

@@ -111,6 +111,8 @@ def fingerprint(preset: Preset) -> str:
         add(module.name, module.type, module.in_features, module.out_features, module.has_bias, module.note)
     for step in preset.steps:
         add(step.name, step.expr.text, step.note)
+    for exercise in preset.exercises:  # progress is kept by exercise name
+        add(exercise.name, exercise.node, exercise.allowed, exercise.prompt)
     return h.hexdigest()
 
 
@@ -264,7 +266,9 @@ def _parse(data: bytes, preset: Preset) -> SavedState:
         from backprop_tui.engine.exercise.progress import Progress
 
         try:
-            exercise = Progress.from_json(doc["exercise"], [*leaves, *(step.name for step in preset.steps)])
+            exercise = Progress.from_json(
+                doc["exercise"], [*leaves, *(step.name for step in preset.steps), *(e.name for e in preset.exercises)]
+            )
         except ValueError as exc:
             raise _Unusable(str(exc)) from None
     return SavedState(

@@ -71,6 +71,17 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class ExerciseSpec:
+    """An extra exercise: the gradient of `node` in one expression that may read only `allowed`
+    (node names for values, d + a node's name for the learner's gradients)."""
+
+    name: str
+    node: str
+    allowed: tuple[str, ...]
+    prompt: str = ""
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     title: str
@@ -82,6 +93,7 @@ class Preset:
     learning_rate: float = DEFAULT_LEARNING_RATE
     source: str = "<text>"
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    exercises: tuple[ExerciseSpec, ...] = ()
 
     def leaf(self, name: str) -> LeafSpec:
         for leaf in self.leaves:
@@ -143,10 +155,11 @@ def parse_preset(text: str, source: str = "<text>", default_name: str = "custom"
 
 # ---------------------------------------------------------------- validation
 
-_TOP_KEYS = {"name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps"}
+_TOP_KEYS = {"name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps", "exercises"}
 _TENSOR_KEYS = {"role", "value", "shape", "init", "seed", "high", "dtype", "requires_grad", "note"}
 _MODULE_KEYS = {"type", "in_features", "out_features", "weight", "bias", "seed", "requires_grad", "note"}
 _STEP_KEYS = {"name", "expr", "note"}
+_EXERCISE_KEYS = {"name", "node", "allowed", "prompt"}
 
 
 class _Validator:
@@ -215,6 +228,7 @@ class _Validator:
             output=output,
             learning_rate=float(lr),
             source=self.source,
+            exercises=self._exercises(doc.get("exercises", []), {*(leaf.name for leaf in leaves), *taken}, output),
         )
         # Shapes are checked by running the graph on data-free stand-ins (shapes.py).
         import_torch()
@@ -247,7 +261,7 @@ class _Validator:
             raise self.fail(where, f"'{key}' must be a string, got {_type_name(value)}")
         if isinstance(value, str):
             # Text reaches the terminal: no escape sequences, no bidi overrides.
-            allowed = "\n\t" if key in ("description", "note") else ""
+            allowed = "\n\t" if key in ("description", "note", "prompt") else ""
             bad = next((ch for ch in value if not ch.isprintable() and ch not in allowed), None)
             if bad is not None:
                 raise self.fail(where, f"'{key}' holds the control character U+{ord(bad):04X}; only printable text is allowed")
@@ -414,6 +428,34 @@ class _Validator:
         return spec, params
 
     # -- steps
+
+    def _exercises(self, exercises: Any, nodes: set[str], output: str) -> tuple[ExerciseSpec, ...]:
+        """[[exercises]]: name, node, allowed (names the answer may read), prompt."""
+        if not isinstance(exercises, list) or not all(isinstance(e, dict) for e in exercises):
+            raise self.fail("exercises", "must be an array of tables, written [[exercises]]")
+        if len(exercises) > limits.MAX_EXERCISES:
+            raise self.fail("exercises", f"{len(exercises)} exercises; the limit is {limits.MAX_EXERCISES}")
+        specs: list[ExerciseSpec] = []
+        for i, table in enumerate(exercises):
+            name = table.get("name")
+            where = f"exercise {name!r} (exercises[{i}])" if isinstance(name, str) else f"exercises[{i}]"
+            self._unknown_keys(table, _EXERCISE_KEYS, where)
+            if not isinstance(name, str) or not is_valid_name(name):
+                raise self.fail(where, "needs a 'name' (letters, digits, '_'; no leading '_')")
+            if name in nodes or any(e.name == name for e in specs):
+                raise self.fail(where, f"duplicate name {name!r}")
+            node = table.get("node")
+            if not isinstance(node, str) or node not in nodes or node == output:
+                raise self.fail(where, f"'node' must name a tensor or step whose gradient is asked, got {node!r}")
+            allowed = table.get("allowed")
+            if not isinstance(allowed, list) or not allowed or not all(isinstance(a, str) for a in allowed):
+                raise self.fail(where, "'allowed' must be a non-empty list of names, e.g. [\"logits\", \"Yb\"]")
+            for a in allowed:
+                if a not in nodes and not (a.startswith("d") and a[1:] in nodes):
+                    raise self.fail(where, f"'allowed' names {a!r}, which is neither a node nor d + a node's name")
+            prompt = self._string(table, "prompt", where, default="")
+            specs.append(ExerciseSpec(name, node, tuple(dict.fromkeys(allowed)), prompt))
+        return tuple(specs)
 
     def _steps(self, steps: list[dict], taken: dict[str, str], modules: set[str]) -> list[StepSpec]:
         all_step_names = [s.get("name") for s in steps]

@@ -51,6 +51,8 @@ def preset_document(state, name: str | None = None, title: str | None = None, re
     if preset.modules:
         doc["modules"] = {m.name: _module_table(preset, m, values, flags, source["modules"].get(m.name)) for m in preset.modules}
     doc["steps"] = [_step_table(step) for step in preset.steps]
+    if preset.exercises:
+        doc["exercises"] = [_exercise_table(e) for e in preset.exercises]
     return doc
 
 
@@ -145,6 +147,13 @@ def _step_table(step) -> dict[str, str]:
     table = {"name": step.name, "expr": step.expr.text}
     if step.note:
         table["note"] = step.note
+    return table
+
+
+def _exercise_table(exercise) -> dict[str, object]:
+    table: dict[str, object] = {"name": exercise.name, "node": exercise.node, "allowed": list(exercise.allowed)}
+    if exercise.prompt:
+        table["prompt"] = exercise.prompt
     return table
 
 

@@ -112,11 +112,11 @@ def test_every_function_is_documented_with_its_keywords():
 
 
 def test_every_key_is_documented():
-    for key in preset._TOP_KEYS - {"tensors", "modules", "steps"}:
+    for key in preset._TOP_KEYS - {"tensors", "modules", "steps", "exercises"}:
         assert f"| `{key}` |" in TEXT, key
-    for table in ("[tensors.NAME]", "[modules.NAME]", "[[steps]]"):
+    for table in ("[tensors.NAME]", "[modules.NAME]", "[[steps]]", "[[exercises]]"):
         assert f"| `{table}` |" in TEXT, table
-    for key in preset._TENSOR_KEYS | preset._MODULE_KEYS | preset._STEP_KEYS:
+    for key in preset._TENSOR_KEYS | preset._MODULE_KEYS | preset._STEP_KEYS | preset._EXERCISE_KEYS:
         assert f"| `{key}` |" in TEXT, key
     for word in (*preset.ROLES, *preset.INITS, *preset.MODULE_TYPES):
         assert f'`"{word}"`' in TEXT, word

@@ -76,3 +76,15 @@ def test_a_bad_answer_file_is_one_line_and_exit_1(capsys, tmp_path):
     )
     code, _, err = _run(capsys, "exercise", "linear_regression")
     assert code == 2 and err.startswith("backprop-tui: --answers: required")
+
+
+def test_the_answer_files_exercises_table(capsys, tmp_path):
+    path = tmp_path / "answers.toml"
+    path.write_text('dlogprobs = "logprobs * 0"\n[exercises]\ndhprebn_fused = "dhpreact"\n')
+    code, out, _ = _run(capsys, "exercise", "makemore_backprop", "--answers", str(path))
+    assert code == 1
+    assert "dhprebn_fused   | error: the answer for dhprebn uses dhpreact, which has no accepted answer yet" in out
+    path.write_text('[exercises]\nnope = "logits"\n')
+    code, _, err = _run(capsys, "exercise", "makemore_backprop", "--answers", str(path))
+    assert code == 1
+    assert "'nope' is not an exercise of makemore_backprop (exercises: dlogits_fused, dhprebn_fused)" in err

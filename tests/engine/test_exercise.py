@@ -4,11 +4,12 @@ by makemore's cmp against autograd, with a computed diagnosis when it is wrong."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 
-from backprop_tui.engine import Session, parse_preset
+from backprop_tui.engine import Session, load_preset, parse_preset
 from backprop_tui.engine.exercise import Exercise
 from backprop_tui.engine.exercise.exercise import recheck
 from backprop_tui.engine.exercise.grading import answers_from, grade, read_answer_file
@@ -266,3 +267,60 @@ def test_autosave_keeps_the_progress(tmp_path, monkeypatch):
     path.write_text(json.dumps(doc))
     lookup = autosave.read_state(fresh.preset)
     assert lookup.state is None and "bad answer or status" in lookup.problem
+
+
+# ---------------------------------------------------------------- a preset's [[exercises]]
+
+
+def test_makemore_ships_the_two_fused_exercises(makemore):
+    from backprop_tui.engine.exercise.exercise import check_extra
+
+    assert {e.name: (e.node, e.allowed) for e in makemore.preset.exercises} == {
+        "dlogits_fused": ("logits", ("logits", "Yb")),
+        "dhprebn_fused": ("hprebn", ("dhpreact", "bngain", "bnvar_inv", "bnraw")),
+    }
+    fused_bn = (
+        "bngain * bnvar_inv / 32 * (32 * dhpreact - sum(dhpreact, dim=0, keepdim=True)"
+        " - 32 / 31 * bnraw * sum(dhpreact * bnraw, dim=0, keepdim=True))"
+    )
+    v = check_extra(makemore, "dhprebn_fused", fused_bn, _autograd(makemore, "hpreact")).verdict
+    assert v.status == "approximate" and v.maxdiff < 1e-8 and v.label == "dhprebn_fused"
+    v = check_extra(makemore, "dlogits_fused", "dnorm_logits", _autograd(makemore, "norm_logits")).verdict
+    assert v.status == "error" and "may use only logits, Yb; it uses dnorm_logits" in v.diagnosis
+    progress = Progress().with_verdict(v)
+    assert progress.get("dlogits_fused").status == "error" and progress.get("logits").status == "to do"
+
+
+EXTRA = """
+name = "extra"
+output = "J"
+[tensors.w]
+role = "parameter"
+value = 2.0
+[[steps]]
+name = "J"
+expr = "w * w"
+"""
+
+
+@pytest.mark.parametrize("table, words", [
+    ('name = "e"\nnode = "J"\nallowed = ["w"]', "'node' must name a tensor or step whose gradient is asked"),
+    ('name = "e"\nnode = "w"\nallowed = []', "'allowed' must be a non-empty list of names"),
+    ('name = "e"\nnode = "w"\nallowed = ["dq"]', "'allowed' names 'dq', which is neither a node"),
+    ('name = "w"\nnode = "w"\nallowed = ["w"]', "duplicate name 'w'"),
+    ('name = "e"\nnode = "w"\nallowed = ["w"]\nhint = "x"', "unknown key 'hint'"),
+    ('name = "e"\nnode = "w"\nallowed = ["w"]\nprompt = "\\u001b[2J"', "control character U+001B"),
+])
+def test_a_bad_exercise_table_is_one_clear_line(table, words):
+    from backprop_tui.engine import PresetError
+
+    with pytest.raises(PresetError, match=re.escape(words)):
+        parse_preset(EXTRA + "[[exercises]]\n" + table + "\n")
+
+
+def test_saving_a_preset_keeps_its_exercises(tmp_path):
+    from backprop_tui.engine.save import save_preset
+
+    session = Session(bundled("makemore_backprop"))
+    path = save_preset(session, tmp_path / "mine.toml")
+    assert load_preset(path).exercises == session.preset.exercises

@@ -65,6 +65,7 @@ class Exercise:
         self.order = backward_order(preset, snapshot)
         self._steps = {s.name: s for s in preset.steps}
         self.modules = frozenset(m.name for m in preset.modules)
+        self.extras = {e.name: e for e in preset.exercises}
 
     def check(
         self,
@@ -107,6 +108,16 @@ class Exercise:
         return Context(node, self.values[node], self.grads[node], consumers, self.values, self.grads, _call_module)
 
 
+def check_extra(exercise: Exercise, name: str, text: str, accepted: Mapping[str, torch.Tensor]) -> Checked:
+    """One of the preset's [[exercises]]: its node's gradient from its allowed names only."""
+    spec = exercise.extras[name]
+    if spec.node not in exercise.grads:
+        shape = tuple(exercise.values[spec.node].shape)
+        verdict = Verdict(spec.node, text, ERROR, shape, diagnosis=f"{spec.node} has no gradient", label=name)
+        return Checked(verdict, None)
+    return exercise.check(spec.node, text, accepted, allowed=spec.allowed, label=name)
+
+
 def recheck(exercise: Exercise, progress: Progress) -> tuple[Progress, dict[str, torch.Tensor]]:
     """Every recorded answer checked again on this exercise's values (after an edit, say), in
     backward order, each with the learner's accepted gradients; and those gradients."""
@@ -119,4 +130,7 @@ def recheck(exercise: Exercise, progress: Progress) -> tuple[Progress, dict[str,
         progress = progress.with_verdict(checked.verdict)
         if checked.verdict.accepted and checked.value is not None:
             accepted[node] = checked.value
+    for name in exercise.extras:
+        if progress.get(name).answer:
+            progress = progress.with_verdict(check_extra(exercise, name, progress.get(name).answer, accepted).verdict)
     return progress, accepted

@@ -13,9 +13,12 @@ import torch
 
 from backprop_tui.engine import limits
 from backprop_tui.engine.exercise.answer import AnswerError, parse_answer
-from backprop_tui.engine.exercise.exercise import Exercise
+from backprop_tui.engine.exercise.exercise import Exercise, check_extra
 from backprop_tui.engine.exercise.progress import Progress
 from backprop_tui.engine.exercise.verdict import APPROXIMATE, ERROR, EXACT, Verdict
+
+
+EXTRAS = "exercises"  # the answer file's table of a preset's [[exercises]]
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def answers_from(doc: Mapping[str, Any], exercise: Exercise, source: str = "answ
     """{node: text} from `dname = "..."` keys; AnswerError naming the first bad key."""
     answers: dict[str, str] = {}
     for key, text in doc.items():
+        if key == EXTRAS:
+            continue
         node = key[1:] if key.startswith("d") else None
         if node not in exercise.grads or node == exercise.preset.output:
             raise AnswerError(
@@ -89,7 +94,21 @@ def answers_from(doc: Mapping[str, Any], exercise: Exercise, source: str = "answ
     return answers
 
 
-def grade(exercise: Exercise, answers: Mapping[str, str]) -> Report:
+def extras_from(doc: Mapping[str, Any], exercise: Exercise, source: str = "answers") -> dict[str, str]:
+    """{exercise name: text} from the [exercises] table of an answer file."""
+    table = doc.get(EXTRAS, {})
+    if not isinstance(table, dict):
+        raise AnswerError(f"{source}: [{EXTRAS}] must be a table of name = \"answer\"")
+    for name, text in table.items():
+        if name not in exercise.extras:
+            names = ", ".join(exercise.extras) or "none"
+            raise AnswerError(f"{source}: {name!r} is not an exercise of {exercise.preset.name} (exercises: {names})")
+        if not isinstance(text, str):
+            raise AnswerError(f"{source}: {EXTRAS}.{name} must be a string holding an expression")
+    return dict(table)
+
+
+def grade(exercise: Exercise, answers: Mapping[str, str], extras: Mapping[str, str] | None = None) -> Report:
     """Check every answer; an answer using dX is checked after dX, with the learner's dX."""
     parsed = {}
     verdicts: dict[str, Verdict] = {}
@@ -117,6 +136,7 @@ def grade(exercise: Exercise, answers: Mapping[str, str]) -> Report:
                 accepted[node] = checked.value
             pending.remove(node)
     ordered = tuple(verdicts[n] for n in exercise.order if n in verdicts)
+    ordered += tuple(check_extra(exercise, name, text, accepted).verdict for name, text in (extras or {}).items())
     missing = tuple(n for n in exercise.order if n not in answers)
     return Report(ordered, missing)
 

@@ -45,9 +45,9 @@ class Progress:
         return Progress(tuple(items.items()))
 
     def with_verdict(self, verdict: Verdict) -> "Progress":
-        old = self.get(verdict.node)
+        old = self.get(verdict.key)
         return self._with(
-            verdict.node,
+            verdict.key,
             NodeProgress(verdict.text, verdict.status, old.hints, verdict.grads_used, verdict.maxdiff),
         )
 

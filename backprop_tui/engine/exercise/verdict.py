@@ -29,6 +29,11 @@ class Verdict:
     label: str = ""  # what the line is called: d + node, or an exercise's name
 
     @property
+    def key(self) -> str:
+        """What progress keeps it under: the exercise's name, or the node's."""
+        return self.label or self.node
+
+    @property
     def accepted(self) -> bool:
         return self.status in ACCEPTED
 
