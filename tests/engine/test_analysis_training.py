@@ -84,9 +84,21 @@ def test_refusals():
 def test_backward_twice_without_zeroing_doubles_the_grad():
     acc = accumulate_grads(session("scalar_chain"), times=3)
     assert [float(a["x"]) for a in acc.after] == [216.0, 432.0, 648.0]
-    assert acc.lines[2] == "after 3 backward calls: x.grad = 648 = 3 × 216"
+    assert acc.lines == ("x.grad: 216, then 432 (2×), then 648 (3×)",)
     nn = accumulate_grads(session("simple_nn"), times=2)
     np.testing.assert_allclose(nn.after[1]["linear1.weight"], 2 * nn.single["linear1.weight"], rtol=1e-6)
+    first = nn.single["linear1.weight"][0, 0]
+    assert nn.lines[0] == f"linear1.weight.grad[0,0]: {first:.6g}, then {nn.after[1]['linear1.weight'][0, 0]:.6g} (2×)"
+    assert len(nn.lines) == 6  # one per leaf that requires grad
+
+
+def test_a_big_network_shows_its_first_leaves_and_says_how_many_more(monkeypatch):
+    from backprop_tui.engine.analysis import training
+
+    monkeypatch.setattr(training, "SHOWN_LEAVES", 4)
+    acc = accumulate_grads(session("simple_nn"), times=2)  # 6 leaves require grad
+    assert [line.split(".grad")[0] for line in acc.lines[:4]] == list(acc.single)[:4]
+    assert acc.lines[4:] == ("… and 2 more leaves, each alike",)
 
 
 def test_a_frozen_copy_does_not_follow_later_edits():

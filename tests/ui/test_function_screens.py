@@ -169,7 +169,7 @@ async def test_training_without_zero_grad_accumulates():
         await settle(pilot, rounds=3)
         explain = static_text(app.screen, "#train-explain")
         assert "ADDS its gradient" in explain
-        assert "after 3 backward calls: w.grad = 117 = 3 × 39" in explain
+        assert "w.grad: 39, then 78 (2×), then 117 (3×)" in explain
         await pilot.press(*CLEAR, *"3", "enter")
         await settle(pilot, rounds=3)
         assert [e.label for e in app.session.undo_stack] == ["train 3 steps (no zero_grad)"]
@@ -445,3 +445,16 @@ def test_a_curve_plotext_cuts_to_its_terminal_is_left_to_the_widget(monkeypatch)
     losses = [4.0 / (k + 1) for k in range(40)]
     assert build_elsewhere(Plot(), (30, 8), "textual-auto-textual-dark", losses, "loss", "L") is not None
     assert build_elsewhere(Plot(), (70, 18), "textual-auto-textual-dark", losses, "loss", "L") is None
+
+
+def test_the_plots_step_ticks_are_whole_numbers_at_a_round_spacing():
+    from backprop_tui.ui.screens.training import whole_step_ticks
+
+    assert whole_step_ticks(3) == [0, 1, 2, 3]
+    assert whole_step_ticks(10) == [0, 2, 4, 6, 8, 10]
+    assert whole_step_ticks(100) == [0, 20, 40, 60, 80, 100]
+    assert whole_step_ticks(1000) == [0, 200, 400, 600, 800, 1000]
+    assert whole_step_ticks(37) == [0, 10, 20, 30]
+    for last in range(1, 3000, 7):
+        ticks = whole_step_ticks(last)
+        assert 2 <= len(ticks) <= 6 and ticks[0] == 0 and ticks[-1] <= last

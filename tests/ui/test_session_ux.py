@@ -93,3 +93,19 @@ async def test_the_inspector_starts_at_the_top_of_a_new_node_and_a_new_preset():
         assert inspector.scroll_y > 0
         await _pick(pilot, "softmax_classifier")
         assert inspector.scroll_y == 0
+
+
+@pilot_test
+async def test_the_loss_slice_refuses_an_integer_leaf_with_a_message():
+    from backprop_tui.ui.screens.loss_slice import LossSliceScreen
+
+    app = make_app("softmax_classifier")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        values = app.session.values["classes"].clone()
+        await open_leaf(pilot, "classes")
+        await pilot.press("x")
+        await settle(pilot)
+        assert not isinstance(app.screen, LossSliceScreen)
+        assert _status(app).startswith("classes holds integers (indices): the output has no slice along it")
+        assert app.session.values["classes"].equal(values)

@@ -156,7 +156,7 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 class Accumulation:
     single: dict[str, np.ndarray]  # one backward's gradient per leaf that requires grad
     after: tuple[dict[str, np.ndarray], ...]  # .grad after the 1st, 2nd, ... backward call
-    lines: tuple[str, ...]  # "after 3 backward calls: x.grad = 648 = 3 × 216"
+    lines: tuple[str, ...]  # "x.grad: 216, then 432 (2×), then 648 (3×)", a leaf each
 
 
 def accumulate_grads(state: State, times: int = 3) -> Accumulation:
@@ -174,12 +174,30 @@ def accumulate_grads(state: State, times: int = 3) -> Accumulation:
         trace.output.backward(retain_graph=True)  # no zero_grad(): AccumulateGrad adds into .grad
         after.append({n: _array(trace.tensors[n].grad) for n in names if trace.tensors[n].grad is not None})
     single = after[0]
+    return Accumulation(single, tuple(after), _growth_lines(single, after))
+
+
+SHOWN_LEAVES = 8  # a dialog line each; a big network's other leaves grow alike
+
+
+def _growth_lines(single: dict[str, np.ndarray], after: list[dict[str, np.ndarray]]) -> tuple[str, ...]:
+    """One line per leaf: its .grad after each call, by its first element, and the multiple
+    of the first call's it is ("w.grad: 39, then 78 (2×), then 117 (3×)")."""
     lines = []
-    for k, grads in enumerate(after, start=1):
-        parts = [f"{n}.grad = {_short(grads[n])}" + (f" = {k} × {_short(single[n])}" if k > 1 else "") for n in grads]
-        calls = "call" if k == 1 else "calls"
-        lines.append(f"after {k} backward {calls}: " + "; ".join(parts))
-    return Accumulation(single, tuple(after), tuple(lines))
+    for name, first in single.items():
+        if len(lines) == SHOWN_LEAVES:
+            lines.append(f"… and {len(single) - SHOWN_LEAVES} more leaves, each alike")
+            break
+        index = "" if first.ndim == 0 else "[" + ",".join("0" * first.ndim) + "]"
+        base = first.reshape(-1)[0]
+        steps = [_short(base)]
+        for k, grads in enumerate(after[1:], start=2):
+            value = grads[name].reshape(-1)[0]
+            steps.append(f"{_short(value)} ({'' if np.isclose(value, k * base, rtol=1e-5, atol=0) else '≠ '}{k}×)")
+        alike = all(np.allclose(grads[name], k * first, rtol=1e-5, atol=0) for k, grads in enumerate(after, start=1))
+        tail = "" if first.size == 1 or alike else "  (its other elements do not grow alike)"
+        lines.append(f"{name}.grad{index}: " + ", then ".join(steps) + tail)
+    return tuple(lines)
 
 
 def _short(array: np.ndarray) -> str:

@@ -15,7 +15,9 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
+
+from backprop_tui.ui.widgets.toggles import MarkedRadioButton
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
@@ -109,7 +111,7 @@ class ExportScreen(ModalScreen[str | None]):
             yield Static(Text.assemble(("Export ", "bold"), (self.session.preset.name, "bold cyan")), id="export-title")
             with RadioSet(id="export-format"):
                 for kind, (label, _) in FORMATS.items():
-                    yield RadioButton(label, value=kind == self.kind, id=f"export-{kind}")
+                    yield MarkedRadioButton(label, value=kind == self.kind, id=f"export-{kind}")
             policy = getattr(self.app, "file_policy", None)
             hint = "File (relative paths start in the current directory):"
             if policy is not None and policy.served:

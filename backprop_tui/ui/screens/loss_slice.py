@@ -186,6 +186,13 @@ def open_loss_slice(app) -> None:
         return
     name, index = selected
     node = session.snapshot.node(name)
+    if node.dtype == "int":  # class indices: no value between two of them, no slope
+        from backprop_tui.ui.widgets.header import AppHeader
+
+        app.query_one(AppHeader).show_status(
+            f"{name} holds integers (indices): the output has no slice along it; pick a float leaf", error=True)
+        app.bell()
+        return
     grad = None
     if node.grad is not None and index is not None and node.grad.size:
         grad = float(node.grad[index]) if index else float(node.grad.reshape(-1)[0])

@@ -27,7 +27,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
@@ -35,6 +35,7 @@ from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from backprop_tui.ui.format import fmt
+from backprop_tui.ui.widgets.toggles import MarkedCheckbox
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
@@ -87,6 +88,7 @@ class TrainingScreen(ModalScreen[None]):
     TrainingScreen #train-steps { width: 14; }
     TrainingScreen #train-accumulate { width: auto; margin-left: 2; }
     TrainingScreen #train-message { height: auto; width: 100%; }
+    TrainingScreen #train-explain-scroll { height: auto; max-height: 45%; }  /* the plot, status and keys stay in view */
     TrainingScreen #train-explain { height: auto; color: $text-muted; }
     TrainingScreen #train-plot { height: 1fr; min-height: 6; }
     TrainingScreen #train-status { height: auto; min-height: 2; }  /* the final report has two lines: the plot keeps its size */
@@ -121,9 +123,10 @@ class TrainingScreen(ModalScreen[None]):
             with Horizontal(id="train-row"):
                 yield Label("Steps", id="train-steps-label")
                 yield Input(str(DEFAULT_STEPS), id="train-steps", type="integer")
-                yield Checkbox("skip zero_grad (accumulate .grad)", False, id="train-accumulate")
+                yield MarkedCheckbox("skip zero_grad (accumulate .grad)", False, id="train-accumulate")
             yield Label(id="train-message")
-            yield Static(Text(ZEROING), id="train-explain")
+            with VerticalScroll(id="train-explain-scroll"):  # tab, then arrows, reach all of it
+                yield Static(Text(ZEROING), id="train-explain")
             yield LossCurve(id="train-plot")
             yield Static(id="train-status")
             yield Static(Text("enter run   ctrl+t skip zero_grad   esc/c cancel a run   esc close", style="dim"),
@@ -183,7 +186,8 @@ class TrainingScreen(ModalScreen[None]):
 
     def on_accumulation_ready(self, message: AccumulationReady) -> None:
         if self.query_one(Checkbox).value:
-            text = Text(ACCUMULATING + "\nOne forward, backward three times, nothing zeroed:\n")
+            text = Text(ACCUMULATING + "\nOne forward, backward three times, nothing zeroed; each .grad by its"
+                        " first element, and the multiple of the first call's it is:\n")
             text.append("\n".join(message.lines), style="bold")
             self.query_one("#train-explain", Static).update(text)
 
@@ -339,9 +343,25 @@ def draw_curve(plt, losses: list[float], label: str, out: str, width: int) -> No
     # nan/inf (training diverged) would crash plotext's axis labels: plot the finite points
     steps = [k for k in picked if math.isfinite(losses[k])]
     if steps:
-        plt.plot(steps, [losses[k] for k in steps], marker="hd", color="cyan", label=label)
+        # one curve: no legend, which plotext draws over the curve's start
+        plt.plot(steps, [losses[k] for k in steps], marker="hd", color="cyan")
+    plt.xticks(whole_step_ticks(len(losses) - 1))  # a step count is a whole number
     plt.xlabel("step")
-    plt.title(f"{out} per step")
+    plt.title(f"{out} per step ({label})")
+
+
+def whole_step_ticks(last: int, most: int = 6) -> list[int]:
+    """At most `most` ticks on whole steps from 0 to `last`, at a round spacing (1, 2, 5 × 10^k)."""
+    spacing = 1
+    while last // spacing >= most:
+        spacing = _next_round(spacing)
+    return list(range(0, last + 1, spacing))
+
+
+def _next_round(spacing: int) -> int:
+    """1, 2, 5, 10, 20, 50, ..."""
+    leading = int(str(spacing)[0])
+    return spacing * 5 // 2 if leading == 2 else spacing * 2
 
 
 class LossCurve(PlotextPlot):
