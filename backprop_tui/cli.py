@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import re
 import shutil
 import sys
@@ -335,14 +336,19 @@ def cmd_check(argv: list[str]) -> int:
     parser.add_argument("presets", nargs="+", metavar="PRESET", help="a .toml file or a bundled preset's name")
     args = parser.parse_args(argv)
     from backprop_tui.engine import BackpropError, Session, bundled_presets, load_preset
+    from backprop_tui.engine.files import FileRefused, expand
     from backprop_tui.engine.preset import printable
 
     bundled = bundled_presets()
     status = EXIT_OK
     for spec in args.presets:
-        path = bundled[spec] if spec in bundled and not Path(spec).is_file() else spec
         try:
+            path = bundled[spec] if spec in bundled and not os.path.lexists(spec) else expand(spec)
             preset = load_preset(path)
+        except FileRefused as exc:  # a path that cannot be expanded: ~nosuchuser/x.toml
+            print(printable(f"{spec}: {exc}"))
+            status = EXIT_INVALID
+            continue
         except BackpropError as exc:
             print(printable(str(exc)))
             status = EXIT_INVALID
@@ -350,7 +356,7 @@ def cmd_check(argv: list[str]) -> int:
         try:
             Session(preset)  # a file that loads must also compute: bce of 1.5 fails only in torch
         except BackpropError as exc:
-            print(printable(f"{Path(path).name}: cannot compute the initial values: {exc}"))
+            print(printable(f"{Path(preset.source).name}: cannot compute the initial values: {exc}"))
             status = EXIT_INVALID
             continue
         print(printable(f"{spec}: ok"))

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from backprop_tui.engine.errors import BackpropError, EditError
-from backprop_tui.engine.files import atomic_write_text
+from backprop_tui.engine.files import FileRefused, atomic_write_text, read_limited, remove_stale_temporaries
 from backprop_tui.engine.preset import Preset, presets_dir
 from backprop_tui.engine.session import Session
 
@@ -116,9 +116,18 @@ def fingerprint(preset: Preset) -> str:
     return h.hexdigest()
 
 
+def sessions_dir() -> Path:
+    return data_dir() / "sessions"
+
+
 def state_path(preset: Preset) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", preset.name)[:40] or "preset"
-    return data_dir() / "sessions" / f"{safe}-{fingerprint(preset)[:16]}.json"
+    return sessions_dir() / f"{safe}-{fingerprint(preset)[:16]}.json"
+
+
+def remove_stale_files() -> list[Path]:
+    """Remove the temporary files that a killed autosave left behind (called at start)."""
+    return remove_stale_temporaries(sessions_dir())
 
 
 # ---------------------------------------------------------------- save
@@ -130,7 +139,8 @@ def save_state(session: Session) -> Path:
     _refuse_bundled(path)
     text = json.dumps(state_dict(session), separators=(",", ":"))
     try:
-        atomic_write_text(path, text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text, private=True)
     except OSError as exc:
         raise AutosaveError(f"cannot autosave to {path}: {exc.strerror or exc}") from None
     return path
@@ -202,15 +212,12 @@ def load_state(preset: Preset) -> SavedState | None:
 def read_state(preset: Preset) -> Lookup:
     """Like load_state, but says why a state file was ignored (corrupt, truncated, ...)."""
     path = state_path(preset)
-    try:
-        size = path.stat().st_size
-        if size > _max_state_bytes(preset):
-            return Lookup(None, f"state file is {size:,} bytes, too large for this preset; ignored", path)
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return Lookup(None, None, path)
-    except OSError as exc:
-        return Lookup(None, f"cannot read state file: {exc.strerror or exc}; ignored", path)
+    try:
+        data = read_limited(path, _max_state_bytes(preset))
+    except FileRefused as exc:
+        return Lookup(None, f"state file {path.name}: {exc}; ignored", path)
     try:
         return Lookup(_parse(data, preset), None, path)
     except _Unusable as exc:

@@ -8,6 +8,7 @@ See docs/presets.md for the format.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from backprop_tui.engine import import_torch, limits
 from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.files import FileRefused, expand, read_limited
 from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
 
 T = TypeVar("T")
@@ -122,12 +124,9 @@ def load_preset(path: str | Path) -> Preset:
     path = Path(path)
     label = path.name
     try:
-        size = path.stat().st_size
-        if size > limits.MAX_FILE_BYTES:
-            raise PresetError(f"{label}: file is {size:,} bytes; the limit is {limits.MAX_FILE_BYTES:,}")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PresetError(f"{label}: cannot read file: {exc.strerror or exc}") from None
+        data = read_limited(path, limits.MAX_FILE_BYTES)
+    except FileRefused as exc:
+        raise PresetError(f"{label}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -572,7 +571,15 @@ def resolve_preset(name_or_path: str) -> Path:
     bundled = bundled_presets()
     if name_or_path in bundled:
         return bundled[name_or_path]
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
+    try:
+        path = expand(name_or_path)
+        os.stat(path)
+    except FileRefused as exc:
+        raise PresetError(f"{printable(name_or_path)}: {exc}") from None
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise PresetError(f"{printable(Path(name_or_path).name)}: cannot read file: {exc.strerror or exc}") from None
+    else:
+        return path  # anything but a regular file is refused, with its kind, when it is read
     raise PresetError(f"no preset named {name_or_path!r} and no such file; bundled: {', '.join(bundled)}")

@@ -11,6 +11,7 @@ presets folder.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +24,8 @@ import torch
 from backprop_tui.engine import limits
 from backprop_tui.engine.errors import BackpropError
 from backprop_tui.engine.expr import is_valid_name
-from backprop_tui.engine.files import atomic_write_text
-from backprop_tui.engine.preset import LeafSpec, ModuleSpec, Preset, parse_preset, presets_dir
+from backprop_tui.engine.files import FileRefused, atomic_write_text, read_limited, write_target
+from backprop_tui.engine.preset import LeafSpec, ModuleSpec, Preset, parse_preset, presets_dir, printable
 
 
 class SaveError(BackpropError):
@@ -80,29 +81,41 @@ def preset_toml(state, name: str | None = None, title: str | None = None) -> str
 def save_preset(state, path: str | Path, *, overwrite: bool = False, name: str | None = None, title: str | None = None) -> Path:
     """Write the state as a preset at `path` (".toml" is added if missing); return the path.
 
-    Refuses (SaveError, nothing written) an existing file unless `overwrite`, a folder,
-    and any place inside the bundled presets directory. After a save, a Session's caller
-    may call `session.mark_saved()`.
+    Refuses (SaveError, nothing written; no other exception) an existing file unless
+    `overwrite`, anything but a regular file (a folder, a symbolic link, a device, a FIFO),
+    a folder that does not exist, and any place inside the bundled presets directory.
+    After a save, a Session's caller may call `session.mark_saved()`.
     """
-    path = Path(path).expanduser()
-    if path.suffix != ".toml":
-        path = path.with_name(path.name + ".toml")
-    target = path.resolve()
-    bundled = presets_dir().resolve()
-    if target == bundled or bundled in target.parents:
-        raise SaveError(f"{path} is inside the bundled presets folder; save your preset somewhere else")
-    if target.is_dir():
-        raise SaveError(f"{path} is a folder")
-    if target.exists() and not overwrite:
-        raise SaveError(f"{path} exists; confirm to overwrite it")
-    if name is None and is_valid_name(path.stem):
-        name = path.stem
+    shown = printable(with_toml_suffix(str(path)))
+    try:
+        target = write_target(with_toml_suffix(str(path)))
+        bundled = presets_dir().resolve()
+        inside = target.resolve()
+    except FileRefused as exc:
+        raise SaveError(f"{shown}: {exc}") from None
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise SaveError(f"{shown}: {getattr(exc, 'strerror', None) or exc}") from None
+    if inside == bundled or bundled in inside.parents:
+        raise SaveError(f"{shown} is inside the bundled presets folder; save your preset somewhere else")
+    if os.path.lexists(target) and not overwrite:
+        raise SaveError(f"{shown} exists; confirm to overwrite it")
+    if name is None and is_valid_name(target.stem):
+        name = target.stem
     text = preset_toml(state, name, title)
     try:
         atomic_write_text(target, text)
-    except OSError as exc:
-        raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    except (OSError, ValueError) as exc:
+        raise SaveError(f"cannot write {shown}: {getattr(exc, 'strerror', None) or exc}") from None
+    return target
+
+
+def with_toml_suffix(text: str) -> str:
+    """`text` with ".toml" added when it names a file without it (a folder-like text is left as is)."""
+    text = text.strip()
+    name = Path(text).name
+    if text in ("", "~") or text.endswith(("/", os.sep)) or name in ("", ".", "..") or Path(text).suffix == ".toml":
+        return text
+    return text + ".toml"
 
 
 # ---------------------------------------------------------------- tables
@@ -176,12 +189,11 @@ def _toml_values(value: torch.Tensor, name: str) -> Any:
 def _source_tables(preset: Preset) -> dict[str, dict]:
     """The [tensors] and [modules] tables of the file the preset was loaded from, if readable."""
     empty: dict[str, dict] = {"tensors": {}, "modules": {}}
-    path = Path(preset.source)
+    if preset.source.startswith("<"):
+        return empty
     try:
-        if preset.source.startswith("<") or not path.is_file() or path.stat().st_size > limits.MAX_FILE_BYTES:
-            return empty
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
+        doc = tomllib.loads(read_limited(preset.source, limits.MAX_FILE_BYTES).decode("utf-8"))
+    except (FileRefused, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, RecursionError):
         return empty
     tensors, modules = doc.get("tensors"), doc.get("modules")
     return {

@@ -58,8 +58,12 @@ class FilePolicy:
         `base` (the current directory when None); served ones only a relative path inside the directory."""
         text = text.strip()
         if not self.served:
-            path = Path(text).expanduser()
-            return path if path.is_absolute() else (base or Path.cwd()) / path
+            from backprop_tui.engine.files import FileRefused, expand
+
+            try:
+                return expand(text, base)
+            except FileRefused as exc:
+                raise PathRefused(f"{text}: {exc}") from None
         if self.directory is None:
             raise PathRefused(self.refusal("using files"))
         if not text or "\0" in text or "\n" in text:

@@ -15,6 +15,7 @@ from a copy of the state taken on the UI thread; a quit writes at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,26 +102,50 @@ def describe_state(state: "SavedState", preset) -> Text:
 
 def default_save_path(preset_name: str, cwd: Path | None = None) -> str:
     """./<preset>-edited.toml, or -edited-2, -3, ... if that file exists."""
-    cwd = cwd or Path.cwd()
     stem = f"{preset_name}-edited"
+    try:
+        cwd = cwd or Path.cwd()
+    except OSError:  # the current folder was deleted: the save screen says so on enter
+        return f"./{stem}.toml"
     for n in range(1, 1000):
         name = f"{stem}.toml" if n == 1 else f"{stem}-{n}.toml"
-        if not (cwd / name).exists():
+        if not os.path.lexists(cwd / name):
             return f"./{name}"
     return f"./{stem}.toml"
 
 
-def toml_path(text: str) -> Path:
-    """The path save_preset writes for `text` (".toml" added when missing)."""
-    path = Path(text).expanduser()
-    return path if path.suffix == ".toml" else path.with_name(path.name + ".toml")
+def save_target(text: str, policy: FilePolicy) -> Path:
+    """The file ctrl+s writes for `text` (".toml" added when missing), or PathRefused / FileRefused."""
+    from backprop_tui.engine.files import write_target
+    from backprop_tui.engine.save import with_toml_suffix
+
+    return write_target(with_toml_suffix(policy.checked(text)))
+
+
+def save_problem(text: str, policy: FilePolicy) -> str | None:
+    """Why `text` cannot be saved to, in one line, or None (an existing file is asked about later)."""
+    from backprop_tui.engine import BackpropError
+    from backprop_tui.engine.preset import printable
+
+    try:
+        target = save_target(text, policy)
+    except PathRefused as exc:
+        return printable(str(exc))
+    except BackpropError as exc:
+        return f"{printable(text)}: {exc}"
+    if inside_bundled_presets(target):
+        return f"{printable(text)} is inside the bundled presets folder; save your preset somewhere else"
+    return None
 
 
 def inside_bundled_presets(path: Path) -> bool:
     from backprop_tui.engine.preset import presets_dir
 
     bundled = presets_dir().resolve()
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):
+        return False
     return target == bundled or bundled in target.parents
 
 
@@ -156,8 +181,9 @@ class Keeper:
         self.app.run_worker(self._look_up(session), group="autosave-lookup", exit_on_error=False)
 
     async def _look_up(self, session: "Session") -> None:
-        from backprop_tui.engine.autosave import read_state
+        from backprop_tui.engine.autosave import read_state, remove_stale_files
 
+        await asyncio.to_thread(remove_stale_files)  # what a killed autosave left behind
         try:
             lookup = await asyncio.to_thread(read_state, session.preset)
         except Exception as exc:  # noqa: BLE001 - a broken data dir must not stop the explorer
@@ -267,19 +293,22 @@ class Keeper:
             self._status(self._policy().refusal("saving"), error=True)
             return
         screen = SavePresetScreen(session.preset.name, default_save_path(session.preset.name),
-                                  self.cursor_blink, quitting=quit_after)
+                                  self.cursor_blink, quitting=quit_after,
+                                  check=lambda text: save_problem(text, self._policy()))
         self.app.push_screen(screen, lambda path: self._path_given(session, path, quit_after, code))
 
     def _path_given(self, session: "Session", path: str | None, quit_after: bool, code: int) -> None:
         if path is None or session is not self.session:
             return
+        from backprop_tui.engine import BackpropError
+
         try:
-            path = self._policy().checked(path)
-        except PathRefused as exc:
+            target = save_target(path, self._policy())
+        except (PathRefused, BackpropError) as exc:
             self._status(str(exc), error=True)
             return
-        target = toml_path(path)
-        if target.is_file() and not inside_bundled_presets(target):
+        path = str(target)
+        if os.path.lexists(target) and not inside_bundled_presets(target):
             message = Text.assemble((str(target), "bold"), " exists. Replace it with the edited preset?")
             screen = ChoiceScreen("Overwrite the file?", message, OVERWRITE_CHOICES, on_escape="cancel",
                                   box_id="overwrite-box")

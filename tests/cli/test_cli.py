@@ -7,6 +7,7 @@ Exit codes: 0 fine, 1 an invalid preset (or torch refusing), 2 a bad command lin
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 
 import pytest
@@ -275,3 +276,42 @@ def test_check_reports_one_line_per_problem(capsys, tmp_path):
     assert lines[2].startswith("bad_toml.toml: TOML syntax error: ") and "line 2" in lines[2]
     assert lines[3] == "bad_shape.toml: step 'J' (steps[0]): shape mismatch in '+': shapes [2] and [3] do not broadcast"
     assert lines[4].startswith("missing.toml: cannot read file")
+
+
+# ---------------------------------------------------------------- special files and odd paths
+
+
+def test_check_refuses_devices_and_fifos_and_checks_every_file(tmp_path):
+    """/dev/zero never ends and a FIFO nobody writes to blocks a reader: each is one line, at once.
+
+    Run in a child process with a timeout, so that a reader that blocks fails this test
+    instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.toml"
+    link.symlink_to("/dev/zero")
+    argv = ["check", "/dev/zero", "/dev/urandom", str(fifo), str(link), str(tmp_path), "scalar_chain"]
+    result = subprocess.run([sys.executable, "-m", "backprop_tui", *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "zero: not a regular file but a character device",
+        "urandom: not a regular file but a character device",
+        "pipe.toml: not a regular file but a FIFO (named pipe)",
+        "zero.toml: not a regular file but a character device",
+        f"{tmp_path.name}: not a regular file but a folder",
+        "scalar_chain: ok",
+    ]
+
+
+@pytest.mark.parametrize("command", ["show", "check"])
+def test_an_unknown_user_or_a_too_long_name_is_one_line(capsys, command):
+    long_name = "a" * 300 + ".toml"
+    for spec, message in (("~nosuchuser_backprop/x.toml", "~nosuchuser_backprop: no such user"),
+                          (long_name, "File name too long")):
+        code, out, err = run(capsys, command, spec)
+        assert code == 1
+        text = err if command == "show" else out
+        assert len(text.strip().splitlines()) == 1 and message in text and "Traceback" not in text + err

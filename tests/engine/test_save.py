@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -123,3 +124,61 @@ def test_a_custom_expression_saves_and_loads(tmp_path):
     assert loaded.preset.name == "my_chain"
     assert_same_snapshot(s.snapshot, loaded.snapshot)
     assert float(loaded.snapshot.node("x").grad) == 2 * 28 * 3 * 9  # 2g·3h² with h = 3, g = 28
+
+
+# ---------------------------------------------------------------- paths that cannot be written
+
+
+@pytest.mark.parametrize("text, message", [
+    (".", r"^\.: type a file name, not a folder$"),
+    ("/", r"^/: type a file name, not a folder$"),
+    ("~", r"^~: type a file name, not a folder$"),
+    ("~nosuchuser_backprop/x", r"^~nosuchuser_backprop/x.toml: ~nosuchuser_backprop: no such user"),
+    ("a" * 300, r": the file name is too long$"),
+    ("missing/x", r"^missing/x.toml: the folder .*missing does not exist$"),
+])
+def test_a_path_that_cannot_be_written_is_a_save_error_and_nothing_is_written(tmp_path, monkeypatch, text, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SaveError, match=message):
+        save_preset(session("scalar_chain"), text, overwrite=True)
+    assert os.listdir(tmp_path) == []  # the missing folder is not created
+
+
+def test_a_deleted_working_directory_is_a_save_error(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(SaveError, match="the current folder no longer exists"):
+        save_preset(session("scalar_chain"), "x.toml")
+
+
+def test_a_fifo_a_device_or_a_symlink_is_never_replaced_even_when_confirmed(tmp_path):
+    s = session("scalar_chain")
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    real = tmp_path / "real.toml"
+    real.write_text("keep me", encoding="utf-8")
+    link = tmp_path / "link.toml"
+    link.symlink_to(real)
+    cases = [(fifo, r"a FIFO \(named pipe\)"), (link, "a symbolic link")]
+    device = tmp_path / "null.toml"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+        cases.append((device, "a character device"))
+    except PermissionError:
+        pass  # not root: the FIFO stands for every special file
+    for target, kind in cases:
+        with pytest.raises(SaveError, match=kind):
+            save_preset(s, target, overwrite=True)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.path.islink(link)
+    assert real.read_text(encoding="utf-8") == "keep me"
+
+
+def test_an_overwritten_preset_keeps_its_permissions(tmp_path):
+    target = tmp_path / "shared.toml"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o664)
+    save_preset(session("scalar_chain"), target, overwrite=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
+    assert load_preset(target).output == "f"

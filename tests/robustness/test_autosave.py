@@ -410,8 +410,25 @@ def test_process_killed_mid_save_keeps_the_previous_file(data_dir):
     assert result.returncode == -9
     assert path.read_bytes() == previous
     leftovers = [p for p in path.parent.iterdir() if p != path]
-    assert len(leftovers) == 1 and leftovers[0].name.endswith(".tmp")  # the unrenamed temporary file
+    assert len(leftovers) == 1 and leftovers[0].name.endswith(".bptmp")  # the unrenamed temporary file
     assert load_state(session.preset).values == {"w": 1.5}
+    assert autosave.remove_stale_files() == leftovers  # the next start removes it: its writer is gone
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_fifo_or_a_symlink_to_a_device_at_the_autosave_path_neither_blocks_nor_is_read(data_dir):
+    session = Session(bundled("linear_regression"))
+    path = state_path(session.preset)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    lookup = read_state(session.preset)
+    assert lookup.state is None and "not a regular file but a FIFO (named pipe)" in lookup.problem
+    with pytest.raises(AutosaveError, match="only a regular file is replaced"):
+        save_state(session)
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    lookup = read_state(session.preset)
+    assert lookup.state is None and "not a regular file but a character device" in lookup.problem
 
 
 def test_saving_never_writes_into_the_bundled_presets(monkeypatch):

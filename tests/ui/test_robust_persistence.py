@@ -8,6 +8,7 @@ outside tmp_path: not the user's data folder, not the bundled presets.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,6 @@ from backprop_tui.engine.autosave import RESTORE_LABEL, data_dir, read_state, st
 from backprop_tui.engine.preset import presets_dir
 from backprop_tui.ui.persistence import DEBOUNCE
 from backprop_tui.ui.screens.choice import ChoiceScreen
-from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.save_preset import SavePresetScreen
 
 SIZE = (100, 30)
@@ -173,9 +173,10 @@ async def test_a_save_into_the_bundled_presets_shows_an_error_and_writes_nothing
         app.screen.query_one("#save-input").value = str(presets_dir() / where)
         await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, ErrorDialog), box(app)  # no overwrite question first
-        assert "bundled presets" in app.screen.message
-        await pilot.press("enter")
+        assert isinstance(app.screen, SavePresetScreen), box(app)  # no overwrite question: a message beside the input
+        message = static_text(app.screen, "#save-message")
+        assert "bundled presets" in message or "does not exist" in message, message
+        await pilot.press("escape")
         await pilot.pause()
         assert len(app.screen_stack) == 1 and app.session.dirty
     assert presets_fingerprint() == before
@@ -269,3 +270,82 @@ async def test_a_corrupt_autosave_is_ignored_with_a_note(tmp_path):
         await edit_w(pilot)
         app.keeper.flush()
         assert read_state(preset).state.values == {"w": pytest.approx(3.1)}  # replaced by a good one
+
+
+# ---------------------------------------------------------------- paths that cannot be written
+
+
+def odd_paths(work: Path) -> list[tuple[str, str]]:
+    """(typed path, what the message beside the input says) for paths that can never be written."""
+    fifo = work / "pipe.toml"
+    os.mkfifo(fifo)
+    (work / "link.toml").symlink_to(work / "pipe.toml")
+    return [
+        (".", "type a file name, not a folder"),
+        ("/", "type a file name, not a folder"),
+        ("~", "type a file name, not a folder"),
+        ("a" * 300, "the file name is too long"),
+        ("~nosuchuser_backprop/x", "~nosuchuser_backprop: no such user"),
+        ("missing/x.toml", "does not exist"),
+        ("pipe.toml", "is a FIFO (named pipe); only a regular file is replaced"),
+        ("link.toml", "is a symbolic link"),
+    ]
+
+
+@pilot_test
+async def test_save_and_export_refuse_odd_paths_beside_the_input(private_dirs):
+    """Each path gets one line under the input, the dialog stays open, nothing is written or created."""
+    cases = odd_paths(private_dirs)
+    before = sorted(p.name for p in private_dirs.iterdir())
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        for key, field_id, message_id in (("ctrl+s", "#save-input", "#save-message"),
+                                          ("E", "#export-path", "#export-message")):
+            await pilot.press(key)
+            await pilot.pause()
+            dialog = app.screen
+            for text, expected in cases:
+                dialog.query_one(field_id).value = text
+                await pilot.press("enter")
+                await settle(pilot)
+                assert app.screen is dialog, (key, text, box(app))
+                assert expected in static_text(dialog, message_id), (key, text, static_text(dialog, message_id))
+            await pilot.press("escape")
+            await pilot.pause()
+        assert len(app.screen_stack) == 1 and app._exception is None
+    assert sorted(p.name for p in private_dirs.iterdir()) == before
+
+
+@pilot_test
+async def test_save_and_export_after_the_working_directory_was_deleted(private_dirs):
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        private_dirs.rmdir()
+        for key, message_id in (("ctrl+s", "#save-message"), ("E", "#export-message")):
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.press("enter")  # the default, relative path
+            await settle(pilot)
+            assert "the current folder no longer exists" in static_text(app.screen, message_id)
+            await pilot.press("escape")
+            await pilot.pause()
+        assert len(app.screen_stack) == 1 and app._exception is None
+
+
+@pilot_test
+async def test_a_5000_digit_step_count_is_a_message_on_the_training_screen():
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        for text in ("9" * 5000, "²", "１２"):
+            app.screen.query_one("#train-steps").value = text
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "steps: a whole number from 1 to" in static_text(app.screen, "#train-message")
+        assert app.session.steps_taken == 0 and app._exception is None

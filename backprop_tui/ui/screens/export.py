@@ -8,6 +8,7 @@ a confirmation dialog. Errors (a missing directory, no permission) show under th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -103,7 +104,7 @@ class ExportScreen(ModalScreen[str | None]):
         self.session = session
         self.cursor_blink = cursor_blink
         self.kind = kind
-        self.directory = Path.cwd() if directory is None else Path(directory)  # where relative paths go
+        self.directory = None if directory is None else Path(directory)  # where relative paths go (None: cwd)
         self._path_edited = False
 
     def compose(self):
@@ -151,25 +152,28 @@ class ExportScreen(ModalScreen[str | None]):
             self._error("type the path of the file to write")
             return
         policy = getattr(self.app, "file_policy", None)
-        if policy is not None and policy.served:  # in a browser: a download, or a file in --dir only
-            from backprop_tui.serve.policy import PathRefused
+        from backprop_tui.engine.files import FileRefused, write_target
+        from backprop_tui.engine.preset import printable
 
-            if not policy.files_allowed:
-                self._deliver(Path(text).name)
-                return
-            try:
-                path = policy.resolve(text)
-            except PathRefused as exc:
-                self._error(str(exc))
-                return
-        else:
-            path = Path(text).expanduser()
-            if not path.is_absolute():
-                path = self.directory / path
-        if path.is_dir():
-            self._error(f"{text} is a directory; type a file name")
+        try:
+            if policy is not None and policy.served:  # in a browser: a download, or a file in --dir only
+                from backprop_tui.serve.policy import PathRefused
+
+                if not policy.files_allowed:
+                    self._deliver(Path(text).name)
+                    return
+                try:
+                    text_path: str | Path = policy.resolve(text)
+                except PathRefused as exc:
+                    self._error(str(exc))
+                    return
+            else:
+                text_path = text
+            path = write_target(text_path, self.directory)
+        except FileRefused as exc:
+            self._error(f"{printable(text)}: {exc}")
             return
-        if path.exists():
+        if os.path.lexists(path):  # a regular file: write_target refused anything else
             self.app.push_screen(ConfirmOverwrite(text),
                                  lambda yes: self._write(path, text) if yes else self._kept(text))
             return
@@ -184,8 +188,10 @@ class ExportScreen(ModalScreen[str | None]):
         try:
             text = export_text(self.session, self.kind)
             atomic_write_text(path, text)
-        except OSError as exc:
-            self._error(f"cannot write {shown}: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:
+            from backprop_tui.engine.preset import printable
+
+            self._error(f"cannot write {printable(shown)}: {getattr(exc, 'strerror', None) or exc}")
             return
         except Exception as exc:  # noqa: BLE001 - a failed export must leave the explorer usable
             self._error(f"cannot export: {type(exc).__name__}: {exc}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -22,8 +24,10 @@ class SavePresetScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="save.cancel", tooltip="Close without saving."),
     ]
 
-    def __init__(self, preset: str, default_path: str, cursor_blink: bool = True, quitting: bool = False) -> None:
+    def __init__(self, preset: str, default_path: str, cursor_blink: bool = True, quitting: bool = False,
+                 check: Callable[[str], str | None] | None = None) -> None:
         super().__init__()
+        self.check = check  # the path's problem in one line, or None: shown here, beside the input
         self.preset = preset
         self.default_path = default_path
         self.cursor_blink = cursor_blink
@@ -55,6 +59,10 @@ class SavePresetScreen(ModalScreen[str | None]):
             return
         if "\n" in path or "\r" in path or "\0" in path:
             self.query_one("#save-message", Label).update(Text("a path is one line", style="bold red"))
+            return
+        problem = self.check(path) if self.check is not None else None
+        if problem:
+            self.query_one("#save-message", Label).update(Text(problem, style="bold red"))
             return
         if not self._answered:
             self._answered = True

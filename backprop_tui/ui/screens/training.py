@@ -199,7 +199,8 @@ class TrainingScreen(ModalScreen[None]):
         if self.running:
             return
         text = event.value.strip()
-        if not text.isdigit() or not 1 <= int(text) <= MAX_STEPS:
+        # ASCII digits only, and few: int() of 5,000 digits raises, and int("²") too
+        if not (text.isascii() and text.isdigit() and len(text) <= 9) or not 1 <= int(text) <= MAX_STEPS:
             message.update(Text(f"steps: a whole number from 1 to {MAX_STEPS}", style="bold red"))
             return
         message.update("")
