@@ -21,6 +21,7 @@ USAGE = """\
 usage: backprop-tui [PRESET] | COMMAND [ARGS...]
 
   backprop-tui [PRESET]     open the explorer (default: scalar_chain)
+  backprop-tui PRESET --exercise  derive every gradient by hand, checked
   backprop-tui presets      list the bundled presets
   backprop-tui show PRESET  print every node's value and grad (text, json, ...)
   backprop-tui check PRESET...  validate preset files or bundled presets
@@ -105,13 +106,15 @@ def _dispatch(argv: list[str]) -> int:
                 "serve": cmd_serve}
     if first in commands:
         return commands[first](argv[1:])
+    exercise = "--exercise" in argv[1:]
+    rest = [a for a in argv[1:] if a != "--exercise"]
     if first is not None and first.startswith("-"):
         raise CliError(first, "unknown option (backprop-tui --help lists the commands)")
-    if len(argv) > 1:
-        raise CliError(argv[1], f"unexpected after PRESET {first!r} (backprop-tui --help lists the commands)")
+    if rest:
+        raise CliError(rest[0], f"unexpected after PRESET {first!r} (backprop-tui --help lists the commands)")
     from backprop_tui.ui.app import run_app
 
-    return run_app(first or "scalar_chain")
+    return run_app(first or "scalar_chain", exercise=exercise)
 
 
 def _one_line(text: str) -> str:

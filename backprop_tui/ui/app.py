@@ -101,9 +101,11 @@ class BackpropApp(App[int]):
                 tooltip="Walk the forward pass node by node, in the order it runs."),
     ]
 
-    def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark") -> None:
+    def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark",
+                 exercise: bool = False) -> None:
         super().__init__()
         self.preset_spec = preset
+        self.start_exercise = exercise  # open the backprop exercise once the preset is in
         self.session: Session | None = None
         self.cursor_blink = cursor_blink
         self.theme = theme
@@ -214,6 +216,9 @@ class BackpropApp(App[int]):
             self.query_one(AppHeader).show_status(self._opened_report(message.resumed))
         self.query_one(GraphTree).focus()
         self.refresh_bindings()
+        if self.start_exercise:
+            self.start_exercise = False
+            self.action_exercise()
 
     def _leave_behind(self) -> None:
         """Keep the open session, if it has edits, for when its preset is opened again."""
@@ -510,6 +515,13 @@ class BackpropApp(App[int]):
     def action_step_through(self, mode: str) -> None:
         teaching.open_step_through(self, mode)
 
+    def action_exercise(self) -> None:
+        """Backprop by hand: derive every gradient of the open preset as an expression."""
+        from backprop_tui.ui.screens.exercise import ExerciseScreen
+
+        if self.session is not None:
+            self.push_screen(ExerciseScreen(self.session, self.cursor_blink), lambda _: self._refresh_panels())
+
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
         """Every binding of the app and its panels, for the help screen and the README."""
         return [
@@ -526,6 +538,8 @@ class BackpropApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.session is not None:
+            yield SystemCommand("Backprop by hand", "Derive every gradient of this preset yourself, as an expression;"
+                                " autograd checks each one and says why a wrong one is wrong.", self.action_exercise)
             for name, title in self.preset_titles():
                 yield SystemCommand(f"Open preset: {name}", title, partial(self.open_preset, name))
         # every app-wide key, by its name, key and tooltip (as the README's table lists them)
@@ -537,12 +551,13 @@ class BackpropApp(App[int]):
                                 partial(self.call_later, self.run_action, binding.action))
 
 
-def run_app(preset: str = DEFAULT_PRESET) -> int:
-    """Run the explorer on a bundled preset name or a file path; return the exit code."""
+def run_app(preset: str = DEFAULT_PRESET, exercise: bool = False) -> int:
+    """Run the explorer on a bundled preset name or a file path; return the exit code.
+    `exercise`: open the backprop exercise once the preset is in."""
     from backprop_tui.process import explorer_settings, quiet_warnings, torch_threads
 
     with quiet_warnings(), torch_threads(1), explorer_settings():
-        app = BackpropApp(preset)
+        app = BackpropApp(preset, exercise=exercise)
         result = app.run()
     if app.return_code is not None:
         return app.return_code
