@@ -108,7 +108,10 @@ def fingerprint(preset: Preset) -> str:
         add(leaf.name, leaf.role, leaf.shape, leaf.dtype, leaf.requires_grad, leaf.note, leaf.module)
         add(leaf.initial.tobytes())
     for module in preset.modules:
-        add(module.name, module.type, module.in_features, module.out_features, module.has_bias, module.note)
+        if module.type == "Linear":  # as before other types existed: saved sessions keep their files
+            add(module.name, module.type, module.in_features, module.out_features, module.has_bias, module.note)
+        else:
+            add(module.name, module.type, module.options, module.parameters, module.note)
     for step in preset.steps:
         add(step.name, step.expr.text, step.note)
     for exercise in preset.exercises:  # progress is kept by exercise name

@@ -78,9 +78,12 @@ class Graph:
     def __init__(self, preset: Preset):
         self.preset = preset
         self.modules: dict[str, nn.Module] = {}
+        self._specs = {spec.name: spec for spec in preset.modules}
         for spec in preset.modules:
-            layer = nn.Linear(spec.in_features, spec.out_features, bias=spec.has_bias)
-            self.modules[spec.name] = layer
+            self.modules[spec.name] = spec.kind.build(dict(spec.options), spec.has_bias)  # the real torch.nn module
+        # BatchNorm's running statistics: reset before each pass, so a pass depends on the
+        # leaves alone (not on how many edits came before); shown, never differentiated
+        self._buffered = [(name, layer) for name, layer in self.modules.items() if self._specs[name].kind.buffers]
         self.parameters: dict[str, nn.Parameter] = {
             f"{mname}.{pname}": p for mname, layer in self.modules.items() for pname, p in layer.named_parameters()
         }
@@ -125,9 +128,8 @@ class Graph:
         return lambda env: evaluate_step(step.expr.tree, TorchOps(env, self._call_module, ComputeError, where))
 
     def _call_module(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        layer = self.modules[name]
-        check_module_input(name, layer.in_features, x, ComputeError)
-        return layer(x)
+        check_module_input(self._specs[name], x, ComputeError)
+        return self.modules[name](x)
 
     def initial_values(self) -> LeafValues:
         return {leaf.name: torch.from_numpy(leaf.initial.copy()) for leaf in self.preset.leaves}
@@ -140,6 +142,8 @@ class Graph:
     def forward(self, values: LeafValues, requires_grad: dict[str, bool]) -> Trace:
         """Run the steps; every step that requires grad keeps its .grad after a backward()."""
         env: dict[str, torch.Tensor] = {}
+        for _, layer in self._buffered:
+            layer.reset_running_stats()
         for leaf in self.preset.leaves:
             name = leaf.name
             value = values[name]
@@ -258,7 +262,18 @@ class Graph:
             nodes=tuple(nodes),
             autograd=dict(chains),  # AutogradFn nodes are immutable; the dict is each snapshot's own
             warnings=tuple(warnings),
+            buffers=self._buffers(),
         )
+
+    def _buffers(self) -> dict[str, np.ndarray]:
+        """The running statistics each BatchNorm module holds after this pass (read-only copies)."""
+        buffers = {}
+        for name, layer in self._buffered:
+            for buffer in self._specs[name].kind.buffers:
+                array = getattr(layer, buffer).detach().numpy().copy()
+                array.setflags(write=False)
+                buffers[f"{name}.{buffer}"] = array
+        return buffers
 
     def _arrays(
         self, tensors: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]

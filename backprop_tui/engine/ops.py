@@ -330,8 +330,10 @@ class TorchOps(Ops):
         x = self.as_tensor(x)
         try:
             return self.call_module(name, x)
-        except BackpropError:
-            raise
+        except BackpropError as exc:
+            if str(exc).startswith(self.where):
+                raise
+            raise self.error(f"{self.where}: {exc}") from None  # the module's own line, with its step
         except _TORCH_ERRORS as exc:
             raise self.fail(f"cannot apply {name}() to shape {_shape(x)}", exc) from None
 

@@ -20,13 +20,13 @@ from backprop_tui.engine import import_torch, limits
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.files import FileRefused, expand, read_limited
 from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
+from backprop_tui.engine.modules import KINDS, MODULE_TYPES, ModuleKind, Option, parameter_shapes
 
 T = TypeVar("T")
 
 ROLES = ("input", "target", "parameter")
 DTYPES = ("float", "int")
 INITS = ("zeros", "ones", "randn", "rand", "randint")
-MODULE_TYPES = ("Linear",)
 DEFAULT_LEARNING_RATE = 0.1
 
 
@@ -52,17 +52,37 @@ class LeafSpec:
 
 @dataclass(frozen=True)
 class ModuleSpec:
+    """A declared torch.nn module: its type, its options (the table's keys, defaults filled
+    in, as the file writes them) and its own parameters (`weight`, `bias`, ...)."""
+
     name: str
     type: str
-    in_features: int
-    out_features: int
-    has_bias: bool
+    options: tuple[tuple[str, Any], ...]
+    parameters: tuple[str, ...]
     note: str = ""
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        own = ("weight", "bias") if self.has_bias else ("weight",)
-        return tuple(f"{self.name}.{p}" for p in own)
+        return tuple(f"{self.name}.{p}" for p in self.parameters)
+
+    @property
+    def has_bias(self) -> bool:
+        return "bias" in self.parameters
+
+    @property
+    def kind(self) -> ModuleKind:
+        return KINDS[self.type]
+
+    def option(self, key: str) -> Any:
+        return dict(self.options)[key]
+
+    @property
+    def in_features(self) -> int:  # Linear's
+        return self.option("in_features")
+
+    @property
+    def out_features(self) -> int:  # Linear's
+        return self.option("out_features")
 
 
 @dataclass(frozen=True)
@@ -156,7 +176,7 @@ def parse_preset(text: str, source: str = "<text>", default_name: str = "custom"
 
 _TOP_KEYS = {"name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps", "exercises"}
 _TENSOR_KEYS = {"role", "value", "shape", "init", "seed", "high", "dtype", "requires_grad", "note"}
-_MODULE_KEYS = {"type", "in_features", "out_features", "weight", "bias", "seed", "requires_grad", "note"}
+_MODULE_KEYS = {"type", "weight", "bias", "seed", "requires_grad", "note"}  # and the type's own options
 _STEP_KEYS = {"name", "expr", "note"}
 _EXERCISE_KEYS = {"name", "node", "allowed", "prompt"}
 
@@ -379,52 +399,88 @@ class _Validator:
 
     def _module(self, name: str, table: dict) -> tuple[ModuleSpec, list[LeafSpec]]:
         where = f"[modules.{name}]"
-        self._unknown_keys(table, _MODULE_KEYS, where)
         mtype = table.get("type")
         if mtype not in MODULE_TYPES:
             raise self.fail(where, f"type must be one of {', '.join(MODULE_TYPES)}, got {mtype!r}")
-        dims = {}
-        for key in ("in_features", "out_features"):
-            v = table.get(key)
-            if type(v) is not int or not 1 <= v <= limits.MAX_ELEMENTS_PER_TENSOR:
-                raise self.fail(where, f"'{key}' must be a positive integer, got {v!r}")
-            dims[key] = v
-        n_in, n_out = dims["in_features"], dims["out_features"]
+        kind = KINDS[mtype]
+        allowed = _MODULE_KEYS | {o.key for o in kind.options}
+        if not kind.bias_optional:
+            allowed = allowed - {"bias"} if mtype == "Embedding" else allowed
+        self._unknown_keys(table, allowed, where)
+        options = {o.key: self._option(table, o, where, kind) for o in kind.options}
         bias = table.get("bias", True)
         has_bias = bias is not False
+        if not kind.bias_optional and bias is False:
+            raise self.fail(where, f"a {mtype} always has its bias; bias = false is only for Linear, Conv1d and Conv2d")
         requires_grad = table.get("requires_grad", True)
         if not isinstance(requires_grad, bool):
             raise self.fail(where, "requires_grad must be true or false")
         note = self._string(table, "note", where, default="")
-        self._count(n_in * n_out + (n_out if has_bias else 0), where)
+        shapes = parameter_shapes(kind, options, has_bias)
+        self._count(sum(math.prod(shape) for shape in shapes.values()), where)
 
         explicit = "weight" in table
         seed = table.get("seed")
         if explicit and seed is not None:
             raise self.fail(where, "give either explicit 'weight' (and 'bias') or 'seed', not both")
         if explicit:
-            weight = self._values(table["weight"], where, "weight", "float")
-            if weight.shape != (n_out, n_in):
-                raise self.fail(where, f"weight has shape {list(weight.shape)}, expected [out_features, in_features] = [{n_out}, {n_in}]")
-            if has_bias:
-                if bias is True or isinstance(bias, bool):
-                    raise self.fail(where, "with an explicit weight, give 'bias' values too (or bias = false)")
-                bias_values = self._values(bias, where, "bias", "float")
-                if bias_values.shape != (n_out,):
-                    raise self.fail(where, f"bias has shape {list(bias_values.shape)}, expected [out_features] = [{n_out}]")
+            values = {"weight": self._values(table["weight"], where, "weight", "float")}
+            if "bias" in shapes:
+                if isinstance(bias, bool):
+                    unless = " (or bias = false)" if kind.bias_optional else ""
+                    raise self.fail(where, f"with an explicit weight, give 'bias' values too{unless}")
+                values["bias"] = self._values(bias, where, "bias", "float")
+            for pname, expected in shapes.items():
+                if values[pname].shape != expected:
+                    layout = kind.weight_layout(options) if pname == "weight" else "[" + _bias_layout(kind) + "]"
+                    raise self.fail(
+                        where, f"{pname} has shape {list(values[pname].shape)}, expected {layout} = {list(expected)}"
+                    )
         else:
             if not isinstance(bias, bool):
                 raise self.fail(where, "bias values need an explicit 'weight' too; or give 'seed' and bias = true/false")
             seed = 0 if seed is None else seed
             if type(seed) is not int or not 0 <= seed < 2**63:
                 raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
-            weight, bias_values = _seeded_linear(n_in, n_out, has_bias, seed)
+            values = _seeded_module(kind, options, has_bias, seed)
 
-        spec = ModuleSpec(name, mtype, n_in, n_out, has_bias, note)
-        params = [LeafSpec(f"{name}.weight", "parameter", _frozen(weight), requires_grad, note, module=name)]
-        if has_bias:
-            params.append(LeafSpec(f"{name}.bias", "parameter", _frozen(bias_values), requires_grad, note, module=name))
+        spec = ModuleSpec(name, mtype, tuple(options.items()), tuple(shapes), note)
+        params = [
+            LeafSpec(f"{name}.{pname}", "parameter", _frozen(values[pname]), requires_grad, note, module=name)
+            for pname in shapes
+        ]
         return spec, params
+
+    def _option(self, table: dict, option: Option, where: str, kind: ModuleKind) -> Any:
+        key = option.key
+        if key not in table:
+            if option.default is None:
+                needed = ", ".join(o.key for o in kind.options if o.default is None)
+                raise self.fail(where, f"missing '{key}': a {kind.type} needs {needed}")
+            return option.default
+        v = table[key]
+        if option.number:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise self.fail(where, f"'{key}' must be a positive number, got {v!r}")
+            return float(v)
+        low = "a positive" if option.minimum else "a non-negative"
+
+        def whole(x: Any) -> bool:
+            return type(x) is int and option.minimum <= x <= limits.MAX_ELEMENTS_PER_TENSOR
+
+        if option.pair or option.list_ok:
+            length_ok = isinstance(v, list) and 0 < len(v) <= 4 and (not option.pair or len(v) == option.pair)
+            if length_ok and all(map(whole, v)):
+                return v
+            if whole(v):
+                return v
+            n = f"a list of {option.pair}" if option.pair > 1 else "a list"
+            if option.pair == 1:
+                raise self.fail(where, f"'{key}' must be {low} integer, got {v!r}")
+            raise self.fail(where, f"'{key}' must be {low} integer or {n} of them, got {v!r}")
+        if not whole(v):
+            raise self.fail(where, f"'{key}' must be {low} integer, got {v!r}")
+        return v
 
     # -- steps
 
@@ -542,17 +598,20 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _seeded_linear(n_in: int, n_out: int, has_bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """PyTorch's own initialisation of nn.Linear, under a fixed seed, without touching global RNG."""
+def _seeded_module(kind: ModuleKind, options: dict[str, Any], has_bias: bool, seed: int) -> dict[str, np.ndarray]:
+    """PyTorch's own initialisation of the module, under a fixed seed, without touching global RNG."""
     import_torch()
     import torch
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        layer = torch.nn.Linear(n_in, n_out, bias=has_bias)
-    weight = layer.weight.detach().numpy().copy()
-    bias = layer.bias.detach().numpy().copy() if has_bias else None
-    return weight, bias
+        layer = kind.build(options, has_bias)
+    return {pname: p.detach().numpy().copy() for pname, p in layer.named_parameters()}
+
+
+def _bias_layout(kind: ModuleKind) -> str:
+    names = {"Linear": "out_features", "LayerNorm": "normalized_shape", "BatchNorm1d": "num_features"}
+    return names.get(kind.type, "out_channels")
 
 
 # ---------------------------------------------------------------- bundled presets

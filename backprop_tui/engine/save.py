@@ -146,9 +146,12 @@ def _module_table(preset: Preset, module: ModuleSpec, values, flags, original: d
     unchanged = all(_unchanged(p, values[p.name]) and flags[p.name] == p.requires_grad for p in params)
     if original is not None and unchanged:
         return original
-    table: dict[str, Any] = {"type": module.type, "in_features": module.in_features, "out_features": module.out_features}
+    table: dict[str, Any] = {"type": module.type, **dict(module.options)}
     table["weight"] = _toml_values(values[f"{module.name}.weight"], f"{module.name}.weight")
-    table["bias"] = _toml_values(values[f"{module.name}.bias"], f"{module.name}.bias") if module.has_bias else False
+    if module.has_bias:
+        table["bias"] = _toml_values(values[f"{module.name}.bias"], f"{module.name}.bias")
+    elif module.kind.bias_optional:
+        table["bias"] = False
     if not requires_grad:
         table["requires_grad"] = False
     if module.note:

@@ -12,8 +12,8 @@ a Python decomposition that imports torch._dynamo (1.0-1.3 s and 70 MB on first 
 sympy (0.35 s, 30 MB). On CPU, torch's C++ kernels check the shapes.
 
 A CPU op allocates its real output, so the operations that can make a result bigger than
-their operands (broadcasting, '@', a Linear layer, indexing by an int tensor) have their output shape worked out in
-plain Python first and are refused past `limits.MAX_ELEMENTS_PER_TENSOR` before torch
+their operands (broadcasting, '@', a module, indexing by an int tensor) have their output shape worked out
+in plain Python first and are refused past `limits.MAX_ELEMENTS_PER_TENSOR` before torch
 runs. Every other operation makes a result no bigger than its largest operand, which is
 within the limit already.
 """
@@ -24,10 +24,10 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from backprop_tui.engine import limits
 from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.modules import embedding_index_problem
 from backprop_tui.engine.ops import TorchOps, broadcast, evaluate_step
 
 _ZEROS: dict[torch.dtype, torch.Tensor] = {}
@@ -105,11 +105,14 @@ class _CheckOps(TorchOps):
         return self._stand_in(super().module(name, x))
 
 
-def check_module_input(name: str, in_features: int, x: torch.Tensor, error: type = PresetError) -> None:
-    if x.dim() == 0 or x.shape[-1] != in_features:
-        raise error(f"{name}() expects inputs with last dimension {in_features} (in_features), got shape {list(x.shape)}")
-    if not x.is_floating_point():
-        raise error(f"{name}() needs a float input, got an int tensor")
+def check_module_input(spec, x: torch.Tensor, error: type = PresetError, check_values: bool = True) -> None:
+    """One clear line for an input the module cannot take: its shape or dtype (from the
+    shapes alone), and with real values an Embedding index outside the table."""
+    problem = spec.kind.check_input(spec.name, dict(spec.options), tuple(x.shape), x.is_floating_point())
+    if problem is None and check_values and spec.type == "Embedding":
+        problem = embedding_index_problem(spec.name, dict(spec.options), x)
+    if problem is not None:
+        raise error(problem)
 
 
 def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
@@ -122,10 +125,11 @@ def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
 
     def call_module(name: str, x: torch.Tensor) -> torch.Tensor:
         spec = modules[name]
-        check_module_input(name, spec.in_features, x)
-        weight = env[f"{name}.weight"]
-        ops.limit(tuple(x.shape[:-1]) + (weight.shape[0],))
-        return F.linear(x, weight, env.get(f"{name}.bias"))
+        check_module_input(spec, x, check_values=False)
+        options = dict(spec.options)
+        ops.limit(spec.kind.output_shape(options, tuple(x.shape)))  # before torch allocates it
+        params = {p: env[f"{name}.{p}"] for p in spec.parameters}
+        return spec.kind.functional(options, x, params)
 
     total = 0
     for i, step in enumerate(preset.steps):

@@ -76,6 +76,8 @@ class Snapshot:
     nodes: tuple[Node, ...]
     autograd: dict[str, AutogradFn] = field(compare=False)
     warnings: tuple[str, ...] = ()
+    # module buffers after this pass, not differentiated: "bn.running_mean" -> values
+    buffers: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {n.name: n for n in self.nodes})

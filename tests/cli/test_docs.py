@@ -123,6 +123,16 @@ def test_every_key_is_documented():
     assert f"defaults to `{preset.DEFAULT_LEARNING_RATE}`" in TEXT
 
 
+def test_every_module_option_is_documented():
+    from backprop_tui.engine.modules import KINDS
+
+    for kind in KINDS.values():
+        assert f"| `\"{kind.type}\"` | `torch.nn.{kind.type}`" in TEXT, kind.type
+        for option in kind.options:
+            row = next((line for line in TEXT.splitlines() if line.startswith(f"| `{option.key}` |")), None)
+            assert row is not None and kind.type in row, f"{kind.type}: option {option.key} is not documented"
+
+
 def test_every_limit_is_documented():
     for name in ("MAX_FILE_BYTES", "MAX_EXPR_CHARS", "MAX_STEPS", "MAX_LEAVES", "MAX_ELEMENTS_PER_TENSOR", "MAX_ELEMENTS_TOTAL"):
         value = getattr(limits, name)

@@ -197,7 +197,10 @@ CASES = {
         linear("weight = [[1.0, 2.0], [3.0, inf], [5.0, 6.0]]\nbias = false"),
         ["[modules.lin]", "'weight' holds inf; values must be finite"],
     ),
-    "module type": (linear("seed = 1").replace('"Linear"', '"Conv2d"'), ["[modules.lin]", "type must be one of Linear, got 'Conv2d'"]),
+    "module type": (
+        linear("seed = 1").replace('"Linear"', '"Conv3d"'),
+        ["[modules.lin]", "type must be one of Linear, Embedding, LayerNorm, BatchNorm1d, Conv1d, Conv2d, got 'Conv3d'"],
+    ),
     "module features": (linear("seed = 1").replace("in_features = 2", "in_features = 0"), ["[modules.lin]", "'in_features' must be a positive integer, got 0"]),
     "module requires_grad": (linear("seed = 1\nrequires_grad = 1"), ["[modules.lin]", "requires_grad must be true or false"]),
 }

@@ -61,6 +61,46 @@ CASES: dict[str, str] = {
     "shape_linear_in_features.toml": "layer() expects inputs with last dimension 3 (in_features), got shape [1, 2]",
     "shape_output_not_scalar.toml": "output 'J': must be a scalar cost, but has shape [2]; wrap it in mean() or sum()",
     "shape_weight_mismatch.toml": "[modules.layer]: weight has shape [1, 3], expected [out_features, in_features] = [1, 2]",
+    # modules other than Linear
+    "module_conv_kernel_larger_than_input.toml": (
+        "step 'J' (steps[0]): conv(): kernel size [3, 3] is larger than the input's height, width [2, 2] (padding 0)"
+    ),
+    "module_conv_wrong_channels.toml": (
+        "step 'J' (steps[0]): conv() expects inputs of shape [batch, 1, height, width] or [1, height, width] "
+        "(in_channels = 1), got shape [1, 3, 6, 6]"
+    ),
+    "module_conv1d_two_dimensional_input.toml": (
+        "conv() expects inputs of shape [batch, 1, length] or [1, length] (in_channels = 1), got shape [4]"
+    ),
+    "module_conv_weight_shape.toml": (
+        "[modules.conv]: weight has shape [2, 2], "
+        "expected [out_channels, in_channels, kernel_height, kernel_width] = [1, 1, 2, 2]"
+    ),
+    "module_conv_kernel_size_list.toml": (
+        "[modules.conv]: 'kernel_size' must be a positive integer or a list of 2 of them, got [2, 2, 2]"
+    ),
+    "module_missing_option.toml": (
+        "[modules.conv]: missing 'kernel_size': a Conv2d needs in_channels, out_channels, kernel_size"
+    ),
+    "module_batchnorm_wrong_features.toml": (
+        "bn() expects inputs of shape [batch, 64] or [batch, 64, length] (num_features = 64), got shape [32, 10]"
+    ),
+    "module_batchnorm_one_sample.toml": (
+        "bn() in training mode needs more than one value per feature (a batch of 2 or more), got shape [1, 4]"
+    ),
+    "module_layernorm_wrong_shape.toml": "ln() expects inputs ending in [8] (normalized_shape), got shape [4, 6]",
+    "module_layernorm_bias_false.toml": (
+        "[modules.ln]: a LayerNorm always has its bias; bias = false is only for Linear, Conv1d and Conv2d"
+    ),
+    "module_embedding_float_input.toml": 'emb() needs an int tensor of indices (dtype = "int"), got a float tensor',
+    "compute_initial_embedding_index_out_of_range.toml": (
+        "cannot compute the initial values: step 'J': "
+        "emb(): index 27 is out of range for 27 embeddings (num_embeddings)"
+    ),
+    "limit_conv_output.toml": (
+        "step 'J' (steps[0]): an operation makes too large a tensor: shape [1, 8, 1000, 1000] (8,000,000 elements); "
+        "the limit is 1,000,000"
+    ),
     "shape_loss_mismatch.toml": "shape mismatch in mse(): prediction [2] and target [3] differ",
     "shape_softmax_dim_out_of_range.toml": "step 'J' (steps[0]): softmax(dim=5): dim is out of range for shape []",
     "shape_sum_dim_out_of_range.toml": (
@@ -99,7 +139,9 @@ CASES: dict[str, str] = {
     ),
     # unknown functions and modules
     "unknown_function.toml": "'softplus' is not a function or declared module; functions: relu,",
-    "unknown_module_type.toml": "[modules.conv]: type must be one of Linear, got 'Conv2d'",
+    "unknown_module_type.toml": (
+        "[modules.conv]: type must be one of Linear, Embedding, LayerNorm, BatchNorm1d, Conv1d, Conv2d, got 'Conv3d'"
+    ),
     "undeclared_module_call.toml": "'layer' is not a function or declared module",
     "function_wrong_arity.toml": "mse() takes 2 argument(s), got 1",
     "function_unknown_keyword.toml": "sum() has no keyword 'axis'; allowed: dim=, keepdim=",

@@ -14,7 +14,6 @@ from typing import Mapping, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from backprop_tui.engine.analysis.symbolic import is_pointwise
 from backprop_tui.engine.errors import BackpropError, ComputeError
@@ -325,10 +324,13 @@ def local_step(graph: Graph, step: str, tensors: Mapping[str, torch.Tensor]) -> 
         inputs[name] = value.requires_grad_(True) if value.is_floating_point() else value
     env = dict(inputs)
 
+    specs = {spec.name: spec for spec in graph.preset.modules}
+
     def call_module(module: str, x: torch.Tensor) -> torch.Tensor:
-        layer = graph.modules[module]
-        check_module_input(module, layer.in_features, x, ComputeError)
-        return F.linear(x, env[f"{module}.weight"], env.get(f"{module}.bias"))  # what nn.Linear computes
+        spec = specs[module]
+        check_module_input(spec, x, ComputeError)
+        params = {p: env[f"{module}.{p}"] for p in spec.parameters}
+        return spec.kind.functional(dict(spec.options), x, params)  # what the torch.nn module computes
 
     spec = step_spec(graph.preset, step)
     output = torch.as_tensor(evaluate(spec.expr.tree, TorchOps(env, call_module, ComputeError, f"step {step!r}")))

@@ -110,8 +110,9 @@ def local_derivative(live: Live, node: str, input_name: str) -> LocalDerivative:
 
 def _describe(live: Live, node: str, tree, input_name: str) -> tuple[str, str | None, str]:
     """(rule in words, symbolic formula or None, the text before the number)."""
-    rules = "; ".join(symbolic.RULES[op] for op in symbolic.ops_in(tree))
-    if isinstance(tree, ModuleCall) and isinstance(tree.arg, Ref):
+    module_types = {m.name: m.type for m in live.graph.preset.modules}
+    rules = "; ".join(symbolic.RULES[op] for op in symbolic.ops_in(tree, module_types))
+    if isinstance(tree, ModuleCall) and isinstance(tree.arg, Ref) and module_types[tree.module] == "Linear":
         x = tree.arg.name
         module = tree.module
         if input_name == f"{module}.weight":

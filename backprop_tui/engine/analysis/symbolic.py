@@ -9,8 +9,10 @@ symbolically, for *reading only*: every number the UI shows comes from torch.
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, call_text
+from backprop_tui.engine.modules import KINDS
 from backprop_tui.engine.numbers import fmt
 
 # ---------------------------------------------------------------- words per op
@@ -33,7 +35,7 @@ RULES: dict[str, str] = {
     "cross_entropy": "∂/∂zᵢ = (softmax(z)ᵢ − onehot(class)ᵢ)/N, per sample",
     "@": "∂(A@B): the incoming grad G gives G@Bᵀ for A and Aᵀ@G for B",
     "T": "transpose: the incoming grad is transposed back",
-    "Linear": "Z = X·Wᵀ + b: ∂Z/∂X gives G·W, ∂Z/∂W gives Gᵀ·X, ∂Z/∂b gives G summed over samples",
+    **{kind.type: kind.rule for kind in KINDS.values()},  # Linear, Conv2d, ...: the module kinds' own words
 }
 ELEMENTWISE_FUNCS = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs")
 
@@ -344,8 +346,9 @@ def simplify(tree: Expr) -> Expr:
     return tree
 
 
-def ops_in(tree: Expr) -> list[str]:
-    """Names of the ops with a rule in RULES, outermost first, without repeats."""
+def ops_in(tree: Expr, module_types: Mapping[str, str] | None = None) -> list[str]:
+    """Names of the ops with a rule in RULES, outermost first, without repeats; a module
+    call is named by its type (`module_types`: module name -> type, Linear if not given)."""
     found: list[str] = []
 
     def walk(t: Expr) -> None:
@@ -354,8 +357,8 @@ def ops_in(tree: Expr) -> list[str]:
                 found.append(func)
                 for a in args:
                     walk(a)
-            case ModuleCall(_, a):
-                found.append("Linear")
+            case ModuleCall(module, a):
+                found.append((module_types or {}).get(module, "Linear"))
                 walk(a)
             case Transpose(a):
                 found.append("T")
