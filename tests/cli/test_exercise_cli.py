@@ -88,3 +88,19 @@ def test_the_answer_files_exercises_table(capsys, tmp_path):
     code, _, err = _run(capsys, "exercise", "makemore_backprop", "--answers", str(path))
     assert code == 1
     assert "'nope' is not an exercise of makemore_backprop (exercises: dlogits_fused, dhprebn_fused)" in err
+
+
+def test_the_worked_example_in_the_docs_prints_what_it_shows(capsys, tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "exercises.md").read_text(encoding="utf-8")
+    example = text.split("## A worked example: linear regression", 1)[1]
+    blocks = example.split("```")
+    answers, shown = blocks[1].removeprefix("toml\n"), blocks[3].strip("\n").splitlines()
+    path = tmp_path / "answers.toml"
+    path.write_text(answers)
+    code, out, _ = _run(capsys, "exercise", "linear_regression", "--answers", str(path))
+    assert shown[0] == "$ backprop-tui exercise linear_regression --answers answers.toml"
+    assert out.splitlines() == shown[1:] and code == 1
+    path.write_text(answers.replace('dw = "dc"', 'dw = "dc * x"'))
+    assert main(["exercise", "linear_regression", "--answers", str(path)]) == 0
