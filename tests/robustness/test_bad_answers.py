@@ -126,8 +126,9 @@ def test_bad_answer_file(name, tmp_path, capsys, monkeypatch):
 def test_special_and_huge_answer_files(tmp_path, capsys):
     big = tmp_path / "big.toml"
     big.write_bytes(b"# " + b"x" * 3_000_000 + b"\n")
-    for path, words in ((tmp_path, "not a regular file"), (big, "bytes; an answer file may hold"),
-                        (tmp_path / "none.toml", "cannot read it"), ("/dev/zero", "not a regular file")):
+    for path, words in ((tmp_path, "not a regular file but a folder"), (big, "bytes; the limit is 2,000,000"),
+                        (tmp_path / "none.toml", "cannot read file"),
+                        ("/dev/zero", "not a regular file but a character device")):
         code = main(["exercise", "linear_regression", "--answers", str(path)])
         captured = capsys.readouterr()
         assert code == 1 and words in captured.err and len(captured.err.splitlines()) == 1

@@ -3,7 +3,6 @@ where the gradients it uses are decided first, one cmp line each, and a summary.
 
 from __future__ import annotations
 
-import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from backprop_tui.engine.exercise.answer import AnswerError, parse_answer
 from backprop_tui.engine.exercise.exercise import Exercise, check_extra
 from backprop_tui.engine.exercise.progress import Progress
 from backprop_tui.engine.exercise.verdict import APPROXIMATE, ERROR, EXACT, Verdict
+from backprop_tui.engine.files import FileRefused, read_limited
 
 
 EXTRAS = "exercises"  # the answer file's table of a preset's [[exercises]]
@@ -54,19 +54,10 @@ class Report:
 
 def read_answer_file(path: str | Path) -> dict[str, Any]:
     """The TOML document of an answer file; AnswerError with one line for anything unusable."""
-    path = Path(path)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise AnswerError(f"{path}: not a regular file")
-        if info.st_size > limits.MAX_FILE_BYTES:
-            raise AnswerError(f"{path}: {info.st_size:,} bytes; an answer file may hold {limits.MAX_FILE_BYTES:,}")
-        with open(path, "rb") as handle:
-            data = handle.read(limits.MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise AnswerError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    if len(data) > limits.MAX_FILE_BYTES:
-        raise AnswerError(f"{path}: more than {limits.MAX_FILE_BYTES:,} bytes")
+        data = read_limited(path, limits.MAX_FILE_BYTES)
+    except FileRefused as exc:
+        raise AnswerError(f"{path}: {exc}") from None
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
