@@ -324,3 +324,14 @@ def test_saving_a_preset_keeps_its_exercises(tmp_path):
     session = Session(bundled("makemore_backprop"))
     path = save_preset(session, tmp_path / "mine.toml")
     assert load_preset(path).exercises == session.preset.exercises
+
+
+def test_an_answer_may_call_a_declared_module_as_its_step_does():
+    session = Session(bundled("simple_nn"))
+    ex = Exercise(session.preset, session.snapshot)
+    z3 = torch.tensor(session.snapshot.node("Z3").value)
+    dz3 = torch.tensor(session.snapshot.node("Z3").grad)
+    v = ex.check("Z3", "linear3(A2)", {}).verdict  # the step's own value, not its gradient
+    assert v.status == "wrong" and v.maxdiff == (z3 - dz3).abs().max().item()
+    v = ex.check("linear3.weight", "dZ3.T @ A2", _autograd(ex, "Z3")).verdict
+    assert v.accepted

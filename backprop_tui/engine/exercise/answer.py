@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 
 from backprop_tui.engine.errors import BackpropError, PresetError
 from backprop_tui.engine.expr import ParsedExpr, parse_expression
 from backprop_tui.engine.limits import MAX_EXPR_CHARS
 from backprop_tui.engine.ops import TorchOps, evaluate_step
-from backprop_tui.engine.shapes import _CheckOps, stand_in  # the check every preset step passes
+from backprop_tui.engine.shapes import _CheckOps, check_module_input, stand_in  # the checks every preset step passes
 
 # grad(name) is written into a name the parser accepts and no node can hold ('__' is refused)
 _GRAD_CALL = re.compile(r"\bgrad\s*\(\s*([A-Za-z][A-Za-z0-9_]*)\s*\)")
@@ -106,44 +105,51 @@ def parse_answer(
     )
 
 
+Call = Callable[[str, torch.Tensor], torch.Tensor]
+
+
+def module_caller(modules: Mapping[str, Any], env: Mapping[str, torch.Tensor], error: type = AnswerError,
+                  limit: Callable[[tuple[int, ...]], None] | None = None) -> Call:
+    """call_module for TorchOps: a declared module applied through its kind's functional form,
+    with the parameters `env` holds (the forward values). `limit` sees the output's shape first."""
+
+    def call(name: str, x: torch.Tensor) -> torch.Tensor:
+        spec = modules[name]
+        check_module_input(spec, x, error, check_values=limit is None)
+        options = dict(spec.options)
+        if limit is not None:
+            limit(spec.kind.output_shape(options, tuple(x.shape)))
+        return spec.kind.functional(options, x, {p: env[f"{name}.{p}"] for p in spec.parameters})
+
+    return call
+
+
 def evaluate_answer(
-    answer: Answer, values: Mapping[str, torch.Tensor], grads: Mapping[str, torch.Tensor]
+    answer: Answer,
+    values: Mapping[str, torch.Tensor],
+    grads: Mapping[str, torch.Tensor],
+    modules: Mapping[str, Any] | None = None,
 ) -> torch.Tensor:
     """The answer's tensor. `grads` holds the learner's accepted gradients; an answer that
-    reads one not there is refused. Every operation is first run on data-free stand-ins,
-    as a preset's steps are, so no answer can make a tensor past the size limit."""
+    reads one not there is refused. `modules` are the preset's declared modules, by name.
+    Every operation is first run on data-free stand-ins, as a preset's steps are, so no
+    answer can make a tensor past the size limit."""
     missing = [target for target in answer.grads_used if target not in grads]
     if missing:
         which = "which has no accepted answer yet" if len(missing) == 1 else "which have no accepted answers yet"
         raise AnswerError(f"the answer for d{answer.node} uses {', '.join('d' + m for m in missing)}, {which}")
+    modules = modules or {}
     env = {name: values[name] for name in answer.values_used}
     for name, target in answer.refs:
         env[name] = grads[target]
-    for param in _module_parameters(answer, values):
-        env[param] = values[param]
+    for module in answer.expr.modules:
+        env.update({f"{module}.{p}": values[f"{module}.{p}"] for p in modules[module].parameters})
     where = f"the answer for d{answer.node}"
-
-    def call_module(name: str, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, env[f"{name}.weight"], env.get(f"{name}.bias"))
-
     shapes = {name: stand_in(t.shape, t.dtype) for name, t in env.items()}
-    checker: _CheckOps = _CheckOps(
-        shapes, lambda name, x: call_module_shapes(checker, shapes, name, x), AnswerError, where
-    )
+    checker: _CheckOps = _CheckOps(shapes, lambda name, x: module_caller(modules, shapes, limit=checker.limit)(name, x),
+                                   AnswerError, where)
     evaluate_step(answer.expr.tree, checker)
-    result = evaluate_step(answer.expr.tree, TorchOps(env, call_module, AnswerError, where))
+    result = evaluate_step(answer.expr.tree, TorchOps(env, module_caller(modules, env), AnswerError, where))
     if not result.is_floating_point():
         raise AnswerError(f"{where} is an int tensor; a gradient holds floats")
     return result.detach().to(torch.float32)
-
-
-def call_module_shapes(checker: _CheckOps, env: Mapping[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
-    weight = env[f"{name}.weight"]
-    if x.dim() == 0 or x.shape[-1] != weight.shape[1]:
-        raise AnswerError(f"{name}() expects inputs with last dimension {weight.shape[1]}, got shape {list(x.shape)}")
-    checker.limit(tuple(x.shape[:-1]) + (weight.shape[0],))
-    return F.linear(x, weight, env.get(f"{name}.bias"))
-
-
-def _module_parameters(answer: Answer, values: Mapping[str, torch.Tensor]) -> list[str]:
-    return [p for m in answer.expr.modules for p in (f"{m}.weight", f"{m}.bias") if p in values]

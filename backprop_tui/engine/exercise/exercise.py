@@ -8,9 +8,8 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from backprop_tui.engine.exercise.answer import AnswerError, evaluate_answer, parse_answer
+from backprop_tui.engine.exercise.answer import AnswerError, evaluate_answer, module_caller, parse_answer
 from backprop_tui.engine.exercise.diagnose import Consumer, Context, diagnose
 from backprop_tui.engine.exercise.progress import Progress
 from backprop_tui.engine.exercise.verdict import APPROXIMATE, ERROR, EXACT, WRONG, Verdict, compare
@@ -50,10 +49,6 @@ def backward_order(preset: Preset, snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _call_module(env: Mapping[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
-    return F.linear(x, env[f"{name}.weight"], env.get(f"{name}.bias"))
-
-
 class Exercise:
     """The answers' world for one snapshot: forward values, autograd's gradients, the order."""
 
@@ -64,7 +59,8 @@ class Exercise:
         self.grads = {n.name: _tensor(n.grad) for n in snapshot.nodes if n.grad is not None}
         self.order = backward_order(preset, snapshot)
         self._steps = {s.name: s for s in preset.steps}
-        self.modules = frozenset(m.name for m in preset.modules)
+        self.module_specs = {m.name: m for m in preset.modules}
+        self.modules = frozenset(self.module_specs)
         self.extras = {e.name: e for e in preset.exercises}
 
     def check(
@@ -86,7 +82,7 @@ class Exercise:
         except AnswerError as exc:
             return Checked(Verdict(node, str(text), ERROR, shape, diagnosis=str(exc), label=label), None)
         try:
-            value = evaluate_answer(answer, self.values, accepted)
+            value = evaluate_answer(answer, self.values, accepted, self.module_specs)
         except AnswerError as exc:
             verdict = Verdict(node, answer.text, ERROR, shape, grads_used=answer.grads_used, diagnosis=str(exc))
             return Checked(replace(verdict, label=label), None)
@@ -105,7 +101,12 @@ class Exercise:
             for c in self.snapshot.node(node).consumers
             if c in self._steps
         )
-        return Context(node, self.values[node], self.grads[node], consumers, self.values, self.grads, _call_module)
+        specs = self.module_specs
+
+        def call_module(env: Mapping[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
+            return module_caller(specs, env, RuntimeError)(name, x)
+
+        return Context(node, self.values[node], self.grads[node], consumers, self.values, self.grads, call_module)
 
 
 def check_extra(exercise: Exercise, name: str, text: str, accepted: Mapping[str, torch.Tensor]) -> Checked:
