@@ -12,7 +12,7 @@ from backprop_tui.engine.analysis import contributions, flags, gradcheck, local,
 from backprop_tui.engine.analysis.live import AnalysisError
 from engine_support import bundled
 
-NEW_PRESETS = ["makemore_backprop", "attention_head", "mlp_1m"]
+NEW_PRESETS = ["makemore_backprop", "attention_head", "mlp_1m", "batchnorm", "residual_layernorm"]
 
 
 @pytest.fixture(scope="module", params=NEW_PRESETS)

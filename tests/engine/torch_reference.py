@@ -157,6 +157,52 @@ def attention_head(t: Tensors) -> Tensors:
     return {"q": q, "k": k, "v": v, "scores": scores, "masked": masked, "weights": weights, "out": out, "loss": loss}
 
 
+def batchnorm(t: Tensors) -> Tensors:
+    """The makemore hidden layer normalised twice: batch norm in its textbook form (the
+    twin of nn.BatchNorm1d in training mode) and as the notebook writes it out."""
+    n = t["Xb"].shape[0]
+    emb = t["C.weight"][t["Xb"]]
+    embcat = emb.view(n, -1)
+    hprebn = embcat @ t["layer1.weight"].T
+    mu, var = hprebn.mean(0), hprebn.var(0, correction=0)  # batch statistics, biased variance
+    hpreact_bn = t["bn.weight"] * (hprebn - mu) / torch.sqrt(var + 1e-5) + t["bn.bias"]
+    bnmeani = 1 / n * hprebn.sum(0, keepdim=True)
+    bndiff = hprebn - bnmeani
+    bndiff2 = bndiff**2
+    bnvar = 1 / n * bndiff2.sum(0, keepdim=True)
+    bnvar_inv = (bnvar + 1e-5) ** -0.5
+    bnraw = bndiff * bnvar_inv
+    hpreact = t["bngain"] * bnraw + t["bnbias"]
+    h, h_bn = torch.tanh(hpreact), torch.tanh(hpreact_bn)
+    logits = linear(h, t["layer2.weight"], t["layer2.bias"])
+    logits_bn = linear(h_bn, t["layer2.weight"], t["layer2.bias"])
+    loss_steps, loss_bn = cross_entropy(logits, t["Yb"]), cross_entropy(logits_bn, t["Yb"])
+    return {
+        "emb": emb, "embcat": embcat, "hprebn": hprebn, "hpreact_bn": hpreact_bn, "bnmeani": bnmeani,
+        "bndiff": bndiff, "bndiff2": bndiff2, "bnvar": bnvar, "bnvar_inv": bnvar_inv, "bnraw": bnraw,
+        "hpreact": hpreact, "h": h, "h_bn": h_bn, "logits": logits, "logits_bn": logits_bn,
+        "loss_steps": loss_steps, "loss_bn": loss_bn, "loss": (loss_steps + loss_bn) / 2,
+    }  # fmt: skip
+
+
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """nn.LayerNorm over the last dimension, written out (biased variance)."""
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def residual_layernorm(t: Tensors) -> Tensors:
+    x = t["x"]
+    normed = layer_norm(x, t["ln.weight"], t["ln.bias"])
+    pre = linear(normed, t["W1.weight"], t["W1.bias"])
+    act = relu(pre)
+    branch = linear(act, t["W2.weight"], t["W2.bias"])
+    out = x + branch
+    loss = ((out - t["target"]) ** 2).mean()
+    return {"normed": normed, "pre": pre, "act": act, "branch": branch, "out": out, "loss": loss}
+
+
 REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "scalar_chain": scalar_chain,
     "linear_regression": linear_regression,
@@ -169,6 +215,8 @@ REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "makemore_backprop": makemore_backprop,
     "attention_head": attention_head,
     "mlp_1m": mlp_784,  # the same network, wider layers
+    "batchnorm": batchnorm,
+    "residual_layernorm": residual_layernorm,
 }
 
 # The step each reference differentiates (the preset's output, restated by hand).
@@ -184,10 +232,15 @@ OUTPUTS = {
     "makemore_backprop": "loss",
     "attention_head": "loss",
     "mlp_1m": "loss",
+    "batchnorm": "loss",
+    "residual_layernorm": "loss",
 }
 
 # Steps that feed a ReLU: where the function has a kink and finite differences mislead.
-KINKS = {"simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2"), "mlp_1m": ("Z1", "Z2")}
+KINKS = {
+    "simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2"), "mlp_1m": ("Z1", "Z2"),
+    "residual_layernorm": ("pre",),
+}  # fmt: skip
 
 
 def as_tensors(values: dict[str, np.ndarray], dtype: torch.dtype = torch.float64) -> Tensors:

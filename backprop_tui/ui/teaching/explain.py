@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from backprop_tui.engine.analysis.live import State
 
 
@@ -15,27 +17,47 @@ class Explanation:
 
     chain_rule: str  # e.g. ∂f/∂h = ∂f/∂g · ∂g/∂h = 18 · 12 = 216, or why there is no grad
     local: tuple[str, ...] = ()  # one line per input of a step: d/dh (h³ + 1) = 3h² = 12
+    module: str = ""  # a module parameter's torch class: "nn.BatchNorm1d"
+    module_lines: tuple[str, ...] = ()  # its buffers (running statistics), not differentiated
 
 
-def explain(state: "State", name: str) -> Explanation:
+def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None" = None) -> Explanation:
     """The engine's chain rule and local derivatives for a node; its message if it has none.
 
     The numbers come from torch in engine.analysis.local (on a private graph), so the UI
-    does no math of its own.
+    does no math of its own. `buffers`: the snapshot's module buffers (BatchNorm's running
+    statistics), shown with that module's parameters.
     """
     from backprop_tui.engine import BackpropError
     from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
 
+    module, module_lines = _module(state, name, buffers or {})
     try:
         rule = chain_rule(state, name).text
     except BackpropError as exc:
-        return Explanation(str(exc))
+        return Explanation(str(exc), module=module, module_lines=module_lines)
     except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down
-        return Explanation(f"chain rule unavailable ({type(exc).__name__}: {exc})")
+        unavailable = f"chain rule unavailable ({type(exc).__name__}: {exc})"
+        return Explanation(unavailable, module=module, module_lines=module_lines)
     try:
         local = tuple(d.text for d in local_derivatives(state, name))
     except BackpropError as exc:
         local = (str(exc),)
     except Exception as exc:  # noqa: BLE001
         local = (f"local derivatives unavailable ({type(exc).__name__}: {exc})",)
-    return Explanation(rule, local)
+    return Explanation(rule, local, module, module_lines)
+
+
+def _module(state: "State", name: str, buffers: "Mapping[str, np.ndarray]") -> tuple[str, tuple[str, ...]]:
+    """For a module's parameter: its torch class, and its buffers' values after this pass."""
+    from backprop_tui.engine.format import format_array
+
+    spec = next((m for m in state.preset.modules if name in m.parameter_names), None)
+    if spec is None:
+        return "", ()
+    lines = tuple(
+        f"{key} = {format_array(buffers[key])}  (a buffer this pass updated: not a leaf, not differentiated)"
+        for key in (f"{spec.name}.{b}" for b in spec.kind.buffers)
+        if key in buffers
+    )
+    return f"nn.{spec.type}", lines

@@ -144,8 +144,9 @@ class Inspector(VerticalScroll):
         title = Text(node.name, style="bold")
         title.append(f"  {node.kind}", style="cyan")
         if node.module:
-            title.append(f"  of {node.module} (nn.Linear)", style="dim")
+            title.append(f"  of {node.module} ({explanation.module or 'nn.Module'})", style="dim")
         lines: list[Text] = [title]
+        lines.extend(Text(line, style="dim") for line in explanation.module_lines)
         if node.expr:
             lines.append(Text.assemble(("expr  ", "dim"), node.expr))
         if values is None:
@@ -290,7 +291,7 @@ class Inspector(VerticalScroll):
         started = time.thread_time()  # CPU time: what the analyses need, whatever the load
         # the matrices too: formatting every element of a big tensor takes a while
         values = self._values(snapshot.node(name), request.before, snapshot.output, index, job.room)
-        explanation = explain(state, name)
+        explanation = explain(state, name, snapshot.buffers)
         if cancelled():
             return None
         flags = compute_flags(state, snapshot, self._cache)
