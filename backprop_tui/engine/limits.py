@@ -9,3 +9,8 @@ MAX_LEAVES = 2_000
 MAX_ELEMENTS_PER_TENSOR = 1_000_000
 MAX_ELEMENTS_TOTAL = 4_000_000
 MAX_HISTORY = 10_000
+# What computing a preset costs, worked out from the shapes before anything runs:
+# the elements of every tensor its operations make (autograd keeps them for the backward
+# pass), and the multiply-adds of its matrix products and Linear layers.
+MAX_KEPT_ELEMENTS = 25_000_000
+MAX_MULTIPLY_ADDS = 2_000_000_000

@@ -45,6 +45,8 @@ class ModuleKind:
     output_shape: Callable[[Options, Shape], Shape]
     build: Callable[[Options, bool], Any]  # (options, has_bias) -> torch.nn.Module
     functional: Callable[[Options, Any, dict[str, Any]], Any]  # (options, x, parameters) -> tensor
+    # multiply-adds of one call on an input of this shape (the products of Linear and the convolutions)
+    multiply_adds: Callable[[Options, Shape], int] = lambda o, shape: 0
     buffers: tuple[str, ...] = ()  # shown, not differentiated (BatchNorm's running statistics)
     rule: str = ""  # the local derivative in words, for the inspector
 
@@ -92,6 +94,7 @@ LINEAR = ModuleKind(
     output_shape=lambda o, s: s[:-1] + (o["out_features"],),
     build=_linear_build,
     functional=_linear,
+    multiply_adds=lambda o, s: math.prod(s[:-1]) * o["in_features"] * o["out_features"],
     rule="Z = X·Wᵀ + b: ∂Z/∂X gives G·W, ∂Z/∂W gives Gᵀ·X, ∂Z/∂b gives G summed over samples",
 )
 
@@ -311,6 +314,8 @@ def _conv(dims: int) -> ModuleKind:
         output_shape=output,
         build=build,
         functional=functional,
+        # each output element sums in_channels x kernel products
+        multiply_adds=lambda o, s: math.prod(output(o, s)) * o["in_channels"] * math.prod(k(o, "kernel_size")),
         rule=(
             "Y = W ⋆ X + b (a cross-correlation): ∂L/∂W is the correlation of the input X with the output's grad G, "
             "∂L/∂X is G convolved with the flipped kernel (a full correlation), ∂L/∂b sums G over samples and positions"

@@ -230,7 +230,13 @@ class _Validator:
             module_specs.append(spec)
             leaves.extend(params)
 
-        step_specs = self._steps(steps, taken, {m.name for m in module_specs})
+        # Shapes are checked by running each step on data-free stand-ins (shapes.py) as it
+        # is read, so a file is refused at its first step past a limit.
+        import_torch()
+        from backprop_tui.engine.shapes import ShapeCheck
+
+        check = ShapeCheck(leaves, module_specs, self.label)
+        step_specs = self._steps(steps, taken, {m.name for m in module_specs}, check)
         if output is None:
             raise self.fail("", f"missing 'output': name the step that is the cost, e.g. output = \"{step_specs[-1].name}\"")
         if output not in {s.name for s in step_specs}:
@@ -249,11 +255,7 @@ class _Validator:
             source=self.source,
             exercises=self._exercises(doc.get("exercises", []), {*(leaf.name for leaf in leaves), *taken}, output),
         )
-        # Shapes are checked by running the graph on data-free stand-ins (shapes.py).
-        import_torch()
-        from backprop_tui.engine.shapes import infer_shapes
-
-        shapes = infer_shapes(preset, self.label)
+        shapes = check.shapes()
         out_shape = shapes[output]
         if math.prod(out_shape) != 1:
             raise self.fail(f"output {output!r}", f"must be a scalar cost, but has shape {list(out_shape)}; wrap it in mean() or sum()")
@@ -417,7 +419,6 @@ class _Validator:
             raise self.fail(where, "requires_grad must be true or false")
         note = self._string(table, "note", where, default="")
         shapes = parameter_shapes(kind, options, has_bias)
-        self._count(sum(math.prod(shape) for shape in shapes.values()), where)
 
         explicit = "weight" in table
         seed = table.get("seed")
@@ -442,6 +443,8 @@ class _Validator:
             seed = 0 if seed is None else seed
             if type(seed) is not int or not 0 <= seed < 2**63:
                 raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
+            for shape in shapes.values():  # explicit values are counted as they are read
+                self._count(math.prod(shape), where)
             values = _seeded_module(kind, options, has_bias, seed)
 
         spec = ModuleSpec(name, mtype, tuple(options.items()), tuple(shapes), note)
@@ -512,7 +515,7 @@ class _Validator:
             specs.append(ExerciseSpec(name, node, tuple(dict.fromkeys(allowed)), prompt))
         return tuple(specs)
 
-    def _steps(self, steps: list[dict], taken: dict[str, str], modules: set[str]) -> list[StepSpec]:
+    def _steps(self, steps: list[dict], taken: dict[str, str], modules: set[str], check) -> list[StepSpec]:
         all_step_names = [s.get("name") for s in steps]
         defined = {n for n, w in taken.items() if w.startswith("[tensors.")}
         specs: list[StepSpec] = []
@@ -543,6 +546,7 @@ class _Validator:
                 raise self.fail(where, f"unknown name {ref!r}")
             defined.add(sname)
             specs.append(StepSpec(sname, parsed, note))
+            check.step(specs[-1])
         return specs
 
 

@@ -27,6 +27,7 @@ import torch
 
 from backprop_tui.engine import limits
 from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.expr import SHAPE_FUNCS
 from backprop_tui.engine.modules import embedding_index_problem
 from backprop_tui.engine.ops import TorchOps, broadcast, evaluate_step
 
@@ -57,11 +58,42 @@ def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | N
     return None if batch is None else batch + (a[-2], b[-1])
 
 
+class LoadCost:
+    """What computing the preset will cost, added up op by op as the shapes are checked:
+    the elements of every tensor an operation makes (what autograd keeps for the backward
+    pass; views are free) and the multiply-adds of '@' and Linear layers. Each is refused
+    past its limit before the operation that passes it runs."""
+
+    def __init__(self) -> None:
+        self.kept_elements = 0
+        self.multiply_adds = 0
+
+    def keep(self, ops: "_CheckOps", n: int) -> None:
+        if self.kept_elements + n > limits.MAX_KEPT_ELEMENTS:
+            raise ops.fail(
+                "too much to keep for the backward pass",
+                f"the operations up to here make {self.kept_elements + n:,} elements in all; "
+                f"the limit is {limits.MAX_KEPT_ELEMENTS:,}",
+            )
+        self.kept_elements += n
+
+    def work(self, ops: "_CheckOps", what: str, n: int) -> None:
+        if self.multiply_adds + n > limits.MAX_MULTIPLY_ADDS:
+            raise ops.fail(
+                "too much work",
+                f"{what} takes {n:,} multiply-adds, {self.multiply_adds + n:,} in all up to here; "
+                f"the limit is {limits.MAX_MULTIPLY_ADDS:,}",
+            )
+        self.multiply_adds += n
+
+
 class _CheckOps(TorchOps):
     """TorchOps on stand-ins that also refuses any single operation past the limit, before
-    torch allocates it, so `sum(v @ v.T)` cannot hide a 10^10-element matrix inside one step."""
+    torch allocates it, so `sum(v @ v.T)` cannot hide a 10^10-element matrix inside one step,
+    and adds up what the whole computation costs (LoadCost)."""
 
     check_values = False
+    cost: LoadCost
 
     def limit(self, shape: tuple[int, ...] | None) -> None:
         if shape is None:
@@ -76,30 +108,44 @@ class _CheckOps(TorchOps):
     def check_size(self, shape: tuple[int, ...]) -> None:
         self.limit(shape)  # x[Xb] can be far larger than x and Xb
 
-    def _stand_in(self, result: Any) -> Any:
+    def _stand_in(self, result: Any, kept: bool = True) -> Any:
         if not isinstance(result, torch.Tensor):
             return result  # a Python number (constants)
         self.limit(tuple(result.shape))  # a second look, should an operation be missed above
+        if kept:
+            self.cost.keep(self, result.numel())
         return stand_in(result.shape, result.dtype)
 
     def _binary(self, op, a, b):
+        """Counted, and refused past a limit, before torch runs it (binop counts no more)."""
         if op == "@":
-            self.limit(_matmul_shape(tuple(a.shape), tuple(b.shape)))
+            shape = _matmul_shape(tuple(a.shape), tuple(b.shape))
+            self.limit(shape)
+            if shape is not None:
+                # each element of the product is a.shape[-1] multiply-adds
+                self.cost.work(self, f"'@' of {list(a.shape)} and {list(b.shape)}", math.prod(shape) * a.shape[-1])
+                self.cost.keep(self, math.prod(shape))
+                return stand_in(shape, torch.promote_types(a.dtype, b.dtype))  # the shape is all a check needs
         elif isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-            self.limit(broadcast(tuple(a.shape), tuple(b.shape)))
+            shape = broadcast(tuple(a.shape), tuple(b.shape))
+            self.limit(shape)
+        else:
+            shape = tuple((a if isinstance(a, torch.Tensor) else b).shape)
+        if shape is not None:
+            self.cost.keep(self, math.prod(shape))
         return super()._binary(op, a, b)
 
     def binop(self, op, a, b):
-        return self._stand_in(super().binop(op, a, b))
+        return self._stand_in(super().binop(op, a, b), kept=False)  # _binary counted it
 
     def neg(self, a):
         return self._stand_in(super().neg(a))
 
     def transpose(self, a):
-        return self._stand_in(super().transpose(a))
+        return self._stand_in(super().transpose(a), kept=False)  # a view
 
     def call(self, func, args, kwargs):
-        return self._stand_in(super().call(func, args, kwargs))
+        return self._stand_in(super().call(func, args, kwargs), kept=func not in SHAPE_FUNCS)
 
     def module(self, name, x):
         return self._stand_in(super().module(name, x))
@@ -115,26 +161,35 @@ def check_module_input(spec, x: torch.Tensor, error: type = PresetError, check_v
         raise error(problem)
 
 
-def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
-    """Shape of every leaf and step; a PresetError names the step that does not fit."""
-    env: dict[str, torch.Tensor] = {}
-    for leaf in preset.leaves:
-        env[leaf.name] = stand_in(leaf.shape, torch.int64 if leaf.dtype == "int" else torch.float32)
-    modules = {m.name: m for m in preset.modules}
-    ops: _CheckOps
+class ShapeCheck:
+    """Checks steps one at a time, as the file is read, so that a file is refused at the
+    first step that does not fit or passes a limit, before the steps after it are parsed."""
 
-    def call_module(name: str, x: torch.Tensor) -> torch.Tensor:
-        spec = modules[name]
+    def __init__(self, leaves, modules, label: str):
+        self.label = label
+        self.env: dict[str, torch.Tensor] = {
+            leaf.name: stand_in(leaf.shape, torch.int64 if leaf.dtype == "int" else torch.float32) for leaf in leaves
+        }
+        self.modules = {m.name: m for m in modules}
+        self.cost = LoadCost()
+        self.step_elements = 0
+        self.steps = 0
+
+    def _call_module(self, ops: "_CheckOps", name: str, x: torch.Tensor) -> torch.Tensor:
+        spec = self.modules[name]
         check_module_input(spec, x, check_values=False)
         options = dict(spec.options)
-        ops.limit(spec.kind.output_shape(options, tuple(x.shape)))  # before torch allocates it
-        params = {p: env[f"{name}.{p}"] for p in spec.parameters}
+        shape = spec.kind.output_shape(options, tuple(x.shape))
+        ops.limit(shape)  # before torch allocates it
+        ops.cost.work(ops, f"{name}() of {list(x.shape)}", spec.kind.multiply_adds(options, tuple(x.shape)))
+        params = {p: self.env[f"{name}.{p}"] for p in spec.parameters}
         return spec.kind.functional(options, x, params)
 
-    total = 0
-    for i, step in enumerate(preset.steps):
-        where = f"{label}: step {step.name!r} (steps[{i}])"
-        ops = _CheckOps(env, call_module, PresetError, where)
+    def step(self, step) -> tuple[int, ...]:
+        """The shape of `step` (a StepSpec), the next one in the file; PresetError if it does not fit."""
+        where = f"{self.label}: step {step.name!r} (steps[{self.steps}])"
+        ops = _CheckOps(self.env, lambda name, x: self._call_module(ops, name, x), PresetError, where)
+        ops.cost = self.cost
         try:
             result = evaluate_step(step.expr.tree, ops)
         except PresetError as exc:
@@ -143,10 +198,24 @@ def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
         n = math.prod(result.shape)
         if n > limits.MAX_ELEMENTS_PER_TENSOR:
             raise PresetError(
-                f"{where}: result has shape {list(result.shape)} ({n:,} elements); the limit is {limits.MAX_ELEMENTS_PER_TENSOR:,}"
+                f"{where}: result has shape {list(result.shape)} ({n:,} elements); "
+                f"the limit is {limits.MAX_ELEMENTS_PER_TENSOR:,}"
             )
-        total += n
-        if total > limits.MAX_ELEMENTS_TOTAL:
+        self.step_elements += n
+        if self.step_elements > limits.MAX_ELEMENTS_TOTAL:
             raise PresetError(f"{where}: steps hold more than {limits.MAX_ELEMENTS_TOTAL:,} elements in all")
-        env[step.name] = stand_in(result.shape, result.dtype)
-    return {name: tuple(t.shape) for name, t in env.items()}
+        self.env[step.name] = stand_in(result.shape, result.dtype)
+        self.steps += 1
+        return tuple(result.shape)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every leaf and step checked so far."""
+        return {name: tuple(t.shape) for name, t in self.env.items()}
+
+
+def infer_shapes(preset, label: str) -> dict[str, tuple[int, ...]]:
+    """Shape of every leaf and step; a PresetError names the step that does not fit."""
+    check = ShapeCheck(preset.leaves, preset.modules, label)
+    for step in preset.steps:
+        check.step(step)
+    return check.shapes()

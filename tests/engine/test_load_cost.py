@@ -21,8 +21,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+from backprop_tui.engine import PresetError, load_preset
 
 LOAD_EVERY_BUNDLED = textwrap.dedent(
     """
@@ -171,3 +174,127 @@ def test_matmul_and_broadcast_shapes_are_worked_out_as_torch_does(a, b):
     assert _matmul_shape(a, b) == torch_shape(torch.matmul)
     assert broadcast(a, b) == torch_shape(torch.add)
     assert broadcast(b, a) == torch_shape(lambda x, y: y + x)
+
+
+# ---------------------------------------------------------------- what computing a preset costs
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_presets"
+
+
+def _spy(monkeypatch, owner, name: str) -> list:
+    """Every call of owner.name from now on (the call still happens)."""
+    calls: list = []
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def _never(what: str):
+    def call(*args, **kwargs):
+        raise AssertionError(f"{what} ran")
+
+    return call
+
+
+def test_kept_elements_are_counted_across_steps_and_refused_at_the_step_that_passes(monkeypatch):
+    """63 steps of sum(w * w * ... * w) with 19 factors of a 1000x1000 leaf: each keeps 18
+    million elements for the backward pass (7.5 GB in all). Refused in the second step, at
+    the multiplication that passes the limit; the 61 steps after it are never parsed."""
+    from backprop_tui.engine import limits, preset, shapes
+
+    parsed = _spy(monkeypatch, preset, "parse_expression")
+    checked = _spy(monkeypatch, shapes.ShapeCheck, "step")
+    path = CORPUS / "limit_kept_elements_product_chain.toml"
+    with pytest.raises(PresetError) as caught:
+        load_preset(path)
+    # 18 products of 10^6 elements and a sum in steps[0]; the 7th product of steps[1] passes 25,000,000
+    kept = 18 * 10**6 + 1 + 7 * 10**6
+    assert kept > limits.MAX_KEPT_ELEMENTS >= kept - 10**6
+    assert str(caught.value) == (
+        f"{path.name}: step 's1' (steps[1]): too much to keep for the backward pass: the operations up to here "
+        f"make {kept:,} elements in all; the limit is {limits.MAX_KEPT_ELEMENTS:,}"
+    )
+    assert len(parsed) == 2 and len(checked) == 2
+
+
+def test_multiply_adds_are_refused_before_the_product_runs(monkeypatch):
+    """1,998 steps of sum(w @ w @ ... @ w), 29 chained 1000x1000 products (hours of work):
+    refused at the third product of the first step, and no product is ever computed."""
+    import torch
+
+    from backprop_tui.engine import limits, ops, preset
+
+    monkeypatch.setitem(ops._BINARY, "@", _never("'@'"))
+    monkeypatch.setattr(torch, "matmul", _never("torch.matmul"))
+    parsed = _spy(monkeypatch, preset, "parse_expression")
+    path = CORPUS / "limit_multiply_adds_matmul_chain.toml"
+    with pytest.raises(PresetError) as caught:
+        load_preset(path)
+    assert str(caught.value) == (
+        f"{path.name}: step 's0' (steps[0]): too much work: '@' of [1000, 1000] and [1000, 1000] takes "
+        f"1,000,000,000 multiply-adds, 3,000,000,000 in all up to here; the limit is {limits.MAX_MULTIPLY_ADDS:,}"
+    )
+    assert len(parsed) == 1
+
+
+LINEAR_WORK = """
+output = "J"
+[tensors.X]
+role = "input"
+shape = [1000, 1000]
+init = "ones"
+[modules.layer]
+type = "Linear"
+in_features = 1000
+out_features = 1000
+[[steps]]
+name = "J"
+expr = "{expr}"
+"""
+
+
+def test_linear_layers_count_their_multiply_adds(monkeypatch):
+    """A Linear layer of [1000, 1000] is 10^9 multiply-adds: twice is the limit, three times past it,
+    refused before F.linear runs."""
+    import torch.nn.functional as F
+
+    from backprop_tui.engine import parse_preset
+
+    twice = parse_preset(LINEAR_WORK.format(expr="sum(layer(layer(X)))"), source="twice.toml")
+    assert twice.shapes["J"] == ()
+    monkeypatch.setattr(F, "linear", _never("F.linear"))
+    with pytest.raises(PresetError) as caught:
+        parse_preset(LINEAR_WORK.format(expr="sum(layer(layer(layer(X))))"), source="thrice.toml")
+    assert str(caught.value) == (
+        "thrice.toml: step 'J' (steps[0]): too much work: layer() of [1000, 1000] takes 1,000,000,000 "
+        "multiply-adds, 3,000,000,000 in all up to here; the limit is 2,000,000,000"
+    )
+
+
+def test_views_keep_nothing_and_every_other_result_is_counted(monkeypatch):
+    """What LoadCost adds up for a small preset, worked out by hand: x [4, 5], w [5, 3]."""
+    from backprop_tui.engine import parse_preset, shapes
+
+    made = []
+    real = shapes.LoadCost.__init__
+
+    def init(self):
+        real(self)
+        made.append(self)
+
+    monkeypatch.setattr(shapes.LoadCost, "__init__", init)
+    parse_preset(
+        'output = "J"\n[tensors.x]\nrole = "input"\nshape = [4, 5]\ninit = "ones"\n'
+        '[tensors.w]\nrole = "parameter"\nshape = [5, 3]\ninit = "ones"\n'
+        '[[steps]]\nname = "h"\nexpr = "relu(x @ w) * 2"\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(reshape(h.T, 12) + 1)"\n'
+    )
+    (cost,) = made
+    # h: x @ w (12), relu (12), * 2 (12); J: .T and reshape none, + 1 (12), sum (1)
+    assert cost.kept_elements == 12 * 4 + 1
+    assert cost.multiply_adds == 4 * 5 * 3

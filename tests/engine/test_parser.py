@@ -249,6 +249,23 @@ def test_total_elements_limit():
         parse_preset(tensor_preset(tensors, "sum(a0)"), source="total.toml")
 
 
+def test_explicit_linear_weight_and_bias_count_once():
+    """3,000,000 elements in leaves and a Linear layer of 500,500 explicit values: 3,500,500
+    in all, within the 4,000,000 limit (counted twice, they were refused as more)."""
+    tensors = "".join(f'[tensors.a{i}]\nrole = "input"\nshape = [1000, 1000]\ninit = "zeros"\n' for i in range(3))
+    row = "[" + ", ".join(["0"] * 1000) + "]"
+    module = (
+        '[modules.layer]\ntype = "Linear"\nin_features = 1000\nout_features = 500\n'
+        f"weight = [{', '.join([row] * 500)}]\nbias = [{', '.join(['1'] * 500)}]\n"
+    )
+    preset = parse_preset(tensor_preset(tensors + module, "sum(layer(a0)) + sum(a1) + sum(a2)"), source="linear.toml")
+    assert sum(leaf.initial.size for leaf in preset.leaves) == 3_500_500
+    assert preset.leaf("layer.bias").initial.tolist() == [1.0] * 500
+    over = tensors + '[tensors.a3]\nrole = "input"\nshape = [500, 1000]\ninit = "zeros"\n' + module
+    with pytest.raises(PresetError, match=r"\[modules.layer\]: more than 4,000,000 elements in all tensors together"):
+        parse_preset(tensor_preset(over, "sum(layer(a0))"), source="over.toml")
+
+
 def test_step_result_size_limit_is_checked_without_computing(monkeypatch):
     tensors = '[tensors.a]\nrole = "input"\nshape = [2000, 1]\ninit = "ones"\n[tensors.b]\nrole = "input"\nshape = [1, 1000]\ninit = "ones"'
     text = f'output = "J"\n{tensors}\n[[steps]]\nname = "outer"\nexpr = "a @ b"\n[[steps]]\nname = "J"\nexpr = "sum(outer)"\n'

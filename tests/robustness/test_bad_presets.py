@@ -192,6 +192,14 @@ CASES: dict[str, str] = {
         "step 'J' (steps[0]): an operation makes too large a tensor: "
         "shape [1001, 1001] (1,002,001 elements); the limit is 1,000,000"
     ),
+    "limit_kept_elements_product_chain.toml": (  # 63 steps of sum(w * w * ... * w), w 1000x1000: 7.5 GB to compute
+        "step 's1' (steps[1]): too much to keep for the backward pass: the operations up to here make "
+        "25,000,001 elements in all; the limit is 25,000,000"
+    ),
+    "limit_multiply_adds_matmul_chain.toml": (  # 1,998 steps of 29 chained 1000x1000 products: hours to compute
+        "step 's0' (steps[0]): too much work: '@' of [1000, 1000] and [1000, 1000] takes 1,000,000,000 "
+        "multiply-adds, 3,000,000,000 in all up to here; the limit is 2,000,000,000"
+    ),
     "limit_huge_int_constant.toml": "step 'J' (steps[0]): constant 100000000000… (401 digits) is out of float32 range",
     "limit_nested_parens_10000.toml": "expression is 20001 characters long; the limit is 2000",
     "limit_nested_parens_depth.toml": "expression nests brackets deeper than 40 levels",
@@ -250,6 +258,7 @@ def warm_engine():
     """Load and compute every bundled preset once, so that lazy imports (torch's, and the
     engine modules `check` needs to compute initial values, whose dataclasses exec their
     generated methods) are not guarded as checks, whichever tests ran before."""
+    import backprop_tui.process  # noqa: F401  (imported by cli.main; compiled here when no .pyc is written)
     from backprop_tui.engine import Session, bundled_presets, load_preset
 
     for path in bundled_presets().values():
