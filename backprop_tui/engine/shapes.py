@@ -93,7 +93,10 @@ class _CheckOps(TorchOps):
     and adds up what the whole computation costs (LoadCost)."""
 
     check_values = False
-    cost: LoadCost
+
+    def __init__(self, *args, cost: LoadCost | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cost = LoadCost() if cost is None else cost
 
     def limit(self, shape: tuple[int, ...] | None) -> None:
         if shape is None:
@@ -188,8 +191,7 @@ class ShapeCheck:
     def step(self, step) -> tuple[int, ...]:
         """The shape of `step` (a StepSpec), the next one in the file; PresetError if it does not fit."""
         where = f"{self.label}: step {step.name!r} (steps[{self.steps}])"
-        ops = _CheckOps(self.env, lambda name, x: self._call_module(ops, name, x), PresetError, where)
-        ops.cost = self.cost
+        ops = _CheckOps(self.env, lambda name, x: self._call_module(ops, name, x), PresetError, where, cost=self.cost)
         try:
             result = evaluate_step(step.expr.tree, ops)
         except PresetError as exc:
