@@ -267,9 +267,10 @@ def test_linear_layers_count_their_multiply_adds(monkeypatch):
 
     twice = parse_preset(LINEAR_WORK.format(expr="sum(layer(layer(X)))"), source="twice.toml")
     assert twice.shapes["J"] == ()
-    monkeypatch.setattr(F, "linear", _never("F.linear"))
+    runs = _spy(monkeypatch, F, "linear")
     with pytest.raises(PresetError) as caught:
         parse_preset(LINEAR_WORK.format(expr="sum(layer(layer(layer(X))))"), source="thrice.toml")
+    assert len(runs) == 2  # the third is refused before it runs
     assert str(caught.value) == (
         "thrice.toml: step 'J' (steps[0]): too much work: layer() of [1000, 1000] takes 1,000,000,000 "
         "multiply-adds, 3,000,000,000 in all up to here; the limit is 2,000,000,000"
@@ -298,3 +299,24 @@ def test_views_keep_nothing_and_every_other_result_is_counted(monkeypatch):
     # h: x @ w (12), relu (12), * 2 (12); J: .T and reshape none, + 1 (12), sum (1)
     assert cost.kept_elements == 12 * 4 + 1
     assert cost.multiply_adds == 4 * 5 * 3
+
+
+def test_a_convolution_counts_its_multiply_adds(monkeypatch):
+    """Conv2d 300 -> 300 channels, kernel 3, on [1, 300, 57, 57]: an output of [1, 300, 55, 55]
+    whose every element is 300 x 9 multiply-adds, 2,450,250,000 in all: refused before it runs."""
+    import torch.nn.functional as F
+
+    from backprop_tui.engine import parse_preset
+
+    monkeypatch.setattr(F, "conv2d", _never("F.conv2d"))
+    text = (
+        'output = "J"\n[tensors.X]\nrole = "input"\nshape = [1, 300, 57, 57]\ninit = "ones"\n'
+        '[modules.conv]\ntype = "Conv2d"\nin_channels = 300\nout_channels = 300\nkernel_size = 3\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(conv(X))"\n'
+    )
+    with pytest.raises(PresetError) as caught:
+        parse_preset(text, source="conv.toml")
+    assert str(caught.value) == (
+        "conv.toml: step 'J' (steps[0]): too much work: conv() of [1, 300, 57, 57] takes 2,450,250,000 "
+        "multiply-adds, 2,450,250,000 in all up to here; the limit is 2,000,000,000"
+    )
