@@ -62,12 +62,13 @@ class StateCopy:
     learning_rate: float
     sgd_losses: list[float]
     steps_taken: int
+    exercise: Any  # the exercise's progress: frozen, so shared, not copied
 
     @classmethod
     def of(cls, session: "Session") -> "StateCopy":
         values = {name: value.detach().clone() for name, value in session.values.items()}
         return cls(session.preset, values, dict(session.requires_grad), session.learning_rate,
-                   list(session.sgd_losses), session.steps_taken)
+                   list(session.sgd_losses), session.steps_taken, session.exercise)
 
 
 def differs_from_preset(state: "SavedState", preset) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from backprop_tui.ui.screens.dialog import Dialog
 
-class AboutScreen(ModalScreen[None]):
+
+class AboutScreen(Dialog[None]):
     BINDINGS = [
         Binding("escape,enter,i", "close", "Close", id="about.close", tooltip="Back to the explorer."),
     ]

@@ -9,8 +9,9 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Choice:
     variant: str = "default"
 
 
-class ChoiceScreen(ModalScreen[str | None]):
+class ChoiceScreen(Dialog[str | None]):
     """Buttons (tab / arrows, enter) or one letter per answer; Escape answers `on_escape`."""
 
     DEFAULT_CSS = """

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     pass
@@ -59,7 +60,7 @@ def parse_values(text: str) -> dict[str, float | list[float]]:
     return values
 
 
-class CustomExpressionScreen(ModalScreen["Session | None"]):
+class CustomExpressionScreen(Dialog["Session | None"]):
     DEFAULT_CSS = """
     CustomExpressionScreen #custom-box { width: 90; max-width: 96%; }
     CustomExpressionScreen .custom-hint { color: $text-muted; height: auto; }

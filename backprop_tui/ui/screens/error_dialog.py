@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from backprop_tui.ui.screens.dialog import Dialog
 
-class ErrorDialog(ModalScreen[None]):
+
+class ErrorDialog(Dialog[None]):
     BINDINGS = [
         Binding("escape,enter", "dismiss_dialog", "Close", id="error.close", tooltip="Close this message."),
     ]

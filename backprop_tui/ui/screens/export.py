@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Callable
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from backprop_tui.ui.widgets.toggles import MarkedRadioButton
+from backprop_tui.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
@@ -47,7 +47,7 @@ def default_path(preset: str, kind: str) -> str:
     return f"./{preset}.{FORMATS[kind][1]}"
 
 
-class ConfirmOverwrite(ModalScreen[bool]):
+class ConfirmOverwrite(Dialog[bool]):
     """Yes or no: replace an existing file."""
 
     DEFAULT_CSS = """
@@ -84,7 +84,7 @@ class ConfirmOverwrite(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ExportScreen(ModalScreen[str | None]):
+class ExportScreen(Dialog[str | None]):
     """Pick a format, type a path, enter: writes the file; dismissed with what was written."""
 
     DEFAULT_CSS = """

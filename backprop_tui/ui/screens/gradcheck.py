@@ -15,8 +15,9 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 STATUS_STYLE = {"ok": "green", "mismatch": "bold red", "kink": "bold yellow", "nonfinite": "bold red"}
 STATUS_WORD = {"ok": "ok", "mismatch": "MISMATCH", "kink": "kink ⚠", "nonfinite": "nan/inf"}
@@ -41,7 +42,7 @@ def pages_for(state) -> list[Page]:
     return pages
 
 
-class GradcheckScreen(ModalScreen[None]):
+class GradcheckScreen(Dialog[None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="gradcheck.close", tooltip="Back to the explorer."),
         Binding("less_than_sign", "page(-1)", "Prev page", id="gradcheck.page_prev",

@@ -7,8 +7,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 PANELS = [
     ("Header", "The preset's title; the output's name and value; SGD steps taken, learning rate, loss, "
@@ -51,7 +52,7 @@ def binding_table(groups: list[tuple[str, list[Binding]]], key_display) -> Table
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     BINDINGS = [
         Binding("escape,question_mark,q", "close", "Close", id="help.close", tooltip="Close the help."),
     ]

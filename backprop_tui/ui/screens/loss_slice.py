@@ -16,11 +16,11 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from backprop_tui.ui.format import fmt
+from backprop_tui.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from backprop_tui.engine.analysis.loss_slice import LossSlice
@@ -37,7 +37,7 @@ class SliceReady(Message):
         self.generation = generation
 
 
-class LossSliceScreen(ModalScreen[None]):
+class LossSliceScreen(Dialog[None]):
     """The output plotted along `name[index]`, with the tangent line whose slope is the grad."""
 
     DEFAULT_CSS = """

@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from backprop_tui.ui.screens.dialog import Dialog
 
-class PresetPicker(ModalScreen[str | None]):
+
+class PresetPicker(Dialog[str | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Keep the current preset."),
     ]

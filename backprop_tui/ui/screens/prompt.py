@@ -7,13 +7,14 @@ from typing import Callable
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 Submit = Callable[[str], "str | None"]  # returns an error message, or None when accepted
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(Dialog[str | None]):
     """Enter submits; a refused answer shows its message and keeps the input; Escape cancels."""
 
     BINDINGS = [

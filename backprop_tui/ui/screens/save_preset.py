@@ -7,11 +7,12 @@ from typing import Callable
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from backprop_tui.ui.screens.dialog import Dialog
 
-class SavePresetScreen(ModalScreen[str | None]):
+
+class SavePresetScreen(Dialog[str | None]):
     """Enter saves to the typed path (checked by the app: an existing file asks first); Escape cancels."""
 
     DEFAULT_CSS = """

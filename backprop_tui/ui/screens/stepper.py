@@ -15,13 +15,14 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 WINDOW = 7  # nodes of the order line shown around the current one
 
 
-class StepThroughScreen(ModalScreen[None]):
+class StepThroughScreen(Dialog[None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="steps.close", tooltip="Leave the step-through; the graph keeps the last node."),
         Binding("right,space,enter", "move(1)", "Next", id="steps.next", tooltip="The next node of this pass."),

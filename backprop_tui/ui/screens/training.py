@@ -29,13 +29,13 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from backprop_tui.ui.format import fmt
 from backprop_tui.ui.widgets.toggles import MarkedCheckbox
+from backprop_tui.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from backprop_tui.engine import Session
@@ -78,7 +78,7 @@ class AccumulationReady(Message):
         self.lines = lines
 
 
-class TrainingScreen(ModalScreen[None]):
+class TrainingScreen(Dialog[None]):
     DEFAULT_CSS = """
     TrainingScreen { background: $background; }  /* opaque: a focus or layout change does not re-render the dimmed explorer beneath (20-60 ms) */
     TrainingScreen .wide-dialog { border: thick $primary; background: $surface; padding: 0 1; }

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from backprop_tui.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from backprop_tui.engine.snapshot import Snapshot
@@ -31,7 +32,7 @@ def element_of(snapshot: "Snapshot", name: str, index: tuple[int, ...] | None) -
     return (0,) * len(shape) if shape else None
 
 
-class YourGradientScreen(ModalScreen[None]):
+class YourGradientScreen(Dialog[None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="your_gradient.close", tooltip="Close; nothing changes."),
     ]
