@@ -180,3 +180,26 @@ def test_seeded_parameters_are_pytorchs_own_initialisation():
     state = torch.random.get_rng_state()
     _preset("Conv2d")
     assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is left alone
+
+
+@pytest.mark.parametrize("kind", ["Conv2d", "Conv1d"])
+def test_the_kernel_gradient_is_the_correlation_of_input_and_output_gradient(kind):
+    from backprop_tui.engine.analysis import local
+    from backprop_tui.engine.analysis.convolution import kernel_grad
+
+    session = Session(_preset(kind))
+    snap = session.snapshot
+    x_name = CASES[kind][2]
+    options = dict(next(m for m in session.preset.modules if m.name == "m").options)
+    dims = 2 if kind == "Conv2d" else 1
+
+    def pair(key):
+        v = options[key]
+        return tuple(v) if isinstance(v, list) else (v,) * dims
+
+    x, g = snap.node(x_name).value, snap.node("y").grad
+    by_sum = kernel_grad(x, g, pair("kernel_size"), pair("stride"), pair("padding"))
+    np.testing.assert_allclose(by_sum, snap.node("m.weight").grad, rtol=1e-4, atol=1e-6)
+    line = next(d.text for d in local.local_derivatives(session, "y") if d.input == "m.weight")
+    assert f"the correlation of {x_name} with y's gradient" in line
+    assert line.endswith(f"= {by_sum.reshape(-1)[0]:.6g}") or f"= {by_sum.reshape(-1)[0]:.6g} (" in line

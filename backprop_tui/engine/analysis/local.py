@@ -16,6 +16,7 @@ import numpy as np
 from backprop_tui.engine.analysis import symbolic
 from backprop_tui.engine.analysis.contributions import split_grad
 from backprop_tui.engine.analysis.live import AnalysisError, Live, State, run_live, step_spec
+from backprop_tui.engine.analysis.convolution import describe_kernel_grad
 from backprop_tui.engine.expr import BinOp, ModuleCall, Ref
 from backprop_tui.engine.format import format_array, format_shape
 from backprop_tui.engine.numbers import fmt
@@ -122,6 +123,16 @@ def _describe(live: Live, node: str, tree, input_name: str) -> tuple[str, str | 
         else:
             words = f"∂{node}[i,j]/∂{x}[i,k] = W[j,k]"
         return rules, None, f"{node} = {module}({x}) = {x}·Wᵀ + b: {words}"
+    if (
+        isinstance(tree, ModuleCall) and isinstance(tree.arg, Ref)
+        and module_types[tree.module] in ("Conv1d", "Conv2d")
+        and input_name == f"{tree.module}.weight" and live.grad(node) is not None
+    ):
+        spec = next(m for m in live.graph.preset.modules if m.name == tree.module)
+        x = live.tensor(tree.arg.name).detach().numpy()
+        text, _ = describe_kernel_grad(node, tree.arg.name, tree.module, dict(spec.options),
+                                       x, live.grad(node).detach().numpy(), int(spec.type[4]))
+        return rules, None, text
     try:
         formula = symbolic.show(symbolic.derivative(tree, input_name), display=True)
     except symbolic.NotElementwise:
