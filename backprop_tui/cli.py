@@ -117,6 +117,13 @@ def _dispatch(argv: list[str]) -> int:
     return run_app(first or "scalar_chain", exercise=exercise)
 
 
+def _short(exc: BaseException, width: int = 200) -> str:
+    """The first line of an unexpected exception's text, cut to `width` characters."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _one_line(text: str) -> str:
     from backprop_tui.engine.preset import printable
 
@@ -356,10 +363,19 @@ def cmd_check(argv: list[str]) -> int:
             print(printable(str(exc)))
             status = EXIT_INVALID
             continue
+        except Exception as exc:  # a bug, not the file's fault: still one line, and the next file is checked
+            print(_one_line(f"{Path(spec).name}: cannot check: {type(exc).__name__}: {_short(exc)}"))
+            status = EXIT_INVALID
+            continue
         try:
             Session(preset)  # a file that loads must also compute: bce of 1.5 fails only in torch
         except BackpropError as exc:
             print(printable(f"{Path(preset.source).name}: cannot compute the initial values: {exc}"))
+            status = EXIT_INVALID
+            continue
+        except Exception as exc:
+            print(_one_line(f"{Path(preset.source).name}: cannot compute the initial values: "
+                            f"{type(exc).__name__}: {_short(exc)}"))
             status = EXIT_INVALID
             continue
         print(printable(f"{spec}: ok"))

@@ -284,7 +284,7 @@ def _parse(data: bytes, preset: Preset) -> SavedState:
     return SavedState(
         preset=preset.name,
         fingerprint=doc["fingerprint"],
-        saved_at=str(doc.get("saved_at", "")),
+        saved_at=_saved_at(doc.get("saved_at")),
         values=values,
         requires_grad=requires_grad,
         learning_rate=float(lr),
@@ -292,6 +292,17 @@ def _parse(data: bytes, preset: Preset) -> SavedState:
         steps_taken=steps,
         exercise=exercise,
     )
+
+
+def _saved_at(value: Any) -> str:
+    """The time the file says it was saved, written anew from the parsed date (so nothing
+    else in that string reaches the screen), or "" if it is not an ISO date and time."""
+    if not isinstance(value, str) or len(value) > 64:
+        return ""
+    try:
+        return datetime.fromisoformat(value).isoformat(timespec="seconds")
+    except ValueError:
+        return ""
 
 
 def _field(doc: dict, key: str, kind: type) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH
-from backprop_tui.engine.numbers import short_number
+from backprop_tui.engine.numbers import FLOAT32_MAX, short_number, underflows
 
 # ---------------------------------------------------------------- the tree
 
@@ -163,25 +163,47 @@ def parse_expression(text: str, modules: frozenset[str] | set[str] = frozenset()
         raise PresetError(f"expression is {len(text)} characters long; the limit is {MAX_EXPR_CHARS}")
     if not text.strip():
         raise PresetError("expression is empty")
+    _check_characters(text)
+    text = text.translate(_LINE_BREAKS).strip()  # one line wherever it is shown
     _check_bracket_depth(text)
     try:
-        module = ast.parse(text.strip(), mode="eval")
+        module = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         detail = exc.msg or "invalid syntax"
         where = f" at column {exc.offset}" if exc.offset else ""
-        raise PresetError(f"syntax error in expression {text.strip()!r}{where}: {detail}") from None
+        raise PresetError(f"syntax error in expression {text!r}{where}: {detail}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise PresetError(f"cannot parse expression: {type(exc).__name__}") from None
     _check_tree_depth(module.body)
     builder = _Builder(modules)
     tree = builder.build(module.body)
     return ParsedExpr(
-        text=text.strip(),
+        text=text,
         tree=tree,
         names=tuple(dict.fromkeys(builder.names)),
         modules=tuple(dict.fromkeys(builder.modules)),
         reads=tuple(dict.fromkeys(builder.reads)),
     )
+
+
+_LINE_BREAKS = str.maketrans("\t\n\r", "   ")
+
+
+def _check_characters(text: str) -> None:
+    """ASCII only, before Python sees it: its parser folds look-alikes (`ℯxp(ｗ)` is
+    `exp(w)`). No comments ('#' can only start one, as strings are not allowed) and no
+    control characters, so the text shown is the text computed and drives no terminal."""
+    for column, ch in enumerate(text, 1):
+        if ch == "#":
+            raise PresetError(f"'#' at column {column} starts a comment; comments are not allowed in an expression")
+        if not ch.isascii():
+            raise PresetError(
+                f"the character U+{ord(ch):04X} at column {column} is not ASCII; "
+                "names, numbers and operators in an expression are ASCII only"
+            )
+        if not ch.isprintable() and ch not in "\t\n\r":
+            code = f"U+{ord(ch):04X}"
+            raise PresetError(f"the control character {code} at column {column} is not allowed in an expression")
 
 
 def _check_bracket_depth(text: str) -> None:
@@ -223,8 +245,11 @@ class _Builder:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetError(f"constant {value!r} is not allowed; only numbers")
-        if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(float(value)) or abs(float(value)) > 3.4e38:
+        too_large = isinstance(value, int) and abs(value) > 2**63
+        if too_large or not math.isfinite(float(value)) or abs(float(value)) > FLOAT32_MAX:
             raise PresetError(f"constant {short_number(value)} is out of float32 range")
+        if underflows(float(value)):
+            raise PresetError(f"constant {short_number(value)} is so small that float32 stores it as 0")
         return Num(float(value))
 
     def _build_Name(self, node: ast.Name) -> Expr:
@@ -435,6 +460,8 @@ def unparse(tree: Expr) -> str:
     """Text of a tree, for messages and exports."""
     match tree:
         case Num(value):
+            if value == 0 and math.copysign(1.0, value) < 0:
+                return "-0.0"
             return repr(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
         case Ref(name):
             return name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from backprop_tui.engine.errors import PresetError
 from backprop_tui.engine.files import FileRefused, expand, read_limited
 from backprop_tui.engine.expr import FUNCTIONS, ParsedExpr, is_valid_name, parse_expression
 from backprop_tui.engine.modules import KINDS, MODULE_TYPES, ModuleKind, Option, parameter_shapes
+from backprop_tui.engine.numbers import FLOAT32_MAX, count_text, shown, underflows
 
 T = TypeVar("T")
 
@@ -164,6 +166,8 @@ def parse_preset(text: str, source: str = "<text>", default_name: str = "custom"
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{label}: TOML syntax error: {exc}") from None
+    except ValueError:  # tomllib's int() of more than 4,300 digits
+        raise PresetError(f"{label}: {_long_integer(text)}; no number in a preset is that long") from None
     except RecursionError:
         raise PresetError(f"{label}: TOML nests too deeply") from None
     try:
@@ -197,12 +201,14 @@ class _Validator:
     def preset(self, doc: dict[str, Any]) -> Preset:
         self._unknown_keys(doc, _TOP_KEYS, "")
         name = self._string(doc, "name", "", default=self.default_name)
+        if "name" in doc and not is_valid_name(name):
+            raise self.fail("name", f"{shown(name)} is not a valid name (letters, digits, '_'; no leading '_')")
         title = self._string(doc, "title", "", default=name)
         description = self._string(doc, "description", "", default="")
         output = self._string(doc, "output", "", default=None)
         lr = doc.get("learning_rate", DEFAULT_LEARNING_RATE)
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise self.fail("", f"learning_rate must be a positive number, got {lr!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= FLOAT32_MAX:
+            raise self.fail("", f"learning_rate must be a positive number, got {shown(lr)}")
 
         tensors = self._table(doc, "tensors", required=True)
         modules = self._table(doc, "modules", required=False)
@@ -310,10 +316,10 @@ class _Validator:
         if role is None:
             raise self.fail(where, f"missing 'role': one of {', '.join(ROLES)}")
         if role not in ROLES:
-            raise self.fail(where, f"role must be one of {', '.join(ROLES)}, got {role!r}")
+            raise self.fail(where, f"role must be one of {', '.join(ROLES)}, got {shown(role)}")
         dtype = table.get("dtype", "float")
         if dtype not in DTYPES:
-            raise self.fail(where, f"dtype must be 'float' or 'int', got {dtype!r}")
+            raise self.fail(where, f"dtype must be 'float' or 'int', got {shown(dtype)}")
         default_rg = role == "parameter" and dtype == "float"
         requires_grad = table.get("requires_grad", default_rg)
         if not isinstance(requires_grad, bool):
@@ -339,15 +345,18 @@ class _Validator:
         flat = list(_flatten(value))
         for x in flat:
             if isinstance(x, bool) or not isinstance(x, (int, float)):
-                raise self.fail(where, f"'{key}' holds {x!r}; only numbers are allowed")
+                raise self.fail(where, f"'{key}' holds {shown(x)}; only numbers are allowed")
             if isinstance(x, float) and not math.isfinite(x):
                 raise self.fail(where, f"'{key}' holds {x}; values must be finite")
             if dtype == "int" and not isinstance(x, int):
-                raise self.fail(where, f"'{key}' holds {x!r}; an int tensor takes whole numbers")
-            if dtype == "float" and abs(x) > 3.4e38:
-                raise self.fail(where, f"'{key}' holds {x!r}, out of float32 range")
+                raise self.fail(where, f"'{key}' holds {shown(x)}; an int tensor takes whole numbers")
+            if dtype == "float" and abs(x) > FLOAT32_MAX:
+                raise self.fail(where, f"'{key}' holds {shown(x)}, out of float32 range")
+            if dtype == "float" and underflows(x):
+                smallest = "the smallest is about 1.4e-45"
+                raise self.fail(where, f"'{key}' holds {shown(x)}, which float32 stores as 0 ({smallest})")
             if dtype == "int" and abs(x) > 2**62:
-                raise self.fail(where, f"'{key}' holds {x!r}, out of int64 range")
+                raise self.fail(where, f"'{key}' holds {shown(x)}, out of int64 range")
         np_dtype = np.int64 if dtype == "int" else np.float32
         return np.array(flat, dtype=np_dtype).reshape(shape)
 
@@ -358,14 +367,14 @@ class _Validator:
             or len(shape) > 4
             or not all(type(d) is int and d >= 1 for d in shape)
         ):
-            raise self.fail(where, f"shape must be a list of up to 4 positive integers, got {shape!r}")
+            raise self.fail(where, f"shape must be a list of up to 4 positive integers, got {shown(shape)}")
         self._count(math.prod(shape), where)
         init = table.get("init")
         if init not in INITS:
-            raise self.fail(where, f"init must be one of {', '.join(INITS)}, got {init!r}")
+            raise self.fail(where, f"init must be one of {', '.join(INITS)}, got {shown(init)}")
         seed = table.get("seed", 0)
         if type(seed) is not int or not 0 <= seed < 2**63:
-            raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
+            raise self.fail(where, f"seed must be a non-negative integer, got {shown(seed)}")
         if (init == "randint") != (dtype == "int"):
             raise self.fail(where, "init 'randint' goes with dtype 'int', and only with it")
         high = table.get("high")
@@ -392,7 +401,8 @@ class _Validator:
 
     def _count(self, n: int, where: str) -> None:
         if n > limits.MAX_ELEMENTS_PER_TENSOR:
-            raise self.fail(where, f"{n:,} elements; the limit per tensor is {limits.MAX_ELEMENTS_PER_TENSOR:,}")
+            limit = limits.MAX_ELEMENTS_PER_TENSOR
+            raise self.fail(where, f"{count_text(n)} elements; the limit per tensor is {limit:,}")
         self.total_elements += n
         if self.total_elements > limits.MAX_ELEMENTS_TOTAL:
             raise self.fail(where, f"more than {limits.MAX_ELEMENTS_TOTAL:,} elements in all tensors together")
@@ -403,7 +413,7 @@ class _Validator:
         where = f"[modules.{name}]"
         mtype = table.get("type")
         if mtype not in MODULE_TYPES:
-            raise self.fail(where, f"type must be one of {', '.join(MODULE_TYPES)}, got {mtype!r}")
+            raise self.fail(where, f"type must be one of {', '.join(MODULE_TYPES)}, got {shown(mtype)}")
         kind = KINDS[mtype]
         allowed = _MODULE_KEYS | {o.key for o in kind.options}
         if not kind.bias_optional:
@@ -442,7 +452,7 @@ class _Validator:
                 raise self.fail(where, "bias values need an explicit 'weight' too; or give 'seed' and bias = true/false")
             seed = 0 if seed is None else seed
             if type(seed) is not int or not 0 <= seed < 2**63:
-                raise self.fail(where, f"seed must be a non-negative integer, got {seed!r}")
+                raise self.fail(where, f"seed must be a non-negative integer, got {shown(seed)}")
             for shape in shapes.values():  # explicit values are counted as they are read
                 self._count(math.prod(shape), where)
             values = _seeded_module(kind, options, has_bias, seed)
@@ -463,8 +473,8 @@ class _Validator:
             return option.default
         v = table[key]
         if option.number:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise self.fail(where, f"'{key}' must be a positive number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= FLOAT32_MAX:
+                raise self.fail(where, f"'{key}' must be a positive number, got {shown(v)}")
             return float(v)
         low = "a positive" if option.minimum else "a non-negative"
 
@@ -479,10 +489,10 @@ class _Validator:
                 return v
             n = f"a list of {option.pair}" if option.pair > 1 else "a list"
             if option.pair == 1:
-                raise self.fail(where, f"'{key}' must be {low} integer, got {v!r}")
-            raise self.fail(where, f"'{key}' must be {low} integer or {n} of them, got {v!r}")
+                raise self.fail(where, f"'{key}' must be {low} integer, got {shown(v)}")
+            raise self.fail(where, f"'{key}' must be {low} integer or {n} of them, got {shown(v)}")
         if not whole(v):
-            raise self.fail(where, f"'{key}' must be {low} integer, got {v!r}")
+            raise self.fail(where, f"'{key}' must be {low} integer, got {shown(v)}")
         return v
 
     # -- steps
@@ -556,6 +566,15 @@ class _Validator:
 def printable(text: str) -> str:
     """One line with no control characters, so a hostile name cannot drive the terminal."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _long_integer(text: str) -> str:
+    """Where the integer tomllib could not read is, and how long it is."""
+    match = max(re.finditer(r"[0-9A-Fa-f_]+", text), key=lambda m: len(m.group()), default=None)
+    if match is None:
+        return "a number TOML cannot read"
+    line = text.count("\n", 0, match.start()) + 1
+    return f"line {line}: an integer of {len(match.group().replace('_', '')):,} digits"
 
 
 def _type_name(value: Any) -> str:

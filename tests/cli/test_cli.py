@@ -315,3 +315,39 @@ def test_an_unknown_user_or_a_too_long_name_is_one_line(capsys, command):
         assert code == 1
         text = err if command == "show" else out
         assert len(text.strip().splitlines()) == 1 and message in text and "Traceback" not in text + err
+
+
+def test_check_goes_on_after_an_unexpected_error(capsys, monkeypatch, tmp_path):
+    """An exception that is not the file's fault (a bug) is one line too, and the files after
+    it are still checked."""
+    from backprop_tui.engine import preset as preset_module
+
+    real = preset_module.parse_preset
+
+    def failing(text, source="<text>", default_name="custom"):
+        if source.endswith("b.toml"):
+            raise ValueError("Exceeds the limit (4300 digits)\nsecond line")
+        return real(text, source=source, default_name=default_name)
+
+    monkeypatch.setattr(preset_module, "parse_preset", failing)
+    good = bundled_presets()["scalar_chain"].read_text()
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.toml").write_text(good)
+    code, out, err = run(capsys, "check", *(str(tmp_path / f"{n}.toml") for n in "abc"))
+    assert code == 1 and err == ""
+    assert out.splitlines() == [
+        f"{tmp_path / 'a.toml'}: ok",
+        "b.toml: cannot check: ValueError: Exceeds the limit (4300 digits)",
+        f"{tmp_path / 'c.toml'}: ok",
+    ]
+
+
+def test_huge_numbers_are_shortened_without_printing_them():
+    """Python refuses str() of an int past 4,300 digits; the message never needs it."""
+    from backprop_tui.engine.numbers import int_digits, short_number, shown
+
+    assert short_number(10**4999) == "100000000000… (5000 digits)"
+    assert short_number(-(2**8000)) == f"-{str(2**8000)[:12]}… (2409 digits)"
+    assert [int_digits(n) for n in (0, 9, 10, 99, 100, 10**80 - 1, 10**80)] == [1, 1, 2, 2, 3, 80, 81]
+    assert shown([1.5, 16**2000 - 1]) == "[1.5, 173766203193… (2409 digits)]"
+    assert shown(list(range(100))).endswith(", …]") and len(shown(list(range(100)))) < 70

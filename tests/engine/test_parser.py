@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from backprop_tui.engine import PresetError, load_preset, parse_preset
@@ -420,3 +421,63 @@ def test_engine_does_not_import_textual():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"
+
+
+def test_expressions_are_ascii_without_comments_or_control_characters():
+    """Python's parser folds look-alikes (NFKC): `ℯxp(ｗ)` would be `exp(w)`, so anything
+    non-ASCII is refused before it parses; '#' starts a comment, which would be shown raw."""
+    assert rejected("ℯxp(ｗ)") == (
+        "the character U+212F at column 1 is not ASCII; names, numbers and operators in an expression are ASCII only"
+    )
+    assert "U+FF57 at column 8" in rejected("exp(x)*ｗ")
+    assert rejected("x + 1  # \x1b]0;pwned\x07") == (
+        "'#' at column 8 starts a comment; comments are not allowed in an expression"
+    )
+    assert rejected("x +\x1b[2J 1") == "the control character U+001B at column 4 is not allowed in an expression"
+    # line breaks (a TOML multi-line string) are spaces: the text is one line wherever it is shown
+    parsed = parse_expression("w *\n  x\t+ 1")
+    assert parsed.text == "w *   x + 1" and unparse(parsed.tree) == "((w * x) + 1)"
+
+
+def test_preset_name_is_an_identifier():
+    for bad in ("../../x/innocent", "a b", "_hidden", "nämlich", ""):
+        with pytest.raises(PresetError) as caught:
+            text = f'name = "{bad}"\n' + tensor_preset('[tensors.a]\nrole = "input"\nvalue = 1.0')
+            parse_preset(text, source="n.toml")
+        assert str(caught.value).startswith(f"n.toml: name: {bad!r} is not a valid name")
+    assert parse_preset('name = "ok_1"\n' + tensor_preset('[tensors.a]\nrole = "input"\nvalue = 1.0')).name == "ok_1"
+
+
+def test_a_value_typed_near_float32s_max_saves_and_loads_back():
+    """The editor takes up to float32's maximum (3.4028234663852886e38); a preset holding a value
+    typed there loads again (it refused anything past 3.4e38)."""
+    from backprop_tui.engine import Session
+    from backprop_tui.engine.numbers import parse_number
+    from backprop_tui.engine.save import preset_toml
+
+    session = Session(parse_preset(tensor_preset('[tensors.a]\nrole = "parameter"\nvalue = [1.0, 2.0]')))
+    session.set_element("a", (0,), parse_number("3.40282e38"))
+    again = parse_preset(preset_toml(session))
+    assert again.leaf("a").initial.tolist() == [np.float32(3.40282e38), 2.0]
+
+
+def test_values_that_float32_stores_as_zero_are_reported():
+    from backprop_tui.engine import EditError
+    from backprop_tui.engine.numbers import parse_number
+
+    with pytest.raises(EditError, match="1e-50 is too small for float32 and would be stored as 0"):
+        parse_number("1e-50")
+    assert parse_number("1e-45") == 1e-45  # a subnormal float32 holds it
+    with pytest.raises(PresetError, match=r"'value' holds 1e-50, which float32 stores as 0"):
+        parse_preset(tensor_preset('[tensors.a]\nrole = "input"\nvalue = [1.0, 1e-50]'))
+    assert "constant 1e-50 is so small that float32 stores it as 0" in rejected("x * 1e-50")
+
+
+def test_a_typed_expression_keeps_minus_zero():
+    """x / -0.0 is -inf, as in a file: splitting the typed text into steps keeps the sign."""
+    from backprop_tui.engine import Session
+    from backprop_tui.engine.analysis.custom import custom_preset
+
+    for text in ("x / -0.0", "x * 2 / -0.0"):
+        session = Session(custom_preset(text, {"x": 1.0}))
+        assert session.snapshot.node(session.snapshot.output).value == -np.inf

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from backprop_tui.engine import EditError, Session, parse_preset
+from backprop_tui.engine import EditError, PresetError, Session, parse_preset
 from backprop_tui.engine import autosave
 from backprop_tui.engine.autosave import (
     RESTORE_LABEL,
@@ -446,8 +446,11 @@ def test_saving_never_writes_into_the_bundled_presets(monkeypatch):
 
 
 def test_preset_name_cannot_escape_the_data_dir(data_dir):
-    text = 'name = "../../../etc/evil name"\noutput = "J"\n[tensors.x]\nrole = "parameter"\nvalue = 1.0\n[[steps]]\nname = "J"\nexpr = "x * 2"\n'
-    session = Session(parse_preset(text))
+    body = 'output = "J"\n[tensors.x]\nrole = "parameter"\nvalue = 1.0\n[[steps]]\nname = "J"\nexpr = "x * 2"\n'
+    with pytest.raises(PresetError, match="name: '../../../etc/evil name' is not a valid name"):
+        parse_preset('name = "../../../etc/evil name"\n' + body)
+    # a name taken from a file's name is not checked as an identifier; the autosave's own name is still safe
+    session = Session(parse_preset(body, default_name="../../../etc/evil name"))
     path = save_state(session)
     assert path.parent == data_dir / "sessions" and path.name.startswith("_________etc_evil_name-")
 
@@ -473,3 +476,21 @@ def test_clear_state():
     assert clear_state(session.preset) is True
     assert load_state(session.preset) is None
     assert clear_state(session.preset) is False
+
+
+def test_saved_at_is_a_date_or_nothing():
+    """saved_at is shown in the restore dialog: an escape sequence in it never reaches the
+    terminal; a real date is written anew from its parsed value."""
+    session = edited_session("scalar_chain")
+    path = save_state(session)
+    doc = json.loads(path.read_text())
+    assert load_state(session.preset).saved_at == doc["saved_at"]
+    for hostile, shown in (
+        ("\x1b]0;pwned\x07\x1b[2J", ""),
+        ("2026-01-02T03:04:05+00:00\x1b[2J", ""),
+        (12, ""),
+        ("2026-01-02T03:04:05+00:00", "2026-01-02T03:04:05+00:00"),
+    ):
+        doc["saved_at"] = hostile
+        path.write_text(json.dumps(doc))
+        assert load_state(session.preset).saved_at == shown

@@ -137,6 +137,18 @@ CASES: dict[str, str] = {
     "name_bidi_override.toml": (
         "[tensors.\\u202eevil]: '\\u202eevil' is not a valid name (letters, digits, '_'; no leading '_')"
     ),
+    "name_not_identifier.toml": "name: '../../x/innocent' is not a valid name (letters, digits, '_'; no leading '_')",
+    # expressions: ASCII only (Python folds look-alikes into names), no comments, no control characters
+    "expr_non_ascii_lookalike.toml": (
+        "step 'J' (steps[0]): the character U+212F at column 5 is not ASCII; "
+        "names, numbers and operators in an expression are ASCII only"
+    ),
+    "expr_comment_with_escape.toml": (
+        "step 'J' (steps[0]): '#' at column 13 starts a comment; comments are not allowed in an expression"
+    ),
+    "expr_control_character.toml": (
+        "step 'J' (steps[0]): the control character U+001B at column 7 is not allowed in an expression"
+    ),
     # unknown functions and modules
     "unknown_function.toml": "'softplus' is not a function or declared module; functions: relu,",
     "unknown_module_type.toml": (
@@ -200,6 +212,14 @@ CASES: dict[str, str] = {
         "step 's0' (steps[0]): too much work: '@' of [1000, 1000] and [1000, 1000] takes 1,000,000,000 "
         "multiply-adds, 3,000,000,000 in all up to here; the limit is 2,000,000,000"
     ),
+    # huge TOML integers: one line, the number shortened (Python will not print one of more than 4,300 digits)
+    "huge_integer_5000_digits.toml": "line 6: an integer of 5,000 digits; no number in a preset is that long",
+    "huge_hex_integer_value.toml": "[tensors.x]: 'value' holds 173766203193… (2409 digits), out of float32 range",
+    "huge_hex_integer_seed.toml": "[tensors.x]: seed must be a non-negative integer, got 173766203193… (2409 digits)",
+    "huge_hex_integer_shape.toml": (
+        "[tensors.x]: 347532406387… (2409 digits) elements; the limit per tensor is 1,000,000"
+    ),
+    "huge_learning_rate_400_digits.toml": "learning_rate must be a positive number, got 100000000000… (400 digits)",
     "limit_huge_int_constant.toml": "step 'J' (steps[0]): constant 100000000000… (401 digits) is out of float32 range",
     "limit_nested_parens_10000.toml": "expression is 20001 characters long; the limit is 2000",
     "limit_nested_parens_depth.toml": "expression nests brackets deeper than 40 levels",

@@ -57,6 +57,8 @@ def _number(value: float, display: bool) -> str:
         return fmt(value).replace("-", "−")
     if not math.isfinite(value):
         return "1e999" if value > 0 else "-1e999"  # what the parser reads back as inf
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "-0.0"  # the sign decides x / -0.0 = -inf
     return repr(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
 
 
