@@ -105,10 +105,14 @@ class Session:
     @property
     def dirty(self) -> bool:
         """True when the state differs from the preset as loaded or last saved."""
-        return (self.undo_stack[-1] if self.undo_stack else None) is not self._saved_top
+        return self._last_value_edit() is not self._saved_top
 
     def mark_saved(self) -> None:
-        self._saved_top = self.undo_stack[-1] if self.undo_stack else None
+        self._saved_top = self._last_value_edit()
+
+    def _last_value_edit(self) -> Entry | None:
+        """The newest entry that changed values: an exercise's answers are no edit a preset file saves."""
+        return next((entry for entry in reversed(self.undo_stack) if entry.changes or entry.exercise is None), None)
 
     def leaf_value(self, name: str, index: Index = ()) -> float:
         return float(self.values[name][index]) if index else float(self.values[name].reshape(-1)[0])

@@ -79,6 +79,7 @@ def differs_from_preset(state: "SavedState", preset) -> bool:
         or state.learning_rate != preset.learning_rate
         or state.steps_taken
         or state.loss_history
+        or state.exercise is not None
     )
 
 

@@ -335,3 +335,21 @@ def test_an_answer_may_call_a_declared_module_as_its_step_does():
     assert v.status == "wrong" and v.maxdiff == (z3 - dz3).abs().max().item()
     v = ex.check("linear3.weight", "dZ3.T @ A2", _autograd(ex, "Z3")).verdict
     assert v.accepted
+
+
+def test_answers_do_not_make_the_values_unsaved():
+    session = Session(bundled("linear_regression"))
+    ex = Exercise(session.preset, session.snapshot)
+    session.record_exercise(Progress().with_verdict(ex.check("d", "d", {}).verdict), "answer dd")
+    assert not session.dirty  # quitting asks nothing: the preset's values did not change
+    session.set_element("w", (), 2.0)
+    session.record_exercise(session.exercise.with_hint("f"), "hint for f")
+    assert session.dirty
+    session.mark_saved()
+    session.record_exercise(session.exercise.with_hint("f"), "hint for f")
+    assert not session.dirty
+    session.undo()
+    session.undo()
+    assert not session.dirty  # two hints undone: the values are still those saved
+    session.undo()
+    assert session.dirty  # the edit of w is undone

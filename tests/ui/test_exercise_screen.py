@@ -7,6 +7,7 @@ import os
 
 from ui_support import pilot_test, plain, ready
 
+from backprop_tui.engine.autosave import read_state
 from backprop_tui.ui.app import BackpropApp
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -69,6 +70,12 @@ async def test_typing_answers_records_verdicts_and_moves_to_the_next():
         await pilot.pause()
         assert isinstance(app.screen, ExerciseScreen) and app.screen.current == "c"
         assert app.session.exercise.get("d").status == "exact"
+        # autosave keeps the progress: written after the last answer, read back as it is
+        await pilot.pause(0.8)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        state = read_state(app.session.preset).state
+        assert app.keeper.last_problem is None and state.exercise == app.session.exercise
 
 
 def test_snapshot_with_answers_in_each_state(snap_compare):
