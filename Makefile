@@ -19,7 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/backprop-tui $(PRESET)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

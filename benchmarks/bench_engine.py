@@ -83,8 +83,15 @@ def run(quick: bool = False) -> list[Figure]:
                                             f"{statistics.median(hand_s) * 1e6:.0f} µs"))
     retained = lambda i: hand(i, retain=True)  # noqa: E731
     _, _, ratios_r = interleaved_ratio(edit, retained, max(4, rounds // 2), per_round)
-    figures.append(figure("Engine", "simple_nn recompute / hand-written with retain_grad on every step",
-                          ratios_r, "x", note="the same baseline keeping every intermediate's grad, as the notebook does"))
+    figures.append(
+        figure(
+            "Engine",
+            "simple_nn recompute / hand-written with retain_grad on every step",
+            ratios_r,
+            "x",
+            note="the same baseline keeping every intermediate's grad, as the notebook does",
+        )
+    )
 
     for name in PRESETS:
         log(f"engine: recompute {name}")

@@ -84,7 +84,9 @@ def run(quick: bool = False, presets: tuple[str, ...] = PRESETS) -> list[Figure]
                 f"explorer values at {statistics.median(values) * statistics.median(base_t):.2f} s")
         scale = " (scale preset)" if preset in SCALE_PRESETS else ""
         figures.append(figure("Start-up", f"first frame, {preset}{scale} / import torch", first, "x", 0.3, "≤ 0.3×"))
-        figures.append(figure("Start-up", f"values shown, {preset}{scale} / import torch", values, "x", 1.5, "≤ 1.5×", note))
+        figures.append(
+            figure("Start-up", f"values shown, {preset}{scale} / import torch", values, "x", 1.5, "≤ 1.5×", note)
+        )
         figures.append(figure("Memory", f"peak RSS, {preset}{scale} / import torch", rss, "x", 1.5, "≤ 1.5×",
                               f"explorer {statistics.median(rss) * statistics.median(base_rss):.0f} MB"))
     return figures

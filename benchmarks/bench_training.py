@@ -234,7 +234,8 @@ def run(quick: bool = False) -> list[Figure]:
                min(worst_per_run), max(worst_per_run), "ms", runs, STALL, "≤ 50 ms (no stall over 50 ms)",
                "per run: " + ", ".join(f"{w:.0f}" for w in worst_per_run) + " ms"),
         Figure(GROUP, "tick lateness while training, p99", quantile(ms, 0.99), min(p99_per_run), max(p99_per_run),
-               "ms", len(ms), None, "", f"median {statistics.median(ms):.2f} ms; spread = p99 of the best and worst run"),
+               "ms", len(ms), None, "",
+               f"median {statistics.median(ms):.2f} ms; spread = p99 of the best and worst run"),
         Figure(GROUP, f"longest stall in the {AFTER:.0f} s after a run, worst run", max(after), min(after), max(after),
                "ms", runs, None, "", "not while it runs: what any edit of mlp_784 sets off in the explorer "
                "(inspector analyses, autosave); per run: " + ", ".join(f"{w:.0f}" for w in after) + " ms"),

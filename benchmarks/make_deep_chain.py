@@ -58,7 +58,9 @@ def chain_toml(layers: int) -> str:
             lines.append('note = "The affine part of layer 1: a_1 = w * x + b."')
         lines += ["", "[[steps]]", f'name = "h{k}"', f'expr = "tanh(a{k})"']
         if k == 1:
-            lines.append('note = "dh/da = 1 - tanh(a)^2, at most 1: each layer can only shrink the gradient (for |w| <= 1)."')
+            lines.append(
+                'note = "dh/da = 1 - tanh(a)^2, at most 1: each layer can only shrink the gradient (for |w| <= 1)."'
+            )
         lines.append("")
         previous = f"h{k}"
     lines += [

@@ -41,7 +41,10 @@ def number(value: float, unit: str) -> str:
 
 
 def table(figures: list[Figure]) -> str:
-    lines = ["| figure | median | spread (25–75 %) | n | target | result | note |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| figure | median | spread (25–75 %) | n | target | result | note |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     group = None
     for f in figures:
         if f.group != group:
@@ -60,7 +63,9 @@ def measured_section(figures: list[Figure], seconds: float, quick: bool, errors:
     rows = "\n".join(f"| {k} | {v} |" for k, v in info.items())
     summary = f"{passed} of {passed + len(failed)} checked figures pass"
     if failed:
-        summary += "; failing: " + "; ".join(f"{f.name} ({number(f.median, f.unit)}, target {f.target_text})" for f in failed)
+        summary += "; failing: " + "; ".join(
+            f"{f.name} ({number(f.median, f.unit)}, target {f.target_text})" for f in failed
+        )
     return "\n".join([
         BEGIN,
         f"Measured on {time.strftime('%Y-%m-%d %H:%M')} in {seconds / 60:.1f} minutes"

@@ -23,7 +23,10 @@ import time
 from dataclasses import dataclass, field
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-byte ESC sequences.
-_ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P^_][^\x1b]*\x1b\\|\x1b[@-Z\\-_]|\x1b[()*+#][0-9A-Za-z]")
+_ESCAPES = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P^_][^\x1b]*\x1b\\"
+    rb"|\x1b[@-Z\\-_]|\x1b[()*+#][0-9A-Za-z]"
+)
 
 
 _LIVE: set[subprocess.Popen] = set()
@@ -112,8 +115,12 @@ def run_in_pty(argv: list[str], markers: list[str], size: tuple[int, int] = (100
         while True:
             now = time.perf_counter()
             if now - start > timeout:
-                raise TimeoutError(f"{argv}: no {pending[0]!r} after {timeout:.0f} s; screen ends with: {visible_text(stream)[-300:]!r}"
-                                   if pending else f"{argv}: did not exit after {timeout:.0f} s")
+                raise TimeoutError(
+                    f"{argv}: no {pending[0]!r} after {timeout:.0f} s; "
+                    f"screen ends with: {visible_text(stream)[-300:]!r}"
+                    if pending
+                    else f"{argv}: did not exit after {timeout:.0f} s"
+                )
             run.max_rss_mb = max(run.max_rss_mb or 0.0, peak_rss_mb(proc.pid))
             ready, _, _ = select.select([master], [], [], 0.01)
             if ready:

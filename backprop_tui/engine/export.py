@@ -79,7 +79,13 @@ def to_markdown(snapshot: Snapshot, loss_history: list[float]) -> str:
         "",
     ]
     lines += _markdown_tree(snapshot)
-    lines += ["", "## Nodes", "", "| node | kind | expression | shape | value | grad | grad_fn |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Nodes",
+        "",
+        "| node | kind | expression | shape | value | grad | grad_fn |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n in snapshot.nodes:
         lines.append("| " + " | ".join(_cell(c) for c in _table_cells(n)) + " |")
     if len(loss_history) > 1:
@@ -121,7 +127,15 @@ def _table_cells(n: Node) -> list[str]:
     from backprop_tui.engine.format import format_array, format_shape
 
     grad = "no grad" if n.grad is None else format_array(n.grad)
-    return [f"`{n.name}`", n.kind, f"`{n.expr}`" if n.expr else "", format_shape(n.shape), format_array(n.value), grad, n.grad_fn or ""]
+    return [
+        f"`{n.name}`",
+        n.kind,
+        f"`{n.expr}`" if n.expr else "",
+        format_shape(n.shape),
+        format_array(n.value),
+        grad,
+        n.grad_fn or "",
+    ]
 
 
 def _cell(text: str) -> str:

@@ -92,11 +92,21 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "bce_with_logits": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on logits"),
     "cross_entropy": FunctionSpec(2, _REDUCTION, summary="cross-entropy (logits, class indices)"),
     # routing reductions and shapes (PyTorch's meaning; see docs/presets.md)
-    "max": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="largest element (values; the gradient goes to the argmax)"),
-    "min": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="smallest element (values; the gradient goes to the argmin)"),
-    "argmax": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="position of the largest element (an int tensor, no gradient)"),
-    "var": FunctionSpec(1, {"dim": int, "keepdim": bool, "correction": int}, summary="variance (correction=1: Bessel's, as torch.var)"),
-    "std": FunctionSpec(1, {"dim": int, "keepdim": bool, "correction": int}, summary="standard deviation (correction=1 by default)"),
+    "max": FunctionSpec(
+        1, {"dim": int, "keepdim": bool}, summary="largest element (values; the gradient goes to the argmax)"
+    ),
+    "min": FunctionSpec(
+        1, {"dim": int, "keepdim": bool}, summary="smallest element (values; the gradient goes to the argmin)"
+    ),
+    "argmax": FunctionSpec(
+        1, {"dim": int, "keepdim": bool}, summary="position of the largest element (an int tensor, no gradient)"
+    ),
+    "var": FunctionSpec(
+        1, {"dim": int, "keepdim": bool, "correction": int}, summary="variance (correction=1: Bessel's, as torch.var)"
+    ),
+    "std": FunctionSpec(
+        1, {"dim": int, "keepdim": bool, "correction": int}, summary="standard deviation (correction=1 by default)"
+    ),
     "reshape": FunctionSpec(1, summary="the same elements in a new shape: reshape(x, 32, -1)"),
     "view": FunctionSpec(1, summary="as reshape, for a tensor whose memory allows it: view(x, 32, -1)"),
 }
@@ -291,7 +301,15 @@ class _Builder:
         kinds: list[tuple] = []
         for item in items:
             if isinstance(item, ast.Slice):
-                kinds.append(("slice", *(None if p is None else _index_int(p, "a slice bound") for p in (item.lower, item.upper, item.step))))
+                kinds.append(
+                    (
+                        "slice",
+                        *(
+                            None if p is None else _index_int(p, "a slice bound")
+                            for p in (item.lower, item.upper, item.step)
+                        ),
+                    )
+                )
             elif isinstance(item, ast.Call) and isinstance(item.func, ast.Name) and item.func.id == "range":
                 if item.keywords or len(item.args) != 1:
                     raise PresetError("range() in an index takes one whole number, e.g. x[range(32), y]")

@@ -71,7 +71,16 @@ def _structure(preset: Preset) -> tuple:
         static[name] = _static(name, step.expr.text, kinds[name], inputs[name], consumers[name], step.note, None)
     leaf_order = preset.leaf_names  # a property that builds its tuple on each call
     step_names = tuple(step.name for step in preset.steps)
-    return inputs, consumers, {s.name: s for s in preset.steps}, kinds, frozenset(leaf_order), leaf_order, step_names, static
+    return (
+        inputs,
+        consumers,
+        {s.name: s for s in preset.steps},
+        kinds,
+        frozenset(leaf_order),
+        leaf_order,
+        step_names,
+        static,
+    )
 
 
 class Graph:
@@ -94,7 +103,9 @@ class Graph:
         self._runs = self._step_runs()
         self._loaded: dict[str, tuple[torch.Tensor, int, int]] = {}  # parameter -> (source, versions)
         self._aliases: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # other leaves -> (source, leaf tensor)
-        self._leaf_arrays: dict[str, tuple[torch.Tensor, int, np.ndarray, bool]] = {}  # (tensor, version, array, finite)
+        self._leaf_arrays: dict[
+            str, tuple[torch.Tensor, int, np.ndarray, bool]
+        ] = {}  # (tensor, version, array, finite)
         self._chains: tuple[tuple, dict[str, AutogradFn]] | None = None
         self._layouts: dict[tuple, Layout] = {}  # which nodes are copied -> where they go
         # (snapshot, trace, requires_grad) of the last compute, for the analyses of that
@@ -296,7 +307,8 @@ class Graph:
         fresh = dict(zip(fresh_names, copies))
         values = {name: unchanged[name][2] if name in unchanged else fresh[name] for name in tensors}
         self._leaf_arrays = {
-            name: unchanged.get(name) or (tensors[name], tensors[name]._version, values[name], finite or is_finite(values[name]))
+            name: unchanged.get(name)
+            or (tensors[name], tensors[name]._version, values[name], finite or is_finite(values[name]))
             for name in self._leaf_names
         }
         grad_arrays = dict(zip(grads, copies[len(fresh_names) :]))

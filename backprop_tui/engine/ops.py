@@ -59,7 +59,9 @@ def routing(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
 
 def stats(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
     """var/std, torch's default correction=1 (Bessel's) unless told otherwise."""
-    return _STATS[func](x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False), correction=kwargs.get("correction", 1))
+    return _STATS[func](
+        x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False), correction=kwargs.get("correction", 1)
+    )
 
 
 def index_key(items: tuple, tensors: list[torch.Tensor], device: str = "cpu") -> tuple:
@@ -194,7 +196,9 @@ class TorchOps(Ops):
             if broadcast(tuple(a.shape), tuple(b.shape)) is None:
                 raise self.fail(f"shape mismatch in '{op}'", f"shapes {_shape(a)} and {_shape(b)} do not broadcast")
         if _is_float(a) != _is_float(b):
-            raise self.fail(f"'{op}' mixes an int tensor with a float one", "int tensors are class indices for cross_entropy")
+            raise self.fail(
+                f"'{op}' mixes an int tensor with a float one", "int tensors are class indices for cross_entropy"
+            )
         try:
             return self._binary(op, a, b)
         except _TORCH_ERRORS as exc:
@@ -230,7 +234,9 @@ class TorchOps(Ops):
         if func == INDEX:
             return self.index(args[0], kwargs["items"], args[1:])
         if func not in _INT_FUNCS and any(not a.is_floating_point() for a in args):
-            raise self.fail(f"{func}() needs float tensors", "int tensors are indices (x[i]) or classes for cross_entropy")
+            raise self.fail(
+                f"{func}() needs float tensors", "int tensors are indices (x[i]) or classes for cross_entropy"
+            )
         try:
             if func in SHAPE_FUNCS:
                 return self.reshape(func, args[0], kwargs["shape"])
@@ -279,13 +285,17 @@ class TorchOps(Ops):
             raise self.fail("too many indices", f"{len(items)} for a tensor of shape {_shape(x)}")
         for t in tensors:
             if t.is_floating_point():
-                raise self.fail("an index must be an int tensor", "give the tensor dtype = \"int\" (a float tensor cannot pick)")
+                raise self.fail(
+                    "an index must be an int tensor", "give the tensor dtype = \"int\" (a float tensor cannot pick)"
+                )
         for i, kind in enumerate(items):
             size = x.shape[i]
             if kind[0] == "int" and not -size <= kind[1] < size:
                 raise self.fail("index out of range", f"{kind[1]} in dimension {i} of size {size} (shape {_shape(x)})")
             if kind[0] == "range" and kind[1] > size:
-                raise self.fail("index out of range", f"range({kind[1]}) in dimension {i} of size {size} (shape {_shape(x)})")
+                raise self.fail(
+                    "index out of range", f"range({kind[1]}) in dimension {i} of size {size} (shape {_shape(x)})"
+                )
             if kind[0] == "tensor" and self.check_values:
                 t = tensors[kind[1] - 1]
                 if t.numel() and (int(t.min()) < -size or int(t.max()) >= size):
@@ -293,7 +303,9 @@ class TorchOps(Ops):
                     raise self.fail("index out of range", f"{bad} in dimension {i} of size {size} (shape {_shape(x)})")
         shape = index_shape(tuple(x.shape), items, [tuple(t.shape) for t in tensors])
         if shape is None:
-            raise self.fail("the int tensors of an index do not broadcast together", ", ".join(_shape(t) for t in tensors))
+            raise self.fail(
+                "the int tensors of an index do not broadcast together", ", ".join(_shape(t) for t in tensors)
+            )
         self.check_size(shape)
         try:
             return x[index_key(items, tensors, self.device)]
@@ -312,7 +324,8 @@ class TorchOps(Ops):
             if pred.dim() != 2 or target.shape != pred.shape[:1]:
                 raise self.fail(
                     "shape mismatch in cross_entropy()",
-                    f"logits {_shape(pred)} need shape [batch, classes] and targets [batch]; got targets {_shape(target)}",
+                    f"logits {_shape(pred)} need shape [batch, classes] and targets [batch]; "
+                    f"got targets {_shape(target)}",
                 )
             if self.check_values and target.numel():
                 low, high = int(target.min()), int(target.max())
@@ -323,7 +336,9 @@ class TorchOps(Ops):
                         f"{bad} is not a class of 0..{pred.shape[1] - 1}",
                     )
         elif pred.shape != target.shape:
-            raise self.fail(f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ")
+            raise self.fail(
+                f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ"
+            )
         return _LOSSES[func](pred, target, reduction=reduction)
 
     def module(self, name: str, x: Any) -> torch.Tensor:

@@ -244,7 +244,9 @@ class _Validator:
         check = ShapeCheck(leaves, module_specs, self.label)
         step_specs = self._steps(steps, taken, {m.name for m in module_specs}, check)
         if output is None:
-            raise self.fail("", f"missing 'output': name the step that is the cost, e.g. output = \"{step_specs[-1].name}\"")
+            raise self.fail(
+                "", f"missing 'output': name the step that is the cost, e.g. output = \"{step_specs[-1].name}\""
+            )
         if output not in {s.name for s in step_specs}:
             kind = "a tensor, not a step" if output in tensors else "not a step"
             raise self.fail("output", f"{output!r} is {kind}; output must name a step")
@@ -264,7 +266,10 @@ class _Validator:
         shapes = check.shapes()
         out_shape = shapes[output]
         if math.prod(out_shape) != 1:
-            raise self.fail(f"output {output!r}", f"must be a scalar cost, but has shape {list(out_shape)}; wrap it in mean() or sum()")
+            raise self.fail(
+                f"output {output!r}",
+                f"must be a scalar cost, but has shape {list(out_shape)}; wrap it in mean() or sum()",
+            )
         preset.shapes.update(shapes)
         return preset
 
@@ -291,7 +296,9 @@ class _Validator:
             allowed = "\n\t" if key in ("description", "note", "prompt") else ""
             bad = next((ch for ch in value if not ch.isprintable() and ch not in allowed), None)
             if bad is not None:
-                raise self.fail(where, f"'{key}' holds the control character U+{ord(bad):04X}; only printable text is allowed")
+                raise self.fail(
+                    where, f"'{key}' holds the control character U+{ord(bad):04X}; only printable text is allowed"
+                )
         return value
 
     def _table(self, doc: dict, key: str, required: bool) -> dict:
@@ -449,7 +456,9 @@ class _Validator:
                     )
         else:
             if not isinstance(bias, bool):
-                raise self.fail(where, "bias values need an explicit 'weight' too; or give 'seed' and bias = true/false")
+                raise self.fail(
+                    where, "bias values need an explicit 'weight' too; or give 'seed' and bias = true/false"
+                )
             seed = 0 if seed is None else seed
             if type(seed) is not int or not 0 <= seed < 2**63:
                 raise self.fail(where, f"seed must be a non-negative integer, got {shown(seed)}")
@@ -578,9 +587,14 @@ def _long_integer(text: str) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _nested_shape(value: Any, error: PresetError) -> tuple[int, ...]:

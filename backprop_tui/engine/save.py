@@ -32,7 +32,9 @@ class SaveError(BackpropError):
     """A save that was refused or failed; nothing was written."""
 
 
-def preset_document(state, name: str | None = None, title: str | None = None, reuse_source: bool = True) -> dict[str, Any]:
+def preset_document(
+    state, name: str | None = None, title: str | None = None, reuse_source: bool = True
+) -> dict[str, Any]:
     """The TOML data of a preset holding `state`'s current values, flags and learning rate."""
     preset: Preset = state.preset
     values: Mapping[str, torch.Tensor] = state.values
@@ -48,9 +50,13 @@ def preset_document(state, name: str | None = None, title: str | None = None, re
     }
     for leaf in preset.leaves:
         if leaf.module is None:
-            doc["tensors"][leaf.name] = _tensor_table(leaf, values[leaf.name], flags[leaf.name], source["tensors"].get(leaf.name))
+            doc["tensors"][leaf.name] = _tensor_table(
+                leaf, values[leaf.name], flags[leaf.name], source["tensors"].get(leaf.name)
+            )
     if preset.modules:
-        doc["modules"] = {m.name: _module_table(preset, m, values, flags, source["modules"].get(m.name)) for m in preset.modules}
+        doc["modules"] = {
+            m.name: _module_table(preset, m, values, flags, source["modules"].get(m.name)) for m in preset.modules
+        }
     doc["steps"] = [_step_table(step) for step in preset.steps]
     if preset.exercises:
         doc["exercises"] = [_exercise_table(e) for e in preset.exercises]
@@ -78,7 +84,9 @@ def preset_toml(state, name: str | None = None, title: str | None = None) -> str
     raise SaveError(f"the saved preset would not load back to this state: {last}")
 
 
-def save_preset(state, path: str | Path, *, overwrite: bool = False, name: str | None = None, title: str | None = None) -> Path:
+def save_preset(
+    state, path: str | Path, *, overwrite: bool = False, name: str | None = None, title: str | None = None
+) -> Path:
     """Write the state as a preset at `path` (".toml" is added if missing); return the path.
 
     Refuses (SaveError, nothing written; no other exception) an existing file unless
@@ -140,7 +148,8 @@ def _module_table(preset: Preset, module: ModuleSpec, values, flags, original: d
     rg = {flags[p.name] for p in params}
     if len(rg) > 1:
         raise SaveError(
-            f"{module.name}'s weight and bias differ in requires_grad; a preset sets it once per module: make them agree first"
+            f"{module.name}'s weight and bias differ in requires_grad; "
+            "a preset sets it once per module: make them agree first"
         )
     requires_grad = rg.pop()
     unchanged = all(_unchanged(p, values[p.name]) and flags[p.name] == p.requires_grad for p in params)
@@ -175,7 +184,11 @@ def _exercise_table(exercise) -> dict[str, object]:
 
 def _unchanged(leaf: LeafSpec, value: torch.Tensor) -> bool:
     current = value.detach().numpy()
-    return current.dtype == leaf.initial.dtype and current.shape == leaf.initial.shape and np.array_equal(current, leaf.initial)
+    return (
+        current.dtype == leaf.initial.dtype
+        and current.shape == leaf.initial.shape
+        and np.array_equal(current, leaf.initial)
+    )
 
 
 def _toml_values(value: torch.Tensor, name: str) -> Any:
@@ -211,7 +224,9 @@ def _check_round_trip(state, text: str) -> None:
     except BackpropError as exc:
         raise SaveError(str(exc)) from None
     preset: Preset = state.preset
-    if loaded.leaf_names != preset.leaf_names or [s.expr.text for s in loaded.steps] != [s.expr.text for s in preset.steps]:
+    if loaded.leaf_names != preset.leaf_names or [s.expr.text for s in loaded.steps] != [
+        s.expr.text for s in preset.steps
+    ]:
         raise SaveError("the tensors or steps differ")
     for leaf in loaded.leaves:
         if not _unchanged(leaf, state.values[leaf.name]):

@@ -147,7 +147,9 @@ class Session:
             raise EditError(f"{name} holds class indices (int); only float tensors can require grad")
         rg = self.requires_grad[name]
         state = "off" if rg else "on"
-        return self._commit(Entry(f"requires_grad of {name} {state}", (Change(name, None, tensor.clone(), tensor.clone(), rg, not rg),)))
+        return self._commit(
+            Entry(f"requires_grad of {name} {state}", (Change(name, None, tensor.clone(), tensor.clone(), rg, not rg),))
+        )
 
     def reset_leaf(self, name: str) -> Snapshot:
         self._leaf(name)
@@ -211,7 +213,9 @@ class Session:
             tensor = self._leaf(name)
             new = values.get(name, tensor)
             if new.shape != tensor.shape or new.dtype != tensor.dtype:
-                raise EditError(f"{name}: expected {list(tensor.shape)} {tensor.dtype}, got {list(new.shape)} {new.dtype}")
+                raise EditError(
+                    f"{name}: expected {list(tensor.shape)} {tensor.dtype}, got {list(new.shape)} {new.dtype}"
+                )
             rg = self.requires_grad[name]
             new_rg = requires_grad.get(name, rg)
             if new_rg and not tensor.is_floating_point():
@@ -289,13 +293,20 @@ class Session:
             raise EditError(f"{name} has shape {list(tensor.shape)}: give {tensor.dim()} index(es), got {len(index)}")
         for i, (k, size) in enumerate(zip(index, tensor.shape)):
             if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < size:
-                raise EditError(f"{format_index(name, index)}: index {k} is out of range 0..{size - 1} in dimension {i}")
+                raise EditError(
+                    f"{format_index(name, index)}: index {k} is out of range 0..{size - 1} in dimension {i}"
+                )
         return index
 
     def _reset_change(self, name: str) -> Change:
         initial = torch.from_numpy(self.preset.leaf(name).initial.copy())
         return Change(
-            name, None, self.values[name].clone(), initial, self.requires_grad[name], self.preset.leaf(name).requires_grad
+            name,
+            None,
+            self.values[name].clone(),
+            initial,
+            self.requires_grad[name],
+            self.preset.leaf(name).requires_grad,
         )
 
     def _commit(self, entry: Entry) -> Snapshot:

@@ -65,7 +65,11 @@ def test_show_text_contains_the_values(capsys):
     code, out, err = run(capsys, "show", "linear_regression")
     assert code == 0 and err == ""
     assert "Linear regression" in out
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in out.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    }
     assert "-13" in rows["d"] and "84.5" in rows["J"]
     assert rows["w"].split("│")[-2].strip() == "39"  # the grad column
     assert "no grad" in rows["x"] and "no grad" in rows["y"]
@@ -88,7 +92,9 @@ def test_show_text_after_steps(capsys):
 
 def test_show_a_preset_file_by_path(capsys, tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('output = "f"\n[tensors.a]\nrole = "parameter"\nvalue = 4.0\n[[steps]]\nname = "f"\nexpr = "a * a"\n')
+    path.write_text(
+        'output = "f"\n[tensors.a]\nrole = "parameter"\nvalue = 4.0\n[[steps]]\nname = "f"\nexpr = "a * a"\n'
+    )
     nodes = show_json(capsys, str(path))
     assert nodes["f"]["value"] == 16.0 and nodes["a"]["grad"] == 8.0
     assert nodes["_"]["preset"] == "mine"
@@ -234,7 +240,14 @@ def test_dot(capsys):
     assert out.startswith("digraph backprop {") and out.rstrip().endswith("}")
     for name in ("X", "linear1.weight", "Z1", "A3", "J"):
         assert f'  "{name}" [label=' in out, name
-    for edge in ('"X" -> "Z1"', '"linear1.weight" -> "Z1"', '"linear1.bias" -> "Z1"', '"Z1" -> "A1"', '"Y" -> "J"', '"A3" -> "J"'):
+    for edge in (
+        '"X" -> "Z1"',
+        '"linear1.weight" -> "Z1"',
+        '"linear1.bias" -> "Z1"',
+        '"Z1" -> "A1"',
+        '"Y" -> "J"',
+        '"A3" -> "J"',
+    ):
         assert edge in out, edge
     assert out.count("->") == sum(len(n.inputs) for n in _snapshot("simple_nn").nodes)
 
@@ -263,7 +276,8 @@ def test_check_reports_one_line_per_problem(capsys, tmp_path):
     bad_toml.write_text('output = "f"\n[tensors.x\nrole = "input"\n')
     bad_shape = tmp_path / "bad_shape.toml"
     bad_shape.write_text(
-        'output = "J"\n[tensors.a]\nrole = "input"\nvalue = [1.0, 2.0]\n[tensors.b]\nrole = "input"\nvalue = [1.0, 2.0, 3.0]\n'
+        'output = "J"\n[tensors.a]\nrole = "input"\nvalue = [1.0, 2.0]\n'
+        '[tensors.b]\nrole = "input"\nvalue = [1.0, 2.0, 3.0]\n'
         '[[steps]]\nname = "J"\nexpr = "sum(a + b)"\n'
     )
     missing = tmp_path / "missing.toml"

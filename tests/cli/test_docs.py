@@ -92,7 +92,9 @@ def test_numbers_stated_in_the_text(tmp_path, capsys):
     trained = show("xor_tanh.toml", bodies["xor_tanh.toml"], tmp_path, capsys, "--steps", "200")
     assert "after 200 SGD steps J is about 0.05" in TEXT
     assert 0.045 < trained["J"]["value"] < 0.055
-    assert show("xor_tanh.toml", bodies["xor_tanh.toml"], tmp_path, capsys, "--set", "v[0,1]=-2")["v"]["value"] == [[xor["v"]["value"][0][0], -2.0]]
+    assert show("xor_tanh.toml", bodies["xor_tanh.toml"], tmp_path, capsys, "--set", "v[0,1]=-2")["v"]["value"] == [
+        [xor["v"]["value"][0][0], -2.0]
+    ]
 
     classes = show("three_classes.toml", bodies["three_classes.toml"], tmp_path, capsys)
     assert classes["probs"]["grad"] is None and classes["logits"]["grad"] is not None
@@ -134,7 +136,14 @@ def test_every_module_option_is_documented():
 
 
 def test_every_limit_is_documented():
-    for name in ("MAX_FILE_BYTES", "MAX_EXPR_CHARS", "MAX_STEPS", "MAX_LEAVES", "MAX_ELEMENTS_PER_TENSOR", "MAX_ELEMENTS_TOTAL"):
+    for name in (
+        "MAX_FILE_BYTES",
+        "MAX_EXPR_CHARS",
+        "MAX_STEPS",
+        "MAX_LEAVES",
+        "MAX_ELEMENTS_PER_TENSOR",
+        "MAX_ELEMENTS_TOTAL",
+    ):
         value = getattr(limits, name)
         assert f"| {value:,}" in TEXT or f"| {value:,} " in TEXT, f"{name} = {value:,} is not in the limits table"
     assert f"{limits.MAX_EXPR_DEPTH} levels of brackets" in TEXT
@@ -159,6 +168,8 @@ def test_every_toml_snippet_is_valid_toml():
     blocks = re.findall(r"```toml\n(.*?)```", TEXT, re.S)
     assert len(blocks) > len(COMPLETE) + len(ERRORS)  # the fragments too
     for block in blocks:
-        if "Unclosed array" in TEXT and block.startswith('output = "J"\n\n[tensors.x]\nrole = "input"\nvalue = [1.0, 2.0\n'):
+        if "Unclosed array" in TEXT and block.startswith(
+            'output = "J"\n\n[tensors.x]\nrole = "input"\nvalue = [1.0, 2.0\n'
+        ):
             continue  # the syntax-error example
         tomllib.loads(block)

@@ -287,7 +287,17 @@ def test_loss_history_without_steps_is_the_current_loss(capsys):
     _, data = view_of_json(capsys.readouterr().out)
     assert data["loss_history"] == [84.5]
     assert data["preset"] == "linear_regression" and data["output"] == "J"
-    assert set(data["nodes"][0]) == {"name", "expr", "kind", "shape", "value", "grad", "requires_grad", "grad_fn", "inputs"}
+    assert set(data["nodes"][0]) == {
+        "name",
+        "expr",
+        "kind",
+        "shape",
+        "value",
+        "grad",
+        "requires_grad",
+        "grad_fn",
+        "inputs",
+    }
 
 
 # ---------------------------------------------------------------- the installed commands

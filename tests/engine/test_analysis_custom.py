@@ -12,7 +12,12 @@ from backprop_tui.engine.preset import parse_preset
 
 def test_the_seeds_expression_becomes_a_chain_of_steps():
     p = custom_preset("((x+5)**3+1)**2", {"x": -3})
-    assert [(s.name, s.expr.text) for s in p.steps] == [("t1", "x + 5"), ("t2", "t1**3"), ("t3", "t2 + 1"), ("f", "t3**2")]
+    assert [(s.name, s.expr.text) for s in p.steps] == [
+        ("t1", "x + 5"),
+        ("t2", "t1**3"),
+        ("t3", "t2 + 1"),
+        ("f", "t3**2"),
+    ]
     snap = Session(p).snapshot
     assert snap.loss == 81.0 and float(snap.node("x").grad) == 216.0
     assert [float(snap.node(n).grad) for n in ("t1", "t2", "t3")] == [216.0, 18.0, 18.0]

@@ -81,7 +81,13 @@ def test_saturated_tanh():
 
 
 def test_activations_inside_expressions_are_judged_too():
-    p = parse_preset('output = "f"\n[tensors.x]\nrole = "parameter"\nvalue = [1.0, -2.0]\n[[steps]]\nname = "f"\nexpr = "sum(relu(x * 2 - 3))"\n')
+    p = parse_preset(
+        'output = "f"\n[tensors.x]\nrole = "parameter"\nvalue = [1.0, -2.0]\n'
+        '[[steps]]\nname = "f"\nexpr = "sum(relu(x * 2 - 3))"\n'
+    )
     found = flags(Session(p))  # inputs 2·1 − 3 = −1 and 2·(−2) − 3 = −7: both units dead
-    assert [(f.kind, f.where) for f in found] == [("dead_relu", "unit 0 of relu(x * 2 - 3)"), ("dead_relu", "unit 1 of relu(x * 2 - 3)")]
+    assert [(f.kind, f.where) for f in found] == [
+        ("dead_relu", "unit 0 of relu(x * 2 - 3)"),
+        ("dead_relu", "unit 1 of relu(x * 2 - 3)"),
+    ]
     assert "its input -1 is ≤ 0" in found[0].reason

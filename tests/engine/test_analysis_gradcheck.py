@@ -37,7 +37,9 @@ def session(name: str) -> Session:
     return Session(load_preset(resolve_preset(name)))
 
 
-@pytest.mark.parametrize("name", ["scalar_chain", "linear_regression", "gradient_accumulation", "simple_nn", "softmax_classifier"])
+@pytest.mark.parametrize(
+    "name", ["scalar_chain", "linear_regression", "gradient_accumulation", "simple_nn", "softmax_classifier"]
+)
 def test_autograd_agrees_with_finite_differences(name):
     s = session(name)
     check = gradcheck(s)

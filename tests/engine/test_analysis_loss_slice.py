@@ -25,7 +25,15 @@ def test_scalar_chain_slice_is_the_function_and_its_tangent():
     assert sl.grad_shown
 
 
-@pytest.mark.parametrize(("name", "leaf", "index"), [("scalar_chain", "x", None), ("linear_regression", "w", None), ("simple_nn", "linear2.weight", (0, 2)), ("softmax_classifier", "classifier.bias", (1,))])
+@pytest.mark.parametrize(
+    ("name", "leaf", "index"),
+    [
+        ("scalar_chain", "x", None),
+        ("linear_regression", "w", None),
+        ("simple_nn", "linear2.weight", (0, 2)),
+        ("softmax_classifier", "classifier.bias", (1,)),
+    ],
+)
 def test_tangent_slope_is_the_grad_and_the_curves_slope(name, leaf, index):
     s = session(name)
     grad = float(s.snapshot.node(leaf).grad[index or ()])

@@ -48,7 +48,10 @@ def test_tensor_paths_run_through_elements_and_sum_to_the_grad():
     assert p.total == pytest.approx(grad, rel=1e-5)
     # the first factor of a path W1[0,1] -> Z1[i,0] is X[i,1], as Z1 = X W1^T + b1 says
     x = s.snapshot.node("X").value
-    assert {(path.steps[0].element, path.steps[0].local) for path in p.paths} == {("Z1[0,0]", x[0, 1]), ("Z1[1,0]", x[1, 1])}
+    assert {(path.steps[0].element, path.steps[0].local) for path in p.paths} == {
+        ("Z1[0,0]", x[0, 1]),
+        ("Z1[1,0]", x[1, 1]),
+    }
 
 
 def test_paths_of_an_input_that_does_not_require_grad():
@@ -120,7 +123,10 @@ def test_an_inputs_derivative_is_what_backward_gives_when_it_requires_grad(prese
             index = tuple(int(i) for i in np.unravel_index(flat, tuple(expected.shape)))
             p = paths(state, leaf.name, index)
             assert p.grad is None
-            assert p.derivative == pytest.approx(float(expected.reshape(-1)[flat]), rel=1e-6, abs=1e-12), (leaf.name, index)
+            assert p.derivative == pytest.approx(float(expected.reshape(-1)[flat]), rel=1e-6, abs=1e-12), (
+                leaf.name,
+                index,
+            )
             if p.total is not None:
                 assert p.total == pytest.approx(p.derivative, rel=1e-5, abs=1e-9)
         assert len(state.lives) == 1  # the one pass every analysis of the state shares

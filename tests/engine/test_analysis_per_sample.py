@@ -16,7 +16,9 @@ def session(name: str) -> Session:
     return Session(load_preset(resolve_preset(name)))
 
 
-@pytest.mark.parametrize(("name", "combine", "size"), [("simple_nn", "sum", 2), ("dead_relu", "mean", 3), ("softmax_classifier", "mean", 4)])
+@pytest.mark.parametrize(
+    ("name", "combine", "size"), [("simple_nn", "sum", 2), ("dead_relu", "mean", 3), ("softmax_classifier", "mean", 4)]
+)
 def test_shares_add_up_to_the_batch_grad(name, combine, size):
     s = session(name)
     r = per_sample(s)

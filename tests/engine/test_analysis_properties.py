@@ -15,7 +15,9 @@ from backprop_tui.engine.analysis.gradcheck import gradcheck
 from backprop_tui.engine.analysis.live import FrozenState
 from backprop_tui.engine.analysis.paths import paths
 
-PRESETS = {name: load_preset(resolve_preset(name)) for name in ("gradient_accumulation", "linear_regression", "simple_nn")}
+PRESETS = {
+    name: load_preset(resolve_preset(name)) for name in ("gradient_accumulation", "linear_regression", "simple_nn")
+}
 
 
 @st.composite

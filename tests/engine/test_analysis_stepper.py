@@ -27,7 +27,10 @@ def test_accumulation_is_visible_step_by_step():
     steps = backward_steps(s)
     assert [st.node for st in steps] == ["f", "p", "y", "x"]
     to_x = [p for st in steps for p in st.pushes if p.input == "x"]
-    assert [(float(p.contribution), float(p.accumulated), p.complete) for p in to_x] == [(1.0, 1.0, False), (3.0, 4.0, True)]
+    assert [(float(p.contribution), float(p.accumulated), p.complete) for p in to_x] == [
+        (1.0, 1.0, False),
+        (3.0, 4.0, True),
+    ]
     assert "(more to come)" in to_x[0].text and "x has 4 so far" in to_x[1].text
     assert steps[-1].text.startswith("x.grad = 1 + 3 = 4")
 

@@ -82,7 +82,9 @@ def test_loading_the_bundled_presets_imports_neither_dynamo_nor_sympy():
     assert seen["gc enabled"]
     assert seen["frozen"] > 100_000, seen["frozen"]
     assert not seen["analyses: torch._dynamo"], "the inspector's analyses imported torch._dynamo"
-    assert not seen["analyses: sympy"], "the inspector's analyses imported sympy (torch.autograd.grad with grad_outputs does)"
+    assert not seen["analyses: sympy"], (
+        "the inspector's analyses imported sympy (torch.autograd.grad with grad_outputs does)"
+    )
 
 
 REFUSE_BIG = textwrap.dedent(

@@ -24,7 +24,9 @@ def test_chain_rule_of_every_step_gives_the_snapshots_gradient(session):
     for step in session.preset.steps:
         rule = local.chain_rule(session, step.name)
         assert rule.text, step.name
-        np.testing.assert_allclose(rule.grad, session.snapshot.node(step.name).grad, rtol=1e-5, atol=1e-7, err_msg=step.name)
+        np.testing.assert_allclose(
+            rule.grad, session.snapshot.node(step.name).grad, rtol=1e-5, atol=1e-7, err_msg=step.name
+        )
         assert local.local_derivatives(session, step.name), step.name
 
 

@@ -14,7 +14,19 @@ import pytest
 
 from backprop_tui.engine import PresetError, load_preset, parse_preset
 from backprop_tui.engine import limits
-from backprop_tui.engine.expr import FUNCTIONS, INDEX, BinOp, Call, ModuleCall, Neg, Num, Ref, Transpose, parse_expression, unparse
+from backprop_tui.engine.expr import (
+    FUNCTIONS,
+    INDEX,
+    BinOp,
+    Call,
+    ModuleCall,
+    Neg,
+    Num,
+    Ref,
+    Transpose,
+    parse_expression,
+    unparse,
+)
 
 MODULES = {"linear1"}
 
@@ -268,21 +280,33 @@ def test_explicit_linear_weight_and_bias_count_once():
 
 
 def test_step_result_size_limit_is_checked_without_computing(monkeypatch):
-    tensors = '[tensors.a]\nrole = "input"\nshape = [2000, 1]\ninit = "ones"\n[tensors.b]\nrole = "input"\nshape = [1, 1000]\ninit = "ones"'
-    text = f'output = "J"\n{tensors}\n[[steps]]\nname = "outer"\nexpr = "a @ b"\n[[steps]]\nname = "J"\nexpr = "sum(outer)"\n'
+    tensors = (
+        '[tensors.a]\nrole = "input"\nshape = [2000, 1]\ninit = "ones"\n'
+        '[tensors.b]\nrole = "input"\nshape = [1, 1000]\ninit = "ones"'
+    )
+    text = (
+        f'output = "J"\n{tensors}\n[[steps]]\nname = "outer"\nexpr = "a @ b"\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(outer)"\n'
+    )
     from backprop_tui.engine import ops
 
     def never(a, b):
         raise AssertionError("the product was computed")
 
     monkeypatch.setitem(ops._BINARY, "@", never)  # refused from the shapes, before torch runs '@'
-    with pytest.raises(PresetError, match=r"step 'outer' \(steps\[0\]\): an operation makes too large a tensor: shape \[2000, 1000\] \(2,000,000 elements\)"):
+    with pytest.raises(
+        PresetError,
+        match=r"step 'outer' \(steps\[0\]\): an operation makes too large a tensor: "
+        r"shape \[2000, 1000\] \(2,000,000 elements\)",
+    ):
         parse_preset(text, source="outer.toml")
 
 
 def test_total_step_elements_limit():
     tensors = '[tensors.a]\nrole = "input"\nshape = [1000, 1000]\ninit = "ones"'
-    steps = "".join(f'[[steps]]\nname = "s{i}"\nexpr = "a * {i}"\n' for i in range(limits.MAX_ELEMENTS_TOTAL // 1_000_000 + 1))
+    steps = "".join(
+        f'[[steps]]\nname = "s{i}"\nexpr = "a * {i}"\n' for i in range(limits.MAX_ELEMENTS_TOTAL // 1_000_000 + 1)
+    )
     text = f'output = "s0"\n{tensors}\n{steps}'
     with pytest.raises(PresetError, match=f"steps hold more than {limits.MAX_ELEMENTS_TOTAL:,} elements in all"):
         parse_preset(text, source="steps.toml")
@@ -293,7 +317,9 @@ def test_file_size_limit(tmp_path):
     body = tensor_preset('[tensors.a]\nrole = "input"\nvalue = 1.0')
     path.write_text(body + "#" * (limits.MAX_FILE_BYTES + 1) + "\n")
     size = path.stat().st_size
-    with pytest.raises(PresetError, match=f"padded.toml: file is {size:,} bytes; the limit is {limits.MAX_FILE_BYTES:,}"):
+    with pytest.raises(
+        PresetError, match=f"padded.toml: file is {size:,} bytes; the limit is {limits.MAX_FILE_BYTES:,}"
+    ):
         load_preset(path)
     with pytest.raises(PresetError, match="longer than"):
         parse_preset(path.read_text(), source=str(path))
@@ -370,7 +396,10 @@ ACCEPTED_CALLS = [
     ("max(z, dim=1, keepdim=True)", Call("max", (Ref("z"),), (("dim", 1), ("keepdim", True)))),
     ("min(z)", Call("min", (Ref("z"),))),
     ("argmax(z, dim=1)", Call("argmax", (Ref("z"),), (("dim", 1),))),
-    ("var(z, dim=0, keepdim=True, correction=1)", Call("var", (Ref("z"),), (("dim", 0), ("keepdim", True), ("correction", 1)))),
+    (
+        "var(z, dim=0, keepdim=True, correction=1)",
+        Call("var", (Ref("z"),), (("dim", 0), ("keepdim", True), ("correction", 1))),
+    ),
     ("std(z, correction=0)", Call("std", (Ref("z"),), (("correction", 0),))),
     ("reshape(z, 32, -1)", Call("reshape", (Ref("z"),), (("shape", (32, -1)),))),
     ("view(z, 2, 3)", Call("view", (Ref("z"),), (("shape", (2, 3)),))),

@@ -195,7 +195,10 @@ def run_property(name: str, data) -> None:
         shape = values[leaf].shape
         all_indices = list(np.ndindex(*shape))
         if len(all_indices) > 2 * FD_SAMPLES:
-            picks = data.draw(st.lists(st.integers(0, len(all_indices) - 1), min_size=FD_SAMPLES, max_size=FD_SAMPLES), label=f"{leaf} indices")
+            picks = data.draw(
+                st.lists(st.integers(0, len(all_indices) - 1), min_size=FD_SAMPLES, max_size=FD_SAMPLES),
+                label=f"{leaf} indices",
+            )
             all_indices = [all_indices[i] for i in picks]
         engine_grad = snapshot.node(leaf).grad
         ref_grad = ref_grads[leaf].numpy()
@@ -203,7 +206,9 @@ def run_property(name: str, data) -> None:
         for index in all_indices:
             fd = ref.finite_difference(name, values, leaf, index)
             # the float64 reference agrees with finite differences tightly ...
-            assert abs(ref_grad[index] - fd) <= 1e-5 * scale, f"reference d/d{leaf}{list(index)}: {ref_grad[index]} vs {fd}"
+            assert abs(ref_grad[index] - fd) <= 1e-5 * scale, (
+                f"reference d/d{leaf}{list(index)}: {ref_grad[index]} vs {fd}"
+            )
             # ... and the engine's float32 gradient agrees with them to float32 accuracy
             assert abs(engine_grad[index] - fd) <= 1e-3 * abs(fd) + 1e-4 * scale, (
                 f"engine d/d{leaf}{list(index)} = {engine_grad[index]}, finite differences {fd}"
@@ -238,7 +243,13 @@ def fd_error(values, ref_grads, leaf: str) -> float:
 
 @pytest.mark.parametrize(
     "point",
-    [(1.0, 1.0, 1.0, 0.0), (1.0, -1.0, 1.0625, 0.0), (0.25, 0.5, 0.9, -0.5), (-1.5, 1.0, 2.0, 0.25), (1.0, 0.0, -1.5, 0.125)],
+    [
+        (1.0, 1.0, 1.0, 0.0),
+        (1.0, -1.0, 1.0625, 0.0),
+        (0.25, 0.5, 0.9, -0.5),
+        (-1.5, 1.0, 2.0, 0.25),
+        (1.0, 0.0, -1.5, 0.125),
+    ],
 )
 def test_deep_chain_well_conditioned_points_are_checked_by_finite_differences(point):
     """The preset's own values and other contracting orbits: below the cut, and agreeing."""
@@ -248,7 +259,9 @@ def test_deep_chain_well_conditioned_points_are_checked_by_finite_differences(po
         assert fd_error(values, ref_grads, leaf) <= 0.1, leaf
 
 
-@pytest.mark.parametrize("point", [(2.0**-20, 0.0, 1.0625, 0.0), (0.0, 1.0, 1.0625, 2.0**-24), (1e-6, 0.0, -1.5, 2.0**-20)])
+@pytest.mark.parametrize(
+    "point", [(2.0**-20, 0.0, 1.0625, 0.0), (0.0, 1.0, 1.0625, 2.0**-24), (1e-6, 0.0, -1.5, 2.0**-20)]
+)
 def test_deep_chain_ill_conditioned_points_are_cut_and_the_engine_still_matches(point):
     """Near an unstable fixed point finite differences are meaningless (why the property
     skips them there), and the measure says so; the float32 engine still equals float64 autograd."""

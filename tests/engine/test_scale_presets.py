@@ -84,10 +84,14 @@ def test_mlp_784_values_and_gradients_equal_an_independent_torch_computation(mlp
     for name, tensor in leaves.items():
         np.testing.assert_array_equal(snapshot.node(name).value, tensor.detach().numpy(), err_msg=name)
         if tensor.is_floating_point() and tensor.requires_grad:
-            np.testing.assert_allclose(snapshot.node(name).grad, tensor.grad.numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(
+                snapshot.node(name).grad, tensor.grad.numpy(), rtol=1e-5, atol=1e-7, err_msg=name
+            )
     assert snapshot.node("X").grad is None and snapshot.node("classes").grad is None
     for name, tensor in steps.items():
-        np.testing.assert_allclose(snapshot.node(name).value, tensor.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            snapshot.node(name).value, tensor.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name
+        )
         np.testing.assert_allclose(snapshot.node(name).grad, tensor.grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
     assert math.isclose(snapshot.loss, 2.2975, abs_tol=1e-3)  # about log(10): the labels are random
 

@@ -284,7 +284,10 @@ def finite_difference(
     preset: str, values: dict[str, np.ndarray], name: str, index: tuple[int, ...], h: float = 1e-6
 ) -> float:
     """d output / d values[name][index] by a central difference in float64 (no autograd)."""
-    base = {k: np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v) for k, v in values.items()}
+    base = {
+        k: np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+        for k, v in values.items()
+    }
     plus, minus = base[name].copy(), base[name].copy()
     plus[index] += h
     minus[index] -= h

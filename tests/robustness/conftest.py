@@ -42,7 +42,9 @@ def pytest_runtest_logreport(report):
         else:
             outcome = report.outcome
         reason = getattr(report, "wasxfail", "")
-        _OUTCOMES.append({"nodeid": report.nodeid, "outcome": outcome, "reason": reason, "props": dict(report.user_properties)})
+        _OUTCOMES.append(
+            {"nodeid": report.nodeid, "outcome": outcome, "reason": reason, "props": dict(report.user_properties)}
+        )
     elif report.when == "teardown" and _OUTCOMES and _OUTCOMES[-1]["nodeid"] == report.nodeid:
         # properties recorded in fixture teardown (the tally) arrive with this report
         _OUTCOMES[-1]["props"].update(dict(report.user_properties))

@@ -171,7 +171,10 @@ def render_ui(outcomes: list[dict], returncode: int) -> str:
             props = row["props"]
             note = row.get("reason") or function_docs.get(row["function"], "")
             if props.get("screens"):
-                note = f"{note} screens seen: {props['screens'].replace(',', ', ')}; {props.get('edits', '?')} edits in the undo history at the end"
+                note = (
+                    f"{note} screens seen: {props['screens'].replace(',', ', ')}; "
+                    f"{props.get('edits', '?')} edits in the undo history at the end"
+                )
             lines.append(
                 f"| `{row['function']}` | {cell(row['param']) or ''} | {tried:,} | {held:,} "
                 f"| {HOLDS.get(row['outcome'], row['outcome'])} | {cell(note)} |"
@@ -203,7 +206,9 @@ def counts(outcome: dict) -> tuple[int, int]:
     if "tried" in props and "held" not in props:
         return int(props["tried"]), 0
     if "tried" in props:
-        return int(props["tried"]), int(props["held"]) if outcome["outcome"] == "passed" else min(int(props["held"]), int(props["tried"]) - 1)
+        return int(props["tried"]), int(props["held"]) if outcome["outcome"] == "passed" else min(
+            int(props["held"]), int(props["tried"]) - 1
+        )
     return 1, 1 if outcome["outcome"] == "passed" else 0
 
 
@@ -263,7 +268,9 @@ def render(outcomes: list[dict], returncode: int) -> str:
         for row in by_suite.get(suite, []):
             tried, held = counts(row)
             props = row["props"]
-            note = props.get("bug") or row.get("reason") or props.get("expected") or function_docs.get(row["function"], "")
+            note = (
+                props.get("bug") or row.get("reason") or props.get("expected") or function_docs.get(row["function"], "")
+            )
             if props.get("expected") and row["outcome"] == "xfailed":
                 note = f"should say “{props['expected']}”: {note}"
             lines.append(

@@ -45,13 +45,20 @@ def snapshot_numbers(snapshot) -> list:
 
 def same_snapshot(a, b) -> bool:
     """Equal node by node, nan equal to nan (a state may hold them after SGD on a bad value)."""
-    return len(a.nodes) == len(b.nodes) and all(
-        x.name == y.name
-        and x.requires_grad == y.requires_grad
-        and np.array_equal(x.value, y.value, equal_nan=x.value.dtype.kind == "f")
-        and ((x.grad is None and y.grad is None) or (x.grad is not None and y.grad is not None and np.array_equal(x.grad, y.grad, equal_nan=True)))
-        for x, y in zip(a.nodes, b.nodes)
-    ) and a.warnings == b.warnings
+    return (
+        len(a.nodes) == len(b.nodes)
+        and all(
+            x.name == y.name
+            and x.requires_grad == y.requires_grad
+            and np.array_equal(x.value, y.value, equal_nan=x.value.dtype.kind == "f")
+            and (
+                (x.grad is None and y.grad is None)
+                or (x.grad is not None and y.grad is not None and np.array_equal(x.grad, y.grad, equal_nan=True))
+            )
+            for x, y in zip(a.nodes, b.nodes)
+        )
+        and a.warnings == b.warnings
+    )
 
 
 def edited_session(name: str) -> Session:
@@ -281,8 +288,11 @@ def test_state_for_another_preset_version_is_refused_by_restore():
     session.set_element("w", (), 9.0)
     save_state(session)
     state = load_state(session.preset)
-    edited = parse_preset(bundled_presets()["linear_regression"].read_text() + "\n# a comment\n[tensors.z]\nrole = \"input\"\nvalue = 1.0\n",
-                          default_name="linear_regression")
+    edited = parse_preset(
+        bundled_presets()["linear_regression"].read_text()
+        + "\n# a comment\n[tensors.z]\nrole = \"input\"\nvalue = 1.0\n",
+        default_name="linear_regression",
+    )
     other = Session(edited)
     with pytest.raises(EditError, match="different version"):
         restore(other, state)

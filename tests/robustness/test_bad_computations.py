@@ -73,7 +73,11 @@ def test_nan_from_sgd_on_a_bad_state_then_undo():
     """An SGD step on a nan gradient makes nan parameters; undo of both edits restores the finite ones."""
     session = Session(one_step_preset({"x": "4.0"}, "sqrt(x)"))
     session.set_element("x", (), -4.0)
-    assert session.snapshot.warnings == ("the gradient of x holds nan or inf", "E holds nan or inf", "J holds nan or inf")
+    assert session.snapshot.warnings == (
+        "the gradient of x holds nan or inf",
+        "E holds nan or inf",
+        "J holds nan or inf",
+    )
     session.step()
     assert math.isnan(session.values["x"].item())
     assert any("x" in w for w in session.snapshot.warnings)

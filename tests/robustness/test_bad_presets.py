@@ -60,7 +60,9 @@ CASES: dict[str, str] = {
     "shape_matmul_mismatch.toml": "shape mismatch in '@': [2, 3] @ [2, 3]: inner sizes 3 and 2 differ",
     "shape_linear_in_features.toml": "layer() expects inputs with last dimension 3 (in_features), got shape [1, 2]",
     "shape_output_not_scalar.toml": "output 'J': must be a scalar cost, but has shape [2]; wrap it in mean() or sum()",
-    "shape_weight_mismatch.toml": "[modules.layer]: weight has shape [1, 3], expected [out_features, in_features] = [1, 2]",
+    "shape_weight_mismatch.toml": (
+        "[modules.layer]: weight has shape [1, 3], expected [out_features, in_features] = [1, 2]"
+    ),
     # modules other than Linear
     "module_conv_kernel_larger_than_input.toml": (
         "step 'J' (steps[0]): conv(): kernel size [3, 3] is larger than the input's height, width [2, 2] (padding 0)"
@@ -115,7 +117,8 @@ CASES: dict[str, str] = {
         "all elements of input should be between 0 and 1"
     ),
     "compute_initial_class_index_past_classes.toml": (
-        "cannot compute the initial values: step 'J': class index out of range in cross_entropy(): 7 is not a class of 0..2"
+        "cannot compute the initial values: step 'J': "
+        "class index out of range in cross_entropy(): 7 is not a class of 0..2"
     ),
     "compute_initial_class_index_minus_100.toml": (  # torch's ignore_index would drop the sample silently
         "cannot compute the initial values: step 'J': class index out of range in cross_entropy(): "
@@ -181,11 +184,15 @@ CASES: dict[str, str] = {
     "index_out_of_range.toml": (
         "cannot compute the initial values: step 'J': index out of range: 3 in dimension 0 of size 3 (shape [3, 2])"
     ),
-    "index_range_too_long.toml": "step 'J' (steps[0]): index out of range: range(3) in dimension 0 of size 2 (shape [2, 2])",
+    "index_range_too_long.toml": (
+        "step 'J' (steps[0]): index out of range: range(3) in dimension 0 of size 2 (shape [2, 2])"
+    ),
     "reshape_does_not_fit.toml": (
         "step 'J' (steps[0]): reshape() does not fit: shape [2, 3] has 6 elements, which do not fill [4, -1]"
     ),
-    "int_tensor_not_index.toml": "step 'J' (steps[0]): exp() needs float tensors: int tensors are indices (x[i]) or classes",
+    "int_tensor_not_index.toml": (
+        "step 'J' (steps[0]): exp() needs float tensors: int tensors are indices (x[i]) or classes"
+    ),
     # limits
     "limit_index_result.toml": (
         "step 'J' (steps[0]): an operation makes too large a tensor: "
@@ -354,7 +361,9 @@ def test_known_engine_bug(name, in_tmp, capsys, monkeypatch, record_property):
 
 
 def _ten_megabytes(path: Path) -> Path:
-    body = 'name = "big"\noutput = "J"\n\n[tensors.x]\nrole = "input"\nvalue = 1.0\n\n[[steps]]\nname = "J"\nexpr = "x"\n'
+    body = (
+        'name = "big"\noutput = "J"\n\n[tensors.x]\nrole = "input"\nvalue = 1.0\n\n[[steps]]\nname = "J"\nexpr = "x"\n'
+    )
     filler = "# " + "x" * 1021 + "\n"  # 1 KiB comment lines
     path.write_text(body + filler * (10 * 1024), encoding="utf-8")
     return path

@@ -19,7 +19,15 @@ import tomli_w
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
-from backprop_tui.engine import BackpropError, EditError, PresetError, Session, bundled_presets, load_preset, parse_preset
+from backprop_tui.engine import (
+    BackpropError,
+    EditError,
+    PresetError,
+    Session,
+    bundled_presets,
+    load_preset,
+    parse_preset,
+)
 from backprop_tui.engine.expr import FUNCTIONS, parse_expression
 from backprop_tui.engine.numbers import FLOAT32_MAX
 from robustness_support import FRAGILE_PRESET, bundled, preset_from, state_of, unchanged
@@ -223,7 +231,9 @@ small_numbers = st.one_of(st.floats(-5, 5), st.integers(-3, 3))
 tensor_value = st.one_of(
     small_numbers,
     st.lists(small_numbers, min_size=1, max_size=4),
-    st.integers(1, 3).flatmap(lambda n: st.lists(st.lists(small_numbers, min_size=n, max_size=n), min_size=1, max_size=3)),
+    st.integers(1, 3).flatmap(
+        lambda n: st.lists(st.lists(small_numbers, min_size=n, max_size=n), min_size=1, max_size=3)
+    ),
 )
 
 
@@ -237,7 +247,9 @@ tensor_tables = st.one_of(
     st.fixed_dictionaries({"role": st.just("target"), "dtype": st.just("int"), "init": st.just("randint"),
                            "shape": st.lists(st.integers(1, 4), min_size=1, max_size=2), "high": st.integers(1, 5)}),
 )
-tensor_sets = st.fixed_dictionaries({"x": tensor_tables, "w": tensor_tables}, optional={n: tensor_tables for n in "ybXc"})
+tensor_sets = st.fixed_dictionaries(
+    {"x": tensor_tables, "w": tensor_tables}, optional={n: tensor_tables for n in "ybXc"}
+)
 module_tables = st.fixed_dictionaries(
     {"type": st.just("Linear"), "in_features": st.integers(1, 3), "out_features": st.integers(1, 3)},
     optional={"bias": st.booleans(), "seed": st.integers(0, 5)},

@@ -34,4 +34,9 @@ def test_the_tab_command_quotes_what_it_is_given(tmp_path):
     words = shlex.split(app_command(str(odd)))
     assert words == [sys.executable, "-m", "backprop_tui", str(odd)]
     words = shlex.split(app_command("simple_nn", Path("/srv/a class")))
-    assert words[:3] == ["cd", "/srv/a class", "&&"] and words[3:] == [sys.executable, "-m", "backprop_tui", "simple_nn"]
+    assert words[:3] == ["cd", "/srv/a class", "&&"] and words[3:] == [
+        sys.executable,
+        "-m",
+        "backprop_tui",
+        "simple_nn",
+    ]

@@ -380,7 +380,9 @@ async def test_export_markdown_and_dot_are_the_engine_texts(tmp_path, monkeypatc
         await pilot.press("E", "enter")  # Markdown is the default, ./scalar_chain.md
         await pilot.pause()
         session = app.session
-        assert (tmp_path / "scalar_chain.md").read_text(encoding="utf-8") == to_markdown(session.snapshot, session.loss_history)
+        assert (tmp_path / "scalar_chain.md").read_text(encoding="utf-8") == to_markdown(
+            session.snapshot, session.loss_history
+        )
         await pilot.press("E", "shift+tab", "down", "down", "enter", "tab")
         await pilot.pause()
         assert app.screen.query_one("#export-path").value == "./scalar_chain.dot"
@@ -404,7 +406,12 @@ def test_screen_bindings_have_ids_tooltips_and_unique_ids():
     assert all(ids) and all(b.description and b.tooltip for b in bindings)
     assert len(ids) == len(set(ids))
     keys = {b.key: b.id for b in app.BINDINGS}
-    assert {keys["x"], keys["n"], keys["e"], keys["E"]} == {"app.loss_slice", "app.train", "app.custom_expression", "app.export"}
+    assert {keys["x"], keys["n"], keys["e"], keys["E"]} == {
+        "app.loss_slice",
+        "app.train",
+        "app.custom_expression",
+        "app.export",
+    }
 
 
 @pilot_test

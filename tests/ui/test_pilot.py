@@ -186,7 +186,10 @@ async def test_plus_and_minus_nudge_from_the_grid_and_the_leaf_list_and_type_int
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await select_leaf(pilot, "b")
-        footer_keys = lambda: {b.binding.description for b in app.screen.active_bindings.values()}
+
+        def footer_keys() -> set[str]:
+            return {b.binding.description for b in app.screen.active_bindings.values()}
+
         assert {"+step", "-step"} <= footer_keys()
         await pilot.press("enter")  # the input opens, with the value selected
         assert isinstance(app.focused, EditInput)

@@ -113,7 +113,9 @@ def problems(path: Path) -> list[str]:
             theirs = library_private_names(cls)
             for inner in ast.walk(node):
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner.name in theirs:
-                    found.append(f"{inner.lineno}: {node.name} defines {inner.name}, private in {cls.__mro__[1].__name__}")
+                    found.append(
+                        f"{inner.lineno}: {node.name} defines {inner.name}, private in {cls.__mro__[1].__name__}"
+                    )
                 elif (isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name)
                       and inner.value.id == "self" and inner.attr in theirs):
                     found.append(f"{inner.lineno}: {node.name} uses self.{inner.attr}, private in a library base")
@@ -123,7 +125,9 @@ def problems(path: Path) -> list[str]:
 def _params():
     for path in CHECKED:
         relative = path.relative_to(PACKAGE).as_posix()
-        marks = [pytest.mark.xfail(reason="being rewritten on the public line API")] if relative in BEING_REWRITTEN else []
+        marks = (
+            [pytest.mark.xfail(reason="being rewritten on the public line API")] if relative in BEING_REWRITTEN else []
+        )
         yield pytest.param(path, id=relative, marks=marks)
 
 

@@ -234,7 +234,11 @@ async def test_computations_that_go_bad_show_nan_with_a_warning_and_undo_brings_
             assert session.snapshot.loss == finite_loss
             assert not session.snapshot.warnings
             value_shown = static_text(app, "#header-output").strip().split(" Δ")[0]  # the delta from nan is Δnan
-            assert "nan" not in value_shown and "inf" not in value_shown and "nan" not in tree_label(app, bad).split(" Δ")[0]
+            assert (
+                "nan" not in value_shown
+                and "inf" not in value_shown
+                and "nan" not in tree_label(app, bad).split(" Δ")[0]
+            )
             await pilot.press("ctrl+y")  # and redo goes bad again without harm
             await pilot.pause()
             assert not math.isfinite(session.snapshot.loss)

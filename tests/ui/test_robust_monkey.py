@@ -26,7 +26,12 @@ from backprop_tui.ui.format import value_number
 from backprop_tui.ui.widgets.weight_editor import PAGE_SIZE, WeightEditor
 
 SIZE = (100, 30)
-BIG = {"mlp_784": 300, "deep_chain": 300, "makemore_backprop": 300, "mlp_1m": 100}  # slow to recompute and redraw: a few hundred keys each
+BIG = {
+    "mlp_784": 300,
+    "deep_chain": 300,
+    "makemore_backprop": 300,
+    "mlp_1m": 100,
+}  # slow to recompute and redraw: a few hundred keys each
 KEYS_PER_PRESET = 750
 BATCH = 10  # keys sent before waiting for the app to be idle
 PRESETS = sorted(bundled_presets())
@@ -82,7 +87,9 @@ async def settle(pilot) -> None:
 
 @pytest.mark.parametrize("preset", PRESETS)
 @pilot_test
-async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(preset, tmp_path, monkeypatch, record_property):
+async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(
+    preset, tmp_path, monkeypatch, record_property
+):
     monkeypatch.chdir(tmp_path)
     keys = sequence(preset, BIG.get(preset, KEYS_PER_PRESET))
     record_property("tried", len(keys))  # for docs/robustness.md (tests/robustness/report.py)

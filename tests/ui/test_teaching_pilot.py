@@ -11,7 +11,17 @@ import os
 
 import torch
 from textual.widgets import DataTable, Input
-from ui_support import make_app, pilot_test, plain, ready, scroll_inspector, select_leaf, settle, static_text, tree_label
+from ui_support import (
+    make_app,
+    pilot_test,
+    plain,
+    ready,
+    scroll_inspector,
+    select_leaf,
+    settle,
+    static_text,
+    tree_label,
+)
 
 from backprop_tui.ui.format import fmt
 from backprop_tui.ui.screens.gradcheck import GradcheckScreen
@@ -65,7 +75,10 @@ async def test_contributions_add_up_to_the_grad_on_gradient_accumulation():
         assert "Contributions" in text
         assert f"from p  (∂f/∂p · ∂p/∂x)  {fmt(via_p)}" in text
         assert f"from f  (∂f/∂x directly)  {fmt(direct)}" in text
-        assert f"sum  {fmt(via_p)} + {fmt(direct)} = {fmt(x.grad.item())}   autograd's ∂f/∂x = {fmt(x.grad.item())}" in text
+        assert (
+            f"sum  {fmt(via_p)} + {fmt(direct)} = {fmt(x.grad.item())}   autograd's ∂f/∂x = {fmt(x.grad.item())}"
+            in text
+        )
         assert "x is used 2 times" in text
         # and as the sum over paths: x → p → f and x → f
         assert "x → p → f: 3 × 1 = 3" in text

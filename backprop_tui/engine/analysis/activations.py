@@ -53,7 +53,9 @@ def activations(state: State) -> tuple[Activation, ...]:
                 # deep_chain's 250), else the same torch ops on the forward pass's tensors
                 z = env[arg.name] if isinstance(arg, Ref) else torch.as_tensor(evaluate(arg, ops))
                 out = env[step.name] if call is step.expr.tree else torch.as_tensor(evaluate(call, ops))
-                found.append(Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad))
+                found.append(
+                    Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad)
+                )
     return tuple(found)
 
 

@@ -67,13 +67,21 @@ def split_grad(live: Live, name: str) -> NodeContributions:
     tensor = live.tensor(name)
     output = live.graph.preset.output
     if not live.has_grad(name):
-        why = "holds class indices (int): no gradient" if not tensor.is_floating_point() else "does not require grad: PyTorch computes no gradient for it"
+        why = (
+            "holds class indices (int): no gradient"
+            if not tensor.is_floating_point()
+            else "does not require grad: PyTorch computes no gradient for it"
+        )
         return NodeContributions(name, None, (), None, f"{name} {why}")
     grad = _array(live.grad(name))
     if grad is None:  # e.g. softmax_classifier's probs: computed for reading, not used by the loss
-        return NodeContributions(name, None, (), None, f"{name} does not lead to the output {output}: backward never reaches it")
+        return NodeContributions(
+            name, None, (), None, f"{name} does not lead to the output {output}: backward never reaches it"
+        )
     if name == output:
-        return NodeContributions(name, grad, (), grad, f"{name} is the output: backward starts with ∂{name}/∂{name} = 1")
+        return NodeContributions(
+            name, grad, (), grad, f"{name} is the output: backward starts with ∂{name}/∂{name} = 1"
+        )
     parts = []
     for consumer in live.graph.consumers[name]:
         consumer_grad = live.grad(consumer)

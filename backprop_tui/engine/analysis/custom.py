@@ -40,7 +40,10 @@ def parse_statements(text: str) -> list[tuple[str | None, str]]:
         elif i == len(parts) - 1:
             statements.append((None, part.strip()))
         else:
-            raise PresetError(f"{SOURCE}: {part.strip()!r} must be an assignment, e.g. h = x + 5; only the last line may be a bare expression")
+            raise PresetError(
+                f"{SOURCE}: {part.strip()!r} must be an assignment, e.g. h = x + 5; "
+                "only the last line may be a bare expression"
+            )
     if len(statements) > MAX_STEPS:
         raise PresetError(f"{SOURCE}: {len(statements)} statements; the limit is {MAX_STEPS}")
     return statements
@@ -59,7 +62,9 @@ def free_names(text: str) -> tuple[str, ...]:
     return tuple(free)
 
 
-def custom_document(text: str, values: Mapping[str, Any], split: bool = True, title: str | None = None) -> dict[str, Any]:
+def custom_document(
+    text: str, values: Mapping[str, Any], split: bool = True, title: str | None = None
+) -> dict[str, Any]:
     """The preset as TOML data: what a user would write in a file for this expression."""
     try:
         return _document(text, values, split, title)

@@ -73,7 +73,10 @@ def _dead_relu(act: Activation) -> list[Flag]:
     for unit in np.flatnonzero((z <= 0).all(axis=0)):
         where = f"unit {unit} of relu({act.arg})" if z.shape[1] > 1 else f"relu({act.arg})"
         if samples > 1:
-            why = f"its input is ≤ 0 for all {samples} samples (max {fmt(float(z[:, unit].max()))}), so no gradient passes and what feeds it stops learning"
+            why = (
+                f"its input is ≤ 0 for all {samples} samples (max {fmt(float(z[:, unit].max()))}), "
+                "so no gradient passes and what feeds it stops learning"
+            )
         else:
             why = f"its input {fmt(float(z[0, unit]))} is ≤ 0, so relu'(z) = 0 and no gradient passes"
         result.append(Flag("dead_relu", act.step, where, f"dead ReLU in {act.step}: {where}: {why}"))
@@ -105,7 +108,8 @@ def _saturated(act: Activation, threshold: float) -> list[Flag]:
     where = f"{act.func}({act.arg})"
     reason = (
         f"saturated {act.func} in {act.step}: {int(hit.sum())} of {hit.size} elements have {symbol} < {fmt(threshold)} "
-        f"(smallest {fmt(float(slope.min()))} at |z| up to {fmt(float(np.abs(act.input).max()))}), so gradients through it nearly vanish"
+        f"(smallest {fmt(float(slope.min()))} at |z| up to {fmt(float(np.abs(act.input).max()))}), "
+        "so gradients through it nearly vanish"
     )
     return [Flag("saturated", act.step, where, reason)]
 
@@ -119,10 +123,19 @@ def _nonfinite(live) -> list[Flag]:
     for name, tensor in live.trace.tensors.items():
         value = tensor.detach()
         if value.is_floating_point() and not bool(value.isfinite().all()):
-            result.append(Flag("nonfinite", name, name, f"{name} holds nan or inf: {_count_bad(value)} elements; everything computed from it is unreliable"))
+            result.append(
+                Flag(
+                    "nonfinite",
+                    name,
+                    name,
+                    f"{name} holds nan or inf: {_count_bad(value)} elements; everything computed from it is unreliable",
+                )
+            )
         grad = live.grad(name)
         if grad is not None and not bool(grad.isfinite().all()):
-            result.append(Flag("nonfinite", name, name, f"the gradient of {name} holds nan or inf ({_count_bad(grad)} elements)"))
+            result.append(
+                Flag("nonfinite", name, name, f"the gradient of {name} holds nan or inf ({_count_bad(grad)} elements)")
+            )
     return result
 
 

@@ -81,7 +81,9 @@ def gradcheck(
     A tensor larger than its share of the budget is checked at evenly spaced elements.
     """
     live = run_live(state)
-    names = [n for n in (leaves if leaves is not None else state.values) if live.grad(n) is not None and live.has_grad(n)]
+    names = [
+        n for n in (leaves if leaves is not None else state.values) if live.grad(n) is not None and live.has_grad(n)
+    ]
     total = sum(state.values[n].numel() for n in names)
     checker = _Checker(state, live, rtol, atol, step)
     share = max(1, max_elements // max(1, len(names)))
@@ -102,7 +104,9 @@ def gradcheck(
     return GradCheck(result, total, len(result), step, summary)
 
 
-def check_element(state: State, name: str, index: Index | None = None, rtol: float = RTOL, atol: float = ATOL, step: float = 1e-6) -> ElementCheck:
+def check_element(
+    state: State, name: str, index: Index | None = None, rtol: float = RTOL, atol: float = ATOL, step: float = 1e-6
+) -> ElementCheck:
     """One leaf element's check (the inspector's question for the selected element)."""
     index = check_leaf_element(state, name, index)
     live = run_live(state)
@@ -171,7 +175,9 @@ class YourGradient:
     text: str
 
 
-def check_your_gradient(snapshot: Snapshot, name: str, index: Index | None, typed: float, rtol: float = 1e-3, atol: float = 1e-6) -> YourGradient:
+def check_your_gradient(
+    snapshot: Snapshot, name: str, index: Index | None, typed: float, rtol: float = 1e-3, atol: float = 1e-6
+) -> YourGradient:
     """Compare a hand-derived value with autograd's grad of `name[index]`.
 
     "exact" means equal as float32 numbers (typing 0.1 for a stored 0.1 is exact);
@@ -189,7 +195,9 @@ def check_your_gradient(snapshot: Snapshot, name: str, index: Index | None, type
     try:
         expected = float(node.grad[tuple(index)])
     except (IndexError, TypeError):
-        raise AnalysisError(f"{format_index(name, tuple(index))} is not an element of {name} (shape {list(node.shape)})") from None
+        raise AnalysisError(
+            f"{format_index(name, tuple(index))} is not an element of {name} (shape {list(node.shape)})"
+        ) from None
     if not math.isfinite(typed):
         raise AnalysisError("type a finite number")
     label = f"∂{snapshot.output}/∂{format_index(name, tuple(index))}"

@@ -100,8 +100,9 @@ class Live:
     """One forward + backward on a private graph, with the autograd graph kept alive.
 
     `trace.tensors[name]` are the live tensors; the graph is retained, so it can be asked
-    again with `torch.autograd.grad` (not so a session's own pass: see session_pass). `grads` are the `.grad`s right after backward: a
-    later `autograd.grad` through a step fires its retain_grad hook, which sets that
+    again with `torch.autograd.grad` (not so a session's own pass: see session_pass).
+    `grads` are the `.grad`s right after backward: a later `autograd.grad` through a step
+    fires its retain_grad hook, which sets that
     step's `.grad` to the sum so far, so the live `.grad` attributes must not be read
     afterwards (tests/engine checks that `grads` keep their values).
     """
@@ -216,7 +217,10 @@ def check_leaf_element(state: State, name: str, index: Index | None) -> Index:
         raise AnalysisError(f"{name} holds class indices (int): it has no gradient")
     if not index:
         if tensor.numel() != 1:
-            raise AnalysisError(f"{name} has shape {list(tensor.shape)}: choose one element, e.g. {name}[{','.join('0' * tensor.dim())}]")
+            raise AnalysisError(
+                f"{name} has shape {list(tensor.shape)}: "
+                f"choose one element, e.g. {name}[{','.join('0' * tensor.dim())}]"
+            )
         return (0,) * tensor.dim()
     index = tuple(index)
     if len(index) != tensor.dim() or any(

@@ -175,7 +175,8 @@ def _chain_text(out: str, name: str, terms: list[ChainTerm], grad: np.ndarray) -
     symbols = " + ".join(t.symbol for t in terms)
     if scalar:
         numbers = " + ".join(
-            fmt(t.local.value) if t.consumer == out else f"{fmt(float(t.upstream))} · {fmt(t.local.value)}" for t in terms
+            fmt(t.local.value) if t.consumer == out else f"{fmt(float(t.upstream))} · {fmt(t.local.value)}"
+            for t in terms
         )
         return f"{lhs} = {symbols} = {numbers} = {fmt(float(grad))}"
     products = "vector-Jacobian product" + ("s" if len(terms) > 1 else "")

@@ -42,7 +42,9 @@ class LossSlice:
     text: str
 
 
-def loss_slice(state: State, name: str, index: Index | None = None, span: float | None = None, points: int = 41) -> LossSlice:
+def loss_slice(
+    state: State, name: str, index: Index | None = None, span: float | None = None, points: int = 41
+) -> LossSlice:
     """The output at `points` values of `name[index]` from x0 − span to x0 + span.
 
     `span` defaults to max(1, |x0|) / 2, wide enough to see the curve bend and narrow
@@ -75,5 +77,8 @@ def loss_slice(state: State, name: str, index: Index | None = None, span: float 
         array.setflags(write=False)
     label = format_index(name, index)
     out = state.preset.output
-    text = f"{out} along {label} from {fmt(xs[0])} to {fmt(xs[-1])}; at {label} = {fmt(x0)}, {out} = {fmt(y0)} and the tangent's slope is ∂{out}/∂{label} = {fmt(slope)}"
+    text = (
+        f"{out} along {label} from {fmt(xs[0])} to {fmt(xs[-1])}; at {label} = {fmt(x0)}, {out} = {fmt(y0)} "
+        f"and the tangent's slope is ∂{out}/∂{label} = {fmt(slope)}"
+    )
     return LossSlice(label, out, x0, y0, slope, bool(state.requires_grad.get(name)), xs, ys, tangent, text)

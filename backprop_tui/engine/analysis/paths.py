@@ -92,7 +92,9 @@ def paths(state: State, name: str, index: Index | None = None, max_paths: int = 
 
     n_routes, routes = _routes(live, name, nodes)
     if not nodes:
-        return Paths(source, (), 0, (), 0, 0.0, derivative, grad, f"{source} does not reach {out}: no path, ∂{out}/∂{source} = 0")
+        return Paths(
+            source, (), 0, (), 0, 0.0, derivative, grad, f"{source} does not reach {out}: no path, ∂{out}/∂{source} = 0"
+        )
 
     edges = _edges(live, nodes)
     if edges is None:  # some Jacobian too large to build
@@ -100,7 +102,9 @@ def paths(state: State, name: str, index: Index | None = None, max_paths: int = 
             f"{source} reaches {out} along {_count(n_routes, 'route')} of nodes, through tensors too large to "
             f"list element paths; all paths together give ∂{out}/∂{source} = {fmt(derivative)} (autograd)"
         )
-        return Paths(source, (), None, tuple(Route(r, None, None) for r in routes), n_routes, None, derivative, grad, summary)
+        return Paths(
+            source, (), None, tuple(Route(r, None, None) for r in routes), n_routes, None, derivative, grad, summary
+        )
 
     counts, sums = _forward_dp(nodes, edges, name, flat, shapes)
     n_paths = int(round(counts[out][0]))

@@ -44,7 +44,9 @@ class PerSample:
 def batch_leaves(state: State) -> tuple[tuple[str, ...], int]:
     """The inputs/targets with a batch dimension (their first), and the batch size."""
     preset = state.preset
-    batched = [leaf.name for leaf in preset.leaves if leaf.role in ("input", "target") and state.values[leaf.name].dim() >= 1]
+    batched = [
+        leaf.name for leaf in preset.leaves if leaf.role in ("input", "target") and state.values[leaf.name].dim() >= 1
+    ]
     sizes = {state.values[name].shape[0] for name in batched}
     if not batched:
         raise AnalysisError("no batch here: the inputs and targets are scalars")
@@ -87,8 +89,19 @@ def per_sample(state: State, leaves: Iterable[str] | None = None) -> PerSample:
     result = {}
     for n, sample_grads in stacked.items():
         shares = None if weight is None else weight * sample_grads
-        result[n] = LeafShares(n, _frozen(batch_grads[n]), _frozen(sample_grads), None if shares is None else _frozen(shares))
-    return PerSample(size, batched, combine, weight, tuple(losses), batch_loss, result, _explain(state, combine, size, losses, batch_loss))
+        result[n] = LeafShares(
+            n, _frozen(batch_grads[n]), _frozen(sample_grads), None if shares is None else _frozen(shares)
+        )
+    return PerSample(
+        size,
+        batched,
+        combine,
+        weight,
+        tuple(losses),
+        batch_loss,
+        result,
+        _explain(state, combine, size, losses, batch_loss),
+    )
 
 
 def _combination(batch_loss, losses, batch_grads, stacked, size) -> tuple[str, float | None]:
@@ -96,7 +109,12 @@ def _combination(batch_loss, losses, batch_grads, stacked, size) -> tuple[str, f
     for combine, weight in (("mean", 1.0 / size), ("sum", 1.0)):
         loss_ok = np.isclose(weight * sum(losses), batch_loss, rtol=_RTOL, atol=_ATOL)
         grads_ok = all(
-            np.allclose(weight * g.sum(axis=0), batch_grads[n], rtol=_RTOL, atol=_ATOL * max(1.0, float(np.abs(g).max(initial=0))))
+            np.allclose(
+                weight * g.sum(axis=0),
+                batch_grads[n],
+                rtol=_RTOL,
+                atol=_ATOL * max(1.0, float(np.abs(g).max(initial=0))),
+            )
             for n, g in stacked.items()
         )
         if loss_ok and grads_ok:
@@ -117,7 +135,10 @@ def _explain(state: State, combine: str, size: int, losses: list[float], batch_l
             f"{out} is the sum of the {size} per-sample losses ({parts} = {fmt(batch_loss)}), "
             "so each sample's share of a gradient is its whole own gradient"
         )
-    return f"{out} is neither the mean nor the sum of the per-sample losses: the samples interact, so there are no separate shares"
+    return (
+        f"{out} is neither the mean nor the sum of the per-sample losses: "
+        "the samples interact, so there are no separate shares"
+    )
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -70,10 +70,18 @@ def forward_steps(state: State) -> tuple[ForwardStep, ...]:
         else:
             tree = step_spec(graph.preset, name).expr.tree
             text = f"{name} = {show(tree, display=True)}"
-            scalars = {n: float(tensors[n].detach().reshape(-1)[0]) for n in graph.inputs[name] if tensors[n].numel() == 1 and tensors[n].dim() == 0}
+            scalars = {
+                n: float(tensors[n].detach().reshape(-1)[0])
+                for n in graph.inputs[name]
+                if tensors[n].numel() == 1 and tensors[n].dim() == 0
+            }
             if scalars and len(scalars) == len(graph.inputs[name]):
                 text += f" = {show(_substitute(tree, scalars), display=True)}"
-            text += f" = {format_array(value)}" if value.size == 1 else f" → {format_shape(value.shape)}: {format_array(value)}"
+            text += (
+                f" = {format_array(value)}"
+                if value.size == 1
+                else f" → {format_shape(value.shape)}: {format_array(value)}"
+            )
         result.append(ForwardStep(i, name, kind, graph.inputs[name], value, text))
     return tuple(result)
 
@@ -97,7 +105,10 @@ def backward_steps(state: State) -> tuple[BackwardStep, ...]:
         if name in graph.preset.leaf_names:
             parts = received.get(name, [])
             sum_text = " + ".join(format_array(p) for p in parts) if len(parts) > 1 else ""
-            text = f"{name}.grad = {sum_text + ' = ' if sum_text else ''}{format_array(grad)} (AccumulateGrad stores it in the leaf)"
+            text = (
+                f"{name}.grad = {sum_text + ' = ' if sum_text else ''}{format_array(grad)} "
+                "(AccumulateGrad stores it in the leaf)"
+            )
         else:
             for input_name in graph.inputs[name]:
                 if not live.has_grad(input_name):
@@ -110,7 +121,17 @@ def backward_steps(state: State) -> tuple[BackwardStep, ...]:
                 accumulated.setflags(write=False)
                 running[input_name] = accumulated
                 complete = len(received[input_name]) == len(splits[input_name].contributions)
-                pushes.append(Push(input_name, grad, local, contribution, accumulated, complete, _push_text(output, name, input_name, grad, local, contribution, accumulated, complete)))
+                pushes.append(
+                    Push(
+                        input_name,
+                        grad,
+                        local,
+                        contribution,
+                        accumulated,
+                        complete,
+                        _push_text(output, name, input_name, grad, local, contribution, accumulated, complete),
+                    )
+                )
             seed = " (the seed: ∂{0}/∂{0} = 1)".format(name) if name == output else ""
             targets = ", ".join(p.input for p in pushes) or "nothing (no input requires grad)"
             text = f"{name}: grad {format_array(grad)}{seed}; sends to {targets}"
@@ -120,7 +141,9 @@ def backward_steps(state: State) -> tuple[BackwardStep, ...]:
 
 def _push_text(output, node, input_name, incoming, local, contribution, accumulated, complete) -> str:
     if incoming.size == 1 and local.value is not None:
-        line = f"{node} → {input_name}: {_factor(float(incoming))} × {_factor(local.value)} = {fmt(float(contribution))}"
+        line = (
+            f"{node} → {input_name}: {_factor(float(incoming))} × {_factor(local.value)} = {fmt(float(contribution))}"
+        )
     else:
         line = f"{node} → {input_name}: ∂{output}/∂{node} · ∂{node}/∂{input_name} = {format_array(contribution)}"
     if not np.array_equal(accumulated, contribution):

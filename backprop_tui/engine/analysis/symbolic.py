@@ -173,7 +173,7 @@ def _d(tree: Expr, v: str) -> Expr:
             return sub(div(da, b), div(mul(a, db), power(b, Num(2.0))))
         case BinOp("**", a, b):
             return _d_power(a, b, v)
-        case Call(func, (u,), kwargs) if func in ELEMENTWISE_FUNCS:
+        case Call(func, (u,), _) if func in ELEMENTWISE_FUNCS:
             return mul(_d_function(func, u), _d(u, v))
         case Call("sum", (u,), ()):
             return _d(u, v)

@@ -90,7 +90,13 @@ def train(
             for n, g in grads.items():
                 values[n] = values[n] - lr * g  # as Session.step does
         held = dict(grads)
-        info = TrainingStep(k, loss, _norm(grads.values()), _norm(fresh.values()), {n: _array(g) for n, g in grads.items()} if record else {})
+        info = TrainingStep(
+            k,
+            loss,
+            _norm(grads.values()),
+            _norm(fresh.values()),
+            {n: _array(g) for n, g in grads.items()} if record else {},
+        )
         done.append(info)
         if not math.isfinite(loss):
             stopped = f"diverged: the loss is {fmt(loss)} at step {k}"

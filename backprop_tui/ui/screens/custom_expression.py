@@ -135,7 +135,9 @@ class CustomExpressionScreen(Dialog["Session | None"]):
             names = free_names(expression)
             extra = [name for name in values if name not in names]
             if extra:
-                raise BackpropError(f"values: {', '.join(extra)} not in the expression (it reads {', '.join(names) or 'no names'})")
+                raise BackpropError(
+                    f"values: {', '.join(extra)} not in the expression (it reads {', '.join(names) or 'no names'})"
+                )
             session = Session(custom_preset(expression, values))
         except BackpropError as exc:
             message.update(Text(str(exc), style="bold red"))

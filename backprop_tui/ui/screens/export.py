@@ -180,7 +180,9 @@ class ExportScreen(Dialog[str | None]):
         self._write(path, text)
 
     def _kept(self, shown: str) -> None:
-        self.query_one("#export-message", Label).update(Text(f"{shown} kept as it was; nothing written", style="yellow"))
+        self.query_one("#export-message", Label).update(
+            Text(f"{shown} kept as it was; nothing written", style="yellow")
+        )
 
     def _write(self, path: Path, shown: str) -> None:
         from backprop_tui.engine.files import atomic_write_text

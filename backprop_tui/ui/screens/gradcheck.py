@@ -129,8 +129,13 @@ class GradcheckScreen(Dialog[None]):
             return
         result = self.result = message.result
         verdict = ("all agree" if result.passed else "disagreements found") if result.elements else ""
-        summary.update(Text.assemble((result.summary, "bold"), (f"   {verdict}", "green" if result.passed else "bold red"),
-                                     (f"   h = {fmt(result.step)}·max(1, |x|)", "dim")))
+        summary.update(
+            Text.assemble(
+                (result.summary, "bold"),
+                (f"   {verdict}", "green" if result.passed else "bold red"),
+                (f"   h = {fmt(result.step)}·max(1, |x|)", "dim"),
+            )
+        )
         table = self.query_one(DataTable)
         with self.app.batch_update():
             for i, e in enumerate(result.elements):

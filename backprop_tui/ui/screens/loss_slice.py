@@ -135,7 +135,10 @@ class LossSliceScreen(Dialog[None]):
         plt.clear_figure()
         xs = result.xs.tolist()
         # nan/inf (log of a negative, overflow) would crash plotext's axis labels: plot the finite points
-        for ys, label, color in ((result.ys.tolist(), result.output, "cyan"), (result.tangent.tolist(), "tangent", "yellow")):
+        for ys, label, color in (
+            (result.ys.tolist(), result.output, "cyan"),
+            (result.tangent.tolist(), "tangent", "yellow"),
+        ):
             points = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
             if points:
                 plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille", color=color)

@@ -56,7 +56,9 @@ class SavePresetScreen(Dialog[str | None]):
         event.stop()
         path = event.value.strip()
         if not path:
-            self.query_one("#save-message", Label).update(Text("enter the path of the new preset file", style="bold red"))
+            self.query_one("#save-message", Label).update(
+                Text("enter the path of the new preset file", style="bold red")
+            )
             return
         if "\n" in path or "\r" in path or "\0" in path:
             self.query_one("#save-message", Label).update(Text("a path is one line", style="bold red"))

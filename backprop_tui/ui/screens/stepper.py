@@ -24,13 +24,29 @@ WINDOW = 7  # nodes of the order line shown around the current one
 
 class StepThroughScreen(Dialog[None]):
     BINDINGS = [
-        Binding("escape", "close", "Close", id="steps.close", tooltip="Leave the step-through; the graph keeps the last node."),
+        Binding(
+            "escape",
+            "close",
+            "Close",
+            id="steps.close",
+            tooltip="Leave the step-through; the graph keeps the last node.",
+        ),
         Binding("right,space,enter", "move(1)", "Next", id="steps.next", tooltip="The next node of this pass."),
-        Binding("left,backspace", "move(-1)", "Previous", id="steps.previous", tooltip="The previous node of this pass."),
+        Binding(
+            "left,backspace", "move(-1)", "Previous", id="steps.previous", tooltip="The previous node of this pass."
+        ),
         Binding("home", "jump(0)", "First", id="steps.first", show=False, tooltip="The first node of this pass."),
         Binding("end", "jump(-1)", "Last", id="steps.last", show=False, tooltip="The last node of this pass."),
-        Binding("b", "switch('backward')", "Backward", id="steps.backward", tooltip="Walk the backward pass (from the output)."),
-        Binding("B", "switch('forward')", "Forward", id="steps.forward", tooltip="Walk the forward pass (leaves first)."),
+        Binding(
+            "b",
+            "switch('backward')",
+            "Backward",
+            id="steps.backward",
+            tooltip="Walk the backward pass (from the output).",
+        ),
+        Binding(
+            "B", "switch('forward')", "Forward", id="steps.forward", tooltip="Walk the forward pass (leaves first)."
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -184,9 +200,14 @@ class StepThroughScreen(Dialog[None]):
             lines.append("\n")
             lines.append(f"  {push.text}\n", style="green")
             if push.complete:
-                lines.append(f"  {push.input} has received every part: its grad is {format_array(push.accumulated)}\n", style="dim")
+                lines.append(
+                    f"  {push.input} has received every part: its grad is {format_array(push.accumulated)}\n",
+                    style="dim",
+                )
             else:
-                lines.append(f"  {push.input} has {format_array(push.accumulated)} so far; more parts to come\n", style="yellow")
+                lines.append(
+                    f"  {push.input} has {format_array(push.accumulated)} so far; more parts to come\n", style="yellow"
+                )
         return lines
 
     def _forward(self, step) -> Text:

@@ -80,7 +80,8 @@ class AccumulationReady(Message):
 
 class TrainingScreen(Dialog[None]):
     DEFAULT_CSS = """
-    TrainingScreen { background: $background; }  /* opaque: a focus or layout change does not re-render the dimmed explorer beneath (20-60 ms) */
+    /* opaque: a focus or layout change does not re-render the dimmed explorer beneath (20-60 ms) */
+    TrainingScreen { background: $background; }
     TrainingScreen .wide-dialog { border: thick $primary; background: $surface; padding: 0 1; }
     TrainingScreen #train-box { width: 96%; height: 94%; max-height: 94%; }
     TrainingScreen #train-row { height: 3; }
@@ -88,10 +89,12 @@ class TrainingScreen(Dialog[None]):
     TrainingScreen #train-steps { width: 14; }
     TrainingScreen #train-accumulate { width: auto; margin-left: 2; }
     TrainingScreen #train-message { height: auto; width: 100%; }
-    TrainingScreen #train-explain-scroll { height: auto; max-height: 45%; }  /* the plot, status and keys stay in view */
+    /* the plot, status and keys stay in view */
+    TrainingScreen #train-explain-scroll { height: auto; max-height: 45%; }
     TrainingScreen #train-explain { height: auto; color: $text-muted; }
     TrainingScreen #train-plot { height: 1fr; min-height: 6; }
-    TrainingScreen #train-status { height: auto; min-height: 2; }  /* the final report has two lines: the plot keeps its size */
+    /* the final report has two lines: the plot keeps its size */
+    TrainingScreen #train-status { height: auto; min-height: 2; }
     TrainingScreen #train-keys { height: 1; }
     """
 
@@ -118,8 +121,14 @@ class TrainingScreen(Dialog[None]):
     def compose(self):
         session = self.session
         with Vertical(id="train-box", classes="wide-dialog"):
-            yield Static(Text.assemble(("Training: ", "bold"), (f"SGD on {session.preset.name} ", "bold cyan"),
-                                       (f" · learning rate {fmt(session.learning_rate)} (l in the explorer)", "dim")), id="train-title")
+            yield Static(
+                Text.assemble(
+                    ("Training: ", "bold"),
+                    (f"SGD on {session.preset.name} ", "bold cyan"),
+                    (f" · learning rate {fmt(session.learning_rate)} (l in the explorer)", "dim"),
+                ),
+                id="train-title",
+            )
             with Horizontal(id="train-row"):
                 yield Label("Steps", id="train-steps-label")
                 yield Input(str(DEFAULT_STEPS), id="train-steps", type="integer")
@@ -390,7 +399,9 @@ class LossCurve(PlotextPlot):
         return super().render()
 
 
-def build_elsewhere(plt, size: tuple[int, int], theme: str, losses: list[float], label: str, out: str) -> "tuple | None":
+def build_elsewhere(
+    plt, size: tuple[int, int], theme: str, losses: list[float], label: str, out: str
+) -> "tuple | None":
     """In a worker thread, on a Plot of its own: the curve as LossCurve.render would build it."""
     width, height = size
     if not width or not height:

@@ -42,7 +42,9 @@ class YourGradientScreen(Dialog[None]):
     #yg-details { height: auto; }
     """
 
-    def __init__(self, snapshot: "Snapshot", name: str, index: tuple[int, ...] | None, cursor_blink: bool = True) -> None:
+    def __init__(
+        self, snapshot: "Snapshot", name: str, index: tuple[int, ...] | None, cursor_blink: bool = True
+    ) -> None:
         super().__init__()
         self.snapshot = snapshot
         self.node_name = name

@@ -177,7 +177,11 @@ def _contributions(state, snapshot, name, index, cache) -> list[Text]:
     scalar = all(p.value.size == 1 for p in split.contributions) or bool(index and len(index) == len(shape))
     shown = []
     for part in split.contributions:
-        how = f"∂{out}/∂{name} directly" if part.consumer == out else f"∂{out}/∂{part.consumer} · ∂{part.consumer}/∂{name}"
+        how = (
+            f"∂{out}/∂{name} directly"
+            if part.consumer == out
+            else f"∂{out}/∂{part.consumer} · ∂{part.consumer}/∂{name}"
+        )
         value = _element(part.value, index)
         shown.append(value)
         line = Text("  from ")
@@ -297,7 +301,9 @@ def _per_sample(state, snapshot, name, index, cache) -> list[Text]:
         lines.append(Text(f"  … and {n - MAX_SAMPLES_SHOWN} more samples", style="dim"))
     batch = fmt(float(shares.batch_grad[element]))
     if result.combine in ("mean", "sum"):
-        lines.append(Text(f"  the {n} shares add up to the batch gradient ∂{snapshot.output}/∂{where} = {batch}", style="bold"))
+        lines.append(
+            Text(f"  the {n} shares add up to the batch gradient ∂{snapshot.output}/∂{where} = {batch}", style="bold")
+        )
     else:
         lines.append(Text(f"  batch gradient ∂{snapshot.output}/∂{where} = {batch}", style="bold"))
     return lines

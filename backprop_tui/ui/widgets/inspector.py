@@ -383,6 +383,8 @@ class Inspector(VerticalScroll):
             )
         mask = changed(node.value, old)
         if mask is not None and mask.any():
-            lines.append(Text(f"{int(mask.sum())} element(s) changed with the last edit (shown reversed)", style=CHANGED))
+            lines.append(
+                Text(f"{int(mask.sum())} element(s) changed with the last edit (shown reversed)", style=CHANGED)
+            )
         return lines
 
