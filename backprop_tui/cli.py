@@ -198,9 +198,14 @@ def _open_session(spec: str):
     from backprop_tui.engine import BackpropError, Session, load_preset, resolve_preset
 
     try:
-        return Session(load_preset(resolve_preset(spec)))
+        preset = load_preset(resolve_preset(spec))
     except BackpropError as exc:
         raise CliError("PRESET", str(exc), EXIT_INVALID) from None
+    try:
+        return Session(preset)
+    except BackpropError as exc:  # as check words it: the file, then what torch refused
+        name = Path(preset.source).name
+        raise CliError("PRESET", f"{name}: cannot compute the initial values: {exc}", EXIT_INVALID) from None
 
 
 def _take_steps(session, steps: int) -> tuple[int, str] | None:

@@ -177,7 +177,7 @@ class Session:
             rg = self.requires_grad[node.name]
             changes.append(Change(node.name, None, old, new, rg, rg))
         if not changes:
-            raise EditError("no leaf requires grad: there is nothing for SGD to update")
+            raise EditError(f"{self.snapshot.no_gradient_reason()}: there is nothing for SGD to update")
         before = () if self._history_is_current() else (self.snapshot.loss,)
         entry = Entry(f"SGD step (lr {fmt(lr)})", tuple(changes))
         snapshot = self._apply(entry, forward=True)

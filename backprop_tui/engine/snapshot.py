@@ -82,6 +82,14 @@ class Snapshot:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {n.name: n for n in self.nodes})
 
+    def no_gradient_reason(self) -> str:
+        """Why no leaf has a gradient: an int output (argmax) has none to give, or no leaf asks for one."""
+        if self.node(self.output).dtype == "int":
+            return f"{self.output} is an int tensor, which has no gradient (argmax gives positions): no leaf gets one"
+        if not any(n.requires_grad for n in self.nodes if n.is_leaf):
+            return "no leaf requires grad"
+        return f"no leaf that requires grad reaches {self.output} through operations with a gradient"
+
     def node(self, name: str) -> Node:
         return self._index[name]  # type: ignore[attr-defined]
 

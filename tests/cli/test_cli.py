@@ -365,3 +365,29 @@ def test_huge_numbers_are_shortened_without_printing_them():
     assert [int_digits(n) for n in (0, 9, 10, 99, 100, 10**80 - 1, 10**80)] == [1, 1, 2, 2, 3, 80, 81]
     assert shown([1.5, 16**2000 - 1]) == "[1.5, 173766203193… (2409 digits)]"
     assert shown(list(range(100))).endswith(", …]") and len(shown(list(range(100)))) < 70
+
+
+def test_show_names_the_file_whose_values_torch_refuses(capsys):
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "data" / "bad_presets"
+    code, out, err = run(capsys, "show", str(corpus / "compute_initial_bce_out_of_range.toml"))
+    assert code == 1 and out == ""
+    assert err == (
+        "backprop-tui: PRESET: compute_initial_bce_out_of_range.toml: cannot compute the initial values: "
+        "step 'J': cannot compute bce() on shapes [1], [1]: all elements of input should be between 0 and 1\n"
+    )
+
+
+def test_sgd_on_an_int_output_gives_the_true_reason(capsys, tmp_path):
+    """x requires grad, but argmax(x) is an int tensor: SGD has nothing to do because the
+    output has no gradient, not because no leaf requires grad."""
+    path = tmp_path / "argmax.toml"
+    path.write_text('output = "J"\n[tensors.x]\nrole = "parameter"\nvalue = [1.0, 3.0, 2.0]\n'
+                    '[[steps]]\nname = "J"\nexpr = "argmax(x)"\n')
+    code, out, err = run(capsys, "show", str(path), "--steps", "1")
+    assert code == 1
+    assert err == (
+        "backprop-tui: --steps 1: step 1: J is an int tensor, which has no gradient (argmax gives positions): "
+        "no leaf gets one: there is nothing for SGD to update\n"
+    )

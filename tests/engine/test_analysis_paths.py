@@ -130,3 +130,20 @@ def test_an_inputs_derivative_is_what_backward_gives_when_it_requires_grad(prese
             if p.total is not None:
                 assert p.total == pytest.approx(p.derivative, rel=1e-5, abs=1e-9)
         assert len(state.lives) == 1  # the one pass every analysis of the state shares
+
+
+def test_a_path_count_past_2_to_the_53_is_not_printed_as_exact():
+    """16 layers h = W @ h with W all ones [10, 10]: 10^16 element paths from x[0] to J, more
+    than float64 counts exactly; the count is given as about that many, never as a whole number."""
+    from backprop_tui.engine import parse_preset
+
+    steps = "".join(f'[[steps]]\nname = "h{i + 1}"\nexpr = "W @ h{i}"\n' for i in range(1, 16))
+    text = (
+        'output = "J"\n[tensors.x]\nrole = "input"\nvalue = [1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n'
+        '[tensors.W]\nrole = "parameter"\nshape = [10, 10]\ninit = "ones"\n'
+        '[[steps]]\nname = "h1"\nexpr = "W @ x"\n' + steps + '[[steps]]\nname = "J"\nexpr = "sum(h16)"\n'
+    )
+    p = paths(Session(parse_preset(text)), "x", index=(0,))
+    assert p.n_paths is None and p.paths == () and not p.listed
+    assert p.summary.startswith("about 1e+16 paths from x[0] to J (too many to count exactly)")
+    assert p.total == pytest.approx(1e16) and p.derivative == pytest.approx(1e16, rel=1e-6)

@@ -107,9 +107,15 @@ def paths(state: State, name: str, index: Index | None = None, max_paths: int = 
         )
 
     counts, sums = _forward_dp(nodes, edges, name, flat, shapes)
-    n_paths = int(round(counts[out][0]))
+    n_paths = exact_count(counts[out][0])
     total = float(sums[out][0])
     route_list = tuple(_route_totals(r, edges, flat, shapes) for r in routes)
+    if n_paths is None:  # past 2**53, a float64 count is not a whole number of paths any more
+        summary = (
+            f"about {fmt(float(counts[out][0]), 3)} paths from {source} to {out} (too many to count exactly) "
+            f"along {_count(n_routes, 'route')} of nodes; their products add up to {fmt(total)} = ∂{out}/∂{source}"
+        )
+        return Paths(source, (), None, route_list, n_routes, total, derivative, grad, summary)
     listed: tuple[Path, ...] = ()
     if n_paths <= max_paths:
         listed = tuple(_enumerate(nodes, edges, name, flat, shapes, out))
@@ -146,6 +152,12 @@ def _derivative(state: State, live: Live, name: str, nodes: list[str]) -> torch.
         term = vjp(local.output, local.inputs[name], live.grad(c))
         total = term if total is None else total + term
     return total
+
+
+def exact_count(count: float) -> int | None:
+    """A path count worked out in float64, as a whole number while that is exact (below
+    2**53), else None: a 145-digit count in float64 is not that many paths to the unit."""
+    return int(round(count)) if count < 2**53 else None
 
 
 def _count(n: int, word: str) -> str:
@@ -260,7 +272,7 @@ def _route_totals(route: tuple[str, ...], edges, flat, shapes) -> Route:
         edge = edges[(node, prev)]
         count = edge.mask.astype(np.float64) @ count
         total = edge.jac @ total
-    return Route(route, int(round(count[0])), float(total[0]))
+    return Route(route, exact_count(count[0]), float(total[0]))
 
 
 def _enumerate(nodes, edges, source, flat, shapes, out):

@@ -704,7 +704,8 @@ class AutogradTree(Tree["str | None"]):
         output = snapshot.output
         root_fn = snapshot.autograd.get(output)
         if root_fn is None:
-            self.root.set_label(Text(f"{output} has no grad_fn: no leaf requires grad, so autograd recorded nothing"))
+            reason = snapshot.no_gradient_reason()
+            self.root.set_label(Text(f"{output} has no grad_fn: {reason}, so autograd recorded nothing"))
             return
         self.root.set_label(Text.assemble((f"{output}.grad_fn", "bold"), ("  backward() walks from here", "dim")))
         expanded: set[str] = {output}
