@@ -43,11 +43,10 @@ import torch
 
 from backprop_tui.engine.errors import BackpropError, EditError
 from backprop_tui.engine.files import FileRefused, atomic_write_text, read_limited, remove_stale_temporaries
+from backprop_tui.engine.locations import ENV_DATA_DIR, data_dir  # noqa: F401 - also read as autosave.X
 from backprop_tui.engine.preset import Preset, presets_dir
 from backprop_tui.engine.session import Session
 
-APP_NAME = "backprop-tui"
-ENV_DATA_DIR = "BACKPROP_TUI_DATA_DIR"
 FORMAT = "backprop-tui session"
 VERSION = 1
 RESTORE_LABEL = "restore autosaved session"
@@ -82,15 +81,6 @@ class Lookup:
 
 
 # ---------------------------------------------------------------- where
-
-
-def data_dir() -> Path:
-    override = os.environ.get(ENV_DATA_DIR)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def fingerprint(preset: Preset) -> str:

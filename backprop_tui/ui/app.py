@@ -102,13 +102,23 @@ class BackpropApp(App[int]):
     ]
 
     def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark",
-                 exercise: bool = False) -> None:
+                 exercise: bool = False, remember_theme: bool = False) -> None:
+        """`remember_theme`: start in the theme last picked (ui/settings.py) and keep a new pick."""
         super().__init__()
         self.preset_spec = preset
         self.start_exercise = exercise  # open the backprop exercise once the preset is in
         self.session: Session | None = None
         self.cursor_blink = cursor_blink
+        self.file_policy = FilePolicy.from_environ()  # served in a browser: files off or confined
+        if remember_theme:
+            from backprop_tui.ui.settings import remembered_theme
+
+            picked = remembered_theme()
+            theme = picked if picked in self.available_themes else theme
         self.theme = theme
+        # from here on: only a pick in the palette is remembered, and never a served
+        # session's (the server's data directory is not a student's to write)
+        self.remember_theme = remember_theme and self.file_policy.autosave
         self.inspected: str | None = None
         self.inspected_index: tuple[int, ...] | None = None  # the grid cursor's element, if any
         self.preset_pending = True  # a preset was asked for and has not arrived (or failed) yet
@@ -117,7 +127,6 @@ class BackpropApp(App[int]):
         self._pending_spec: str | None = None  # what the load in flight was asked to open
         self._open_spec: str | None = None  # what the open session was opened as (None: made here)
         self._left_behind: dict[str, Session] = {}  # edited sessions switched away from, by spec
-        self.file_policy = FilePolicy.from_environ()  # served in a browser: files off or confined
         # autosave, restore offer, ctrl+s, the quit question
         self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
         self.collector = Collector(self)  # garbage collection between edits, not during them
@@ -535,6 +544,12 @@ class BackpropApp(App[int]):
                                tooltip="Move to the previous panel.")]),
         ]
 
+    def watch_theme(self, theme: str) -> None:
+        if getattr(self, "remember_theme", False):  # not while __init__ sets the first theme
+            from backprop_tui.ui.settings import remember_theme
+
+            self.run_worker(partial(remember_theme, theme), thread=True, group="settings", exit_on_error=False)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.session is not None:
@@ -557,7 +572,7 @@ def run_app(preset: str = DEFAULT_PRESET, exercise: bool = False) -> int:
     from backprop_tui.process import explorer_settings, quiet_warnings, torch_threads
 
     with quiet_warnings(), torch_threads(1), explorer_settings():
-        app = BackpropApp(preset, exercise=exercise)
+        app = BackpropApp(preset, exercise=exercise, remember_theme=True)
         result = app.run()
     if app.return_code is not None:
         return app.return_code

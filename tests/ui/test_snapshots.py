@@ -124,3 +124,11 @@ def test_error_dialog(snap_compare, tmp_path):
         await ready(pilot)
 
     assert snap_compare(make_app("linear_regression"), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_light_theme(snap_compare):
+    """Textual's light theme, as a projector in a lit room wants it."""
+    from backprop_tui.ui import BackpropApp
+
+    app = BackpropApp("simple_nn", cursor_blink=False, theme="textual-light")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=ready)
