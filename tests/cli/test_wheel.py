@@ -1,9 +1,10 @@
 """The package as users get it: a built wheel, installed into a fresh virtual environment,
 runs the command line with every bundled preset inside it.
 
-The venv is new and holds only the wheel; torch and the other dependencies come from the
-project's environment through a path file, so the test needs no second 700 MB torch. What
-it checks is what a wheel can get wrong: the files it ships and the entry point.
+The venv is new and pip installs the wheel into it with the constraints; the dependencies
+it resolves are found already installed, in the project's environment that a path file
+adds, so the test needs no second 700 MB torch. What it checks is what a wheel can get
+wrong: its metadata, the files it ships and the entry point.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def installed(tmp_path_factory) -> Path:
                           check=True, capture_output=True, text=True).stdout.strip()
     # the dependencies, after the venv's own site-packages (where the wheel goes)
     Path(site, "project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    str(wheel)], check=True, cwd=tmp)
+    # with the constraints, as the README installs: pip finds every dependency already there
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                    "-c", str(ROOT / "constraints.txt"), str(wheel)], check=True, cwd=tmp)
     return tmp / "venv" / "bin"
 
 
