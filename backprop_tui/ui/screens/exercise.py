@@ -221,8 +221,13 @@ class ExerciseScreen(Screen[None]):
             checked = self.exercise.check(key, text, {k: v for k, v in self.accepted.items() if k != key})
         if checked.verdict.status == "error" and not checked.verdict.text.strip():
             return
-        # answers below that used this one are checked again with the new one
-        progress, self.accepted = recheck(self.exercise, self._progress.with_verdict(checked.verdict))
+        progress = self._progress.with_verdict(checked.verdict)
+        if any(key in progress.get(other).grads_used for other in self.rows if other != key):
+            progress, self.accepted = recheck(self.exercise, progress)  # those that used it, with the new one
+        elif key not in self.exercise.extras:
+            self.accepted.pop(key, None)
+            if checked.verdict.accepted and checked.value is not None:
+                self.accepted[key] = checked.value
         self.session.record_exercise(progress, f"answer {checked.verdict.label or 'd' + key}: {checked.verdict.status}")
         self.app.keeper.changed()
         self._close_input()
