@@ -104,3 +104,13 @@ def test_the_worked_example_in_the_docs_prints_what_it_shows(capsys, tmp_path):
     assert out.splitlines() == shown[1:] and code == 1
     path.write_text(answers.replace('dw = "dc"', 'dw = "dc * x"'))
     assert main(["exercise", "linear_regression", "--answers", str(path)]) == 0
+
+
+def test_exercise_flag_opens_the_explorer_on_the_exercise(monkeypatch):
+    import backprop_tui.ui.app as app_module
+
+    calls = []
+    monkeypatch.setattr(app_module, "run_app", lambda preset, exercise=False: calls.append((preset, exercise)) or 0)
+    assert main(["makemore_backprop", "--exercise"]) == 0
+    assert main(["linear_regression"]) == 0
+    assert calls == [("makemore_backprop", True), ("linear_regression", False)]
