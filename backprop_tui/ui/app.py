@@ -7,6 +7,7 @@ torch is imported in a thread worker after the first screen has painted.
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -15,9 +16,11 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
+from textual.worker import get_current_worker
 
 from backprop_tui.serve.policy import FilePolicy, PathRefused
 from backprop_tui.ui.messages import (
@@ -185,21 +188,43 @@ class BackpropApp(App[int]):
 
     @work(thread=True, exclusive=True, group="preset", description="loading a preset")
     def _load(self, spec: str, generation: int) -> None:
+        """Load in a daemon thread of our own and wait for it here, watching for the worker
+        to be cancelled: quitting cancels it, and this returns at once. A Textual thread
+        worker runs in asyncio's default executor, which the app's shutdown (and the
+        interpreter's exit) waits for; a daemon thread is simply left behind when the process
+        ends, so ctrl+q during a long load ends the process at once."""
+        worker = get_current_worker()
+        outcome: list[Message] = []
+        done = threading.Event()
+
+        def load() -> None:
+            try:
+                outcome.append(self._loaded(spec, generation))
+            finally:
+                done.set()
+
+        threading.Thread(target=load, name="preset-load", daemon=True).start()
+        while not done.wait(0.05):
+            if worker.is_cancelled:
+                return
+        if outcome and not worker.is_cancelled:
+            self.post_message(outcome[0])
+
+    @staticmethod
+    def _loaded(spec: str, generation: int) -> Message:
+        """SessionReady, or PresetFailed with the reason in one line."""
         # The first call imports torch (about 2 s); the screen is already painted.
         try:
             from backprop_tui.engine import BackpropError, Session, load_preset, resolve_preset
         except Exception as exc:  # a broken install: say so in the dialog rather than crash
-            self.post_message(PresetFailed(spec, f"cannot import the engine: {exc}"))
-            return
+            return PresetFailed(spec, f"cannot import the engine: {exc}")
         try:
             session = Session(load_preset(resolve_preset(spec)))
         except BackpropError as exc:
-            self.post_message(PresetFailed(spec, str(exc)))
-            return
+            return PresetFailed(spec, str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure must leave the app usable
-            self.post_message(PresetFailed(spec, f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(SessionReady(session, generation))
+            return PresetFailed(spec, f"{type(exc).__name__}: {exc}")
+        return SessionReady(session, generation)
 
     def on_session_ready(self, message: SessionReady) -> None:
         if message.generation != self._load_generation:
