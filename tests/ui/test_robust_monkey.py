@@ -101,8 +101,7 @@ async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(tmp_pat
             await settle(pilot)
         assert len(app.screen_stack) == 1, [type(s).__name__ for s in app.screen_stack]
         app.query_one(WeightEditor).query_one("#edit-input").blur()
-        app._refresh_panels()  # what is on screen now is drawn from the session's snapshot
-        await pilot.pause()
+        await settle(pilot)  # no forced redraw: every edit has drawn the session's snapshot by now
         assert app._exception is None
 
         session = app.session
