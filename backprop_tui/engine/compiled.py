@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from backprop_tui.engine.errors import ComputeError
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, evaluate
 from backprop_tui.engine.expr import INDEX, SHAPE_FUNCS
-from backprop_tui.engine.ops import _BINARY, _LOSSES, _STATS, _UNARY, TorchOps, index_key, routing, stats
+from backprop_tui.engine.ops import _BINARY, _LOSSES, _POOLS, _STATS, _UNARY, TorchOps, index_key, pool, routing, stats
 
 Env = dict[str, torch.Tensor]
 Step = Callable[[Env], torch.Tensor]
@@ -117,6 +117,9 @@ def _call(func: str, args: list[Part], kwargs: dict) -> Part:
     if func in ("max", "min", "argmax"):
         (arg,) = args
         return lambda env: routing(func, arg(env), kwargs)
+    if func in _POOLS:
+        (arg,) = args
+        return lambda env: pool(func, arg(env), kwargs)
     if func in _STATS:
         (arg,) = args
         return lambda env: stats(func, arg(env), kwargs)

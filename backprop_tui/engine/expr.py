@@ -75,6 +75,7 @@ class FunctionSpec:
 
 
 _REDUCTION = {"reduction": ("mean", "sum")}
+_POOL = {"kernel_size": int, "stride": int, "padding": int}
 FUNCTIONS: dict[str, FunctionSpec] = {
     "relu": FunctionSpec(1, summary="max(z, 0), elementwise"),
     "sigmoid": FunctionSpec(1, summary="1 / (1 + exp(-z)), elementwise"),
@@ -107,6 +108,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "std": FunctionSpec(
         1, {"dim": int, "keepdim": bool, "correction": int}, summary="standard deviation (correction=1 by default)"
     ),
+    "max_pool2d": FunctionSpec(1, _POOL, summary="largest of each window (the gradient goes to its maximum)"),
+    "avg_pool2d": FunctionSpec(1, _POOL, summary="mean of each window (every element shares its gradient)"),
     "reshape": FunctionSpec(1, summary="the same elements in a new shape: reshape(x, 32, -1)"),
     "view": FunctionSpec(1, summary="as reshape, for a tensor whose memory allows it: view(x, 32, -1)"),
 }

@@ -44,6 +44,7 @@ _TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
 # max/min with a dim give (values, indices): a step holds the values, as `.values` in torch
 _ROUTING = {"max": torch.max, "min": torch.min}
 _STATS = {"var": torch.var, "std": torch.std}
+_POOLS = {"max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d}
 # functions that take an int tensor or give one
 _INT_FUNCS = ("cross_entropy", INDEX, "argmax", *SHAPE_FUNCS)
 
@@ -62,6 +63,32 @@ def stats(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
     return _STATS[func](
         x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False), correction=kwargs.get("correction", 1)
     )
+
+
+def pool(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    """max_pool2d/avg_pool2d with PyTorch's meaning: stride defaults to kernel_size."""
+    k = kwargs["kernel_size"]
+    return _POOLS[func](x, k, kwargs.get("stride", k), kwargs.get("padding", 0))
+
+
+def pool_problem(func: str, shape: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """(what, why) for a pooling call torch must not see, from the shape alone."""
+    if len(shape) not in (3, 4):
+        what = f"{func}() needs [batch, channels, height, width] or [channels, height, width]"
+        return what, f"got shape {list(shape)}"
+    if "kernel_size" not in kwargs:
+        return f"{func}() needs kernel_size=", f"e.g. {func}(x, kernel_size=2)"
+    k, p = kwargs["kernel_size"], kwargs.get("padding", 0)
+    s = kwargs.get("stride", k)
+    if k < 1 or s < 1 or p < 0:
+        return f"{func}() sizes", "kernel_size and stride must be positive, padding 0 or more"
+    if p > k // 2:
+        return f"{func}(padding={p})", f"padding must be at most half the kernel size, {k // 2}"
+    h, w = shape[-2:]
+    if k > h + 2 * p or k > w + 2 * p:
+        why = f"kernel size {k} is larger than the input's height, width {[h, w]} (padding {p})"
+        return f"{func}() kernel too large", why
+    return None
 
 
 def index_key(items: tuple, tensors: list[torch.Tensor], device: str = "cpu") -> tuple:
@@ -254,6 +281,11 @@ class TorchOps(Ops):
                 if args[0].numel() == 0:
                     raise self.fail(f"{func}() of an empty tensor", f"shape {_shape(args[0])}")
                 return routing(func, args[0], kwargs)
+            if func in _POOLS:
+                problem = pool_problem(func, tuple(args[0].shape), kwargs)
+                if problem is not None:
+                    raise self.fail(*problem)
+                return pool(func, args[0], kwargs)
             if func in _STATS:
                 if kwargs.get("correction", 1) < 0:
                     raise self.fail(f"{func}(correction=...)", "must be 0 or more")

@@ -396,6 +396,11 @@ ACCEPTED_CALLS = [
     ("max(z, dim=1, keepdim=True)", Call("max", (Ref("z"),), (("dim", 1), ("keepdim", True)))),
     ("min(z)", Call("min", (Ref("z"),))),
     ("argmax(z, dim=1)", Call("argmax", (Ref("z"),), (("dim", 1),))),
+    ("max_pool2d(z, kernel_size=2)", Call("max_pool2d", (Ref("z"),), (("kernel_size", 2),))),
+    (
+        "avg_pool2d(z, kernel_size=3, stride=1, padding=1)",
+        Call("avg_pool2d", (Ref("z"),), (("kernel_size", 3), ("stride", 1), ("padding", 1))),
+    ),
     (
         "var(z, dim=0, keepdim=True, correction=1)",
         Call("var", (Ref("z"),), (("dim", 0), ("keepdim", True), ("correction", 1))),

@@ -203,6 +203,31 @@ def residual_layernorm(t: Tensors) -> Tensors:
     return {"normed": normed, "pre": pre, "act": act, "branch": branch, "out": out, "loss": loss}
 
 
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """nn.Conv2d (stride 1, no padding) written out: each output is a kernel times the window under it."""
+    kh, kw = weight.shape[-2:]
+    windows = x.unfold(2, kh, 1).unfold(3, kw, 1)  # [batch, in, out_h, out_w, kh, kw]
+    return torch.einsum("bchwij,ocij->bohw", windows, weight) + bias[:, None, None]
+
+
+def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling written out: each window's first largest element, picked by its index
+    (as max_pool2d routes the gradient to one position)."""
+    b, c, h, w = x.shape
+    windows = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(b, c, h // 2, w // 2, 4)
+    return windows.gather(-1, windows.argmax(-1, keepdim=True)).squeeze(-1)
+
+
+def tiny_cnn(t: Tensors) -> Tensors:
+    features = conv2d(t["image"], t["conv.weight"], t["conv.bias"])
+    act = relu(features)
+    pooled = max_pool2x2(act)
+    flat = pooled.reshape(pooled.shape[0], -1)
+    logits = linear(flat, t["classifier.weight"], t["classifier.bias"])
+    loss = cross_entropy(logits, t["label"])
+    return {"features": features, "act": act, "pooled": pooled, "flat": flat, "logits": logits, "loss": loss}
+
+
 REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "scalar_chain": scalar_chain,
     "linear_regression": linear_regression,
@@ -217,6 +242,7 @@ REFERENCES: dict[str, Callable[[Tensors], Tensors]] = {
     "mlp_1m": mlp_784,  # the same network, wider layers
     "batchnorm": batchnorm,
     "residual_layernorm": residual_layernorm,
+    "tiny_cnn": tiny_cnn,
 }
 
 # The step each reference differentiates (the preset's output, restated by hand).
@@ -234,12 +260,13 @@ OUTPUTS = {
     "mlp_1m": "loss",
     "batchnorm": "loss",
     "residual_layernorm": "loss",
+    "tiny_cnn": "loss",
 }
 
 # Steps that feed a ReLU: where the function has a kink and finite differences mislead.
 KINKS = {
     "simple_nn": ("Z1", "Z2"), "dead_relu": ("Z",), "mlp_784": ("Z1", "Z2"), "mlp_1m": ("Z1", "Z2"),
-    "residual_layernorm": ("pre",),
+    "residual_layernorm": ("pre",), "tiny_cnn": ("features",),
 }  # fmt: skip
 
 

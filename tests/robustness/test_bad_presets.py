@@ -99,6 +99,19 @@ CASES: dict[str, str] = {
         "cannot compute the initial values: step 'J': "
         "emb(): index 27 is out of range for 27 embeddings (num_embeddings)"
     ),
+    "pool_kernel_larger_than_input.toml": (
+        "step 'J' (steps[0]): max_pool2d() kernel too large: "
+        "kernel size 4 is larger than the input's height, width [3, 3] (padding 0)"
+    ),
+    "pool_missing_kernel_size.toml": (
+        "step 'J' (steps[0]): max_pool2d() needs kernel_size=: e.g. max_pool2d(x, kernel_size=2)"
+    ),
+    "pool_padding_past_half_kernel.toml": (
+        "step 'J' (steps[0]): avg_pool2d(padding=2): padding must be at most half the kernel size, 1"
+    ),
+    "pool_two_dimensional_input.toml": (
+        "max_pool2d() needs [batch, channels, height, width] or [channels, height, width]: got shape [4, 4]"
+    ),
     "limit_conv_output.toml": (
         "step 'J' (steps[0]): an operation makes too large a tensor: shape [1, 8, 1000, 1000] (8,000,000 elements); "
         "the limit is 1,000,000"

@@ -33,6 +33,8 @@ RULES: dict[str, str] = {
     "bce": "∂/∂p of −mean(y log p + (1 − y) log(1 − p)) = (p − y)/(p(1 − p))/N",
     "bce_with_logits": "∂/∂z of bce(σ(z), y) = (σ(z) − y)/N",
     "cross_entropy": "∂/∂zᵢ = (softmax(z)ᵢ − onehot(class)ᵢ)/N, per sample",
+    "max_pool2d": "max pooling: each window's gradient goes to the position of its maximum, 0 to the rest",
+    "avg_pool2d": "average pooling: each element of a window gets G / kernel_size² of the window's gradient",
     "@": "∂(A@B): the incoming grad G gives G@Bᵀ for A and Aᵀ@G for B",
     "T": "transpose: the incoming grad is transposed back",
     **{kind.type: kind.rule for kind in KINDS.values()},  # Linear, Conv2d, ...: the module kinds' own words

@@ -104,7 +104,7 @@ def inspector_sections(
     if flagged:
         lines.append(Text(f"{FLAG_MARK} Flags", style=HEADING))
         lines.extend(Text(f"  {reason}", style=FLAG_STYLE) for reason in flagged)
-    for section in (_contributions, _paths, _per_sample):
+    for section in (_pooling, _contributions, _paths, _per_sample):
         if cancelled():
             return lines, None
         if visible is not None and _rows(lines, visible[1]) + bool(lines) >= visible[0]:
@@ -161,6 +161,23 @@ def _where(name: str, index: tuple[int, ...] | None, shape: tuple[int, ...]) -> 
 
 
 # ---------------------------------------------------------------- contributions
+
+
+def _pooling(state, snapshot, name, index, cache) -> list[Text]:
+    """For a max_pool2d step or its input: where each window's gradient goes."""
+    import torch
+
+    from backprop_tui.engine.analysis.pooling import max_pooling_steps, routing_lines
+
+    lines: list[Text] = []
+    for step, x_name, kwargs in max_pooling_steps(state.preset):
+        if name in (step, x_name):
+            x = torch.from_numpy(np.array(snapshot.node(x_name).value))
+            grad = snapshot.node(step).grad
+            lines.append(_heading("Max pooling: where the gradient goes"))
+            routed = routing_lines(step, x_name, x, None if grad is None else torch.from_numpy(np.array(grad)), kwargs)
+            lines.extend(Text(f"  {line}") for line in routed)
+    return lines
 
 
 def _contributions(state, snapshot, name, index, cache) -> list[Text]:
