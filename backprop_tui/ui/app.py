@@ -41,7 +41,7 @@ from backprop_tui.ui.screens.error_dialog import ErrorDialog
 from backprop_tui.ui.screens.help import HelpScreen
 from backprop_tui.ui.screens.preset_picker import PresetPicker
 from backprop_tui.ui.screens.prompt import PromptScreen
-from backprop_tui.ui.widgets.graph_tree import GraphPanel, GraphTree
+from backprop_tui.ui.widgets.graph_view import GraphPanel, GraphView
 from backprop_tui.ui.widgets.header import AppHeader
 from backprop_tui.ui.widgets.inspector import FlagsReady, Inspector
 from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafList, WeightEditor
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PRESET = "scalar_chain"
 NARROW_WIDTH = 90
+WIDE_WIDTH = 160  # from here the other panels have room to spare: the graph's share shrinks
 KEPT_SESSIONS = 8  # edited presets switched away from, kept with their undo history
 
 NEEDS_SESSION = {"sgd_step", "learning_rate", "undo", "redo", "reset_all", "save_preset"}
@@ -157,10 +158,14 @@ class BackpropApp(App[int]):
         return super().pop_screen()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.screen.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+        self.set_width_classes(event.size.width)
+
+    def set_width_classes(self, width: int) -> None:
+        self.screen.set_class(width < NARROW_WIDTH, "-narrow")
+        self.screen.set_class(width >= WIDE_WIDTH, "-wide")
 
     def on_mount(self) -> None:
-        self.screen.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        self.set_width_classes(self.size.width)
         body = self.query_one("#body")
         # Hidden and disabled until a session exists: keys pressed while torch loads
         # must not act on panels that have nothing to show.
@@ -248,7 +253,7 @@ class BackpropApp(App[int]):
             self.query_one(Inspector).clear()  # a new preset is read from the top
             self._refresh_panels()
             self.query_one(AppHeader).show_status(self._opened_report(message.resumed))
-        self.query_one(GraphTree).focus()
+        self.query_one(GraphView).focus()
         self.refresh_bindings()
         if self.start_exercise:
             self.start_exercise = False
@@ -358,7 +363,7 @@ class BackpropApp(App[int]):
         if self.session is None or message.snapshot is not self.session.snapshot:
             return
         try:
-            tree = self.query_one(GraphTree)
+            tree = self.query_one(GraphView)
         except NoMatches:  # a preset being swapped in: the next flags mark it
             return
         tree.set_flags(set(message.by_node))
@@ -560,7 +565,7 @@ class BackpropApp(App[int]):
         """Every binding of the app and its panels, for the help screen and the README."""
         return [
             ("Everywhere", list(self.BINDINGS)),
-            ("Graph panel", list(GraphPanel.BINDINGS) + list(GraphTree.BINDINGS)),
+            ("Graph panel", list(GraphPanel.BINDINGS) + list(GraphView.BINDINGS)),
             ("Weights panel", list(LeafList.BINDINGS) + list(ElementGrid.BINDINGS) + list(WeightEditor.BINDINGS)
              + list(EditInput.BINDINGS)),
             ("Focus", [Binding("tab", "focus_next", "Next panel", id="screen.focus_next",

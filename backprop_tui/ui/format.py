@@ -24,6 +24,7 @@ DELTA = "bold yellow"
 CURSOR = "bold underline"  # the weight grid's cursor, echoed in the inspector
 PREVIEW_DIGITS = 3  # compact previews in tree labels; full precision elsewhere
 PREVIEW_ELEMENTS = 3
+FLAG_MARK = "⚠"  # the engine flagged this node (analysis.flags); the inspector says why
 
 
 def fmt(value: float | None, digits: int = 6) -> str:
@@ -77,6 +78,11 @@ def changed(new: np.ndarray | None, old: np.ndarray | None) -> np.ndarray | None
     return ~((new == old) | (np.isnan(new) & np.isnan(old))) if new.dtype.kind == "f" else new != old
 
 
+def changed_words(count: int, size: int) -> str:
+    """` (2 of 6 changed)`: how many elements of a tensor the last edit changed."""
+    return f" ({count} of {size} changed)"
+
+
 def scalar_delta(new: np.ndarray | None, old: np.ndarray | None) -> float | None:
     """The change of a one-element array, or None when it did not change (or is not comparable)."""
     mask = changed(new, old)
@@ -116,7 +122,7 @@ def value_of(node: "Node", previous: "Node | None", elements: int = PREVIEW_ELEM
     mask = changed(node.value, old)
     text = preview(node.value, mask=mask, elements=elements)
     if mask is not None and mask.any():
-        text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
+        text.append(changed_words(int(mask.sum()), mask.size), style=DELTA)
     return text
 
 
@@ -135,7 +141,7 @@ def grad_of(node: "Node", previous: "Node | None", elements: int = PREVIEW_ELEME
     mask = changed(node.grad, old)
     text = preview(node.grad, grad=True, mask=mask, elements=elements)
     if mask is not None and mask.any():
-        text.append(f" Δ{int(mask.sum())} changed", style=DELTA)
+        text.append(changed_words(int(mask.sum()), mask.size), style=DELTA)
     return text
 
 

@@ -13,10 +13,11 @@ import pytest
 from backprop_tui.engine.analysis.local import chain_rule
 from backprop_tui.ui.teaching import explain as explaining
 from backprop_tui.ui.widgets import inspector as inspector_module
-from backprop_tui.ui.widgets.graph_tree import GraphTree, node_label
+from backprop_tui.ui.graph_labels import NodeLabel
+from backprop_tui.ui.widgets.graph_view import GraphView
 from backprop_tui.ui.widgets.weight_editor import WeightEditor
 
-from ui_support import (count_relabels, make_app, open_leaf, pilot_test, plain, ready, scroll_inspector, select_leaf,
+from ui_support import (count_repaints, make_app, open_leaf, pilot_test, plain, ready, scroll_inspector, select_leaf,
                         settle, static_text)
 
 SIZE = (120, 40)
@@ -36,43 +37,36 @@ def _changed_nodes(new, old) -> set[str]:
 
 
 @pilot_test
-async def test_an_edit_relabels_only_the_nodes_it_changed():
+async def test_an_edit_repaints_only_the_rows_of_the_nodes_it_changed():
     app = make_app("simple_nn")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        tree = app.query_one(GraphTree)
-        relabelled = count_relabels(tree)
-        flag_changes: set[str] = set()
-        original_flags = tree.set_flags
-
-        def flags(names) -> None:
-            flag_changes.update(frozenset(names) ^ tree._flagged)
-            original_flags(names)
-
-        tree.set_flags = flags
+        view = app.query_one(GraphView)
         await open_leaf(pilot, "linear3.bias")
         last_changed: set[str] = set()
         for _ in range(2):
             snap0 = app.session.snapshot
-            relabelled.clear()
-            flag_changes.clear()
+            flags0 = view.flagged
+            before = view.lines()
+            repainted = count_repaints(view)
             await pilot.press("+")
             await settle(pilot)
             snap1, previous = app.session.snapshot, app.session.previous
             assert previous is snap0
             changed = _changed_nodes(snap1, snap0)
-            # changed by this edit, or marked with the last edit's deltas (to be cleared)
-            expected = changed | last_changed
+            # changed by this edit, or marked with the last edit's deltas (to be cleared),
+            # or flagged or unflagged by the analyses that followed it
+            expected = changed | last_changed | (flags0 ^ view.flagged)
             last_changed = changed
-            assert set(relabelled) - flag_changes == expected - flag_changes
-            assert len(expected) < len(tree._full), "the inputs and targets did not change"
-            # every label is the one a full relabel would make
-            for name, tree_node in tree._full.items():
-                before = previous.node(name) if name in previous else None
-                full = node_label(snap1.node(name), before).plain
-                if name in tree._flagged:
-                    full = full.replace(name, f"{name} ⚠", 1)
-                assert tree_node.label.plain == full, name
+            rows = {view.row_of(name) for name in expected}
+            assert len(expected) < len(snap1.nodes), "the inputs and targets did not change"
+            drawn_changed = {i for i, (a, b) in enumerate(zip(before, view.lines())) if a != b}
+            assert drawn_changed <= set(repainted) <= rows
+            # every label is the one a fresh label of the session's snapshot makes
+            for node in snap1.nodes:
+                before_node = previous.node(node.name) if node.name in previous else None
+                fresh = NodeLabel(node, before_node, node.name in view.flagged).full().plain
+                assert view.full_label(node.name).plain == fresh, node.name
 
 
 async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: int = 1,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from ui_support import CLEAR, pilot_test, grid_cells, make_app, ready, select_leaf, static_text, tree_label, type_value
 
-from backprop_tui.ui.widgets.graph_tree import AutogradTree, GraphTree
+from backprop_tui.ui.widgets.graph_view import AutogradView, GraphView
 from backprop_tui.ui.widgets.inspector import Inspector
 from backprop_tui.ui.widgets.weight_editor import EditInput, ElementGrid, LeafList, WeightEditor
 
@@ -36,7 +36,8 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert app.session.snapshot.loss == 84.5
-        tree_ids = {name: id(node) for name, node in app.query_one(GraphTree)._full.items()}
+        view = app.query_one(GraphView)
+        rows = {name: view.row_of(name) for name in ("J", "c", "d", "w", "b", "x", "y")}
         grid_keys = list(app.query_one(ElementGrid).rows)
         await select_leaf(pilot, "w")
         await type_value(pilot, "2")
@@ -53,8 +54,8 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         assert "grad -10 Δ+3" in tree_label(app, "b")
         assert grid_cells(app) == [("()", "2 Δ-1", "+30 Δ-9")]
         assert "∂J/∂w = ∂J/∂c · ∂c/∂w = -10 · -3 = 30" in inspector_text(app)
-        # updated in place: the same tree nodes and grid rows, no rebuilt widgets
-        assert {name: id(node) for name, node in app.query_one(GraphTree)._full.items()} == tree_ids
+        # updated in place: the same graph rows and grid rows, no rebuilt widgets
+        assert app.query_one(GraphView) is view and {name: view.row_of(name) for name in rows} == rows
         assert isinstance(app.focused, ElementGrid)
         assert app.query_one(WeightEditor).leaf == "w"
         assert list(app.query_one(ElementGrid).rows) != grid_keys  # w's rows, not x's
@@ -145,7 +146,7 @@ async def test_toggling_requires_grad_of_w_makes_its_grad_no_grad():
         await pilot.pause()
         assert app.session.snapshot.node("w").grad is None
         assert grid_cells(app) == [("()", "3", "no grad")]
-        assert tree_label(app, "w").endswith("grad no grad")
+        assert tree_label(app, "w").endswith("  no grad")
         assert static_text(app, "#leaf-info").endswith("○ requires_grad off")
         # b still gets its gradient: requires_grad is per leaf
         assert app.session.snapshot.node("b").scalar_grad() == -13.0
@@ -213,7 +214,7 @@ async def test_chain_rule_with_the_seed_numbers():
     app = make_app("scalar_chain")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert isinstance(app.focused, GraphTree)
+        assert isinstance(app.focused, GraphView)
         assert "f = 81" in static_text(app, "#header-output")
         await pilot.press("down", "down")  # f, g, h
         await pilot.pause()
@@ -236,15 +237,15 @@ async def test_chain_rule_sums_over_consumers():
         await pilot.pause()
         assert "∂f/∂x = ∂f/∂p · ∂p/∂x + ∂f/∂x (direct) = 1 · 3 + 1 = 4" in inspector_text(app)
         # x is used twice: full once, as a reference under f
-        tree = app.query_one(GraphTree)
-        refs = [n for n in tree._occurrences["x"] if n.data.ref]
-        assert len(refs) == 1 and "shared" in refs[0].label.plain
+        view = app.query_one(GraphView)
+        refs = [i for i, line in enumerate(view.lines()) if "↪ x" in line]
+        assert len(refs) == 1 and "shared" in view.lines()[refs[0]]
         # Enter on the reference jumps to the full entry
         await pilot.press("down", "down")
-        assert tree.cursor_node is refs[0]
+        assert view.cursor == refs[0]
         await pilot.press("enter")
         await pilot.pause()
-        assert tree.cursor_node is tree._full["x"]
+        assert view.cursor == view.row_of("x") and view.highlighted_name == "x"
 
 
 @pilot_test
@@ -254,21 +255,15 @@ async def test_raw_autograd_view_shows_the_grad_fn_chain():
         await ready(pilot)
         await pilot.press("a")
         await pilot.pause()
-        raw = app.query_one(AutogradTree)
-        assert raw.display and not app.query_one(GraphTree).display
-        labels = []
-        stack = [raw.root]
-        while stack:
-            node = stack.pop()
-            labels.append(node.label.plain)
-            stack.extend(node.children)
-        text = "\n".join(labels)
+        raw = app.query_one(AutogradView)
+        assert raw.display and not app.query_one(GraphView).display
+        text = "\n".join(raw.lines())
         for fn in ("DivBackward0", "PowBackward", "SubBackward0", "AddBackward0", "MulBackward0"):
             assert fn in text
         assert "AccumulateGrad  → w.grad" in text and "AccumulateGrad  → b.grad" in text
         assert "x.grad" not in text  # x does not require grad: no AccumulateGrad for it
         await pilot.press("a")
-        assert app.query_one(GraphTree).display
+        assert app.query_one(GraphView).display
 
 
 @pilot_test
@@ -276,7 +271,7 @@ async def test_leaf_selected_in_the_graph_opens_in_the_editor():
     app = make_app("linear_regression")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        tree = app.query_one(GraphTree)
+        tree = app.query_one(GraphView)
         tree.show_node("b")
         await pilot.pause()
         await pilot.press("enter")
@@ -294,7 +289,7 @@ async def test_tab_moves_between_panels():
         for _ in range(4):
             await pilot.press("tab")
             seen.append(type(app.focused))
-        assert seen == [GraphTree, LeafList, ElementGrid, Inspector, GraphTree]
+        assert seen == [GraphView, LeafList, ElementGrid, Inspector, GraphView]
         await pilot.press("shift+tab")
         assert isinstance(app.focused, Inspector)
 
@@ -464,10 +459,10 @@ async def test_narrow_graph_labels_drop_whole_pieces_not_digits():
     app = make_app("scalar_chain")
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        tree = app.query_one(GraphTree)
-        shown = [tree.render_label(tree._full[name], tree.rich_style, tree.rich_style).plain for name in "fghx"]
+        view = app.query_one(GraphView)
+        shown = [view.row_text(view.row_of(name)) for name in "fghx"]
         assert any(" grad +18" in line for line in shown)
         assert any(" grad +216" in line for line in shown)
-        assert tree_label(app, "g").startswith("g = h**3 + 1  9  grad +18")  # the full label is kept
-        width = tree.scrollable_content_region.width
+        assert view.full_label("g").plain.startswith("g = h**3 + 1  9  grad +18")  # the full label is kept
+        width = view.scrollable_content_region.width
         assert all(len(line) <= width for line in shown)

@@ -23,11 +23,11 @@ from ui_support import (
     tree_label,
 )
 
-from backprop_tui.ui.format import fmt
+from backprop_tui.ui.format import FLAG_MARK, fmt
 from backprop_tui.ui.screens.gradcheck import GradcheckScreen
 from backprop_tui.ui.screens.stepper import StepThroughScreen
 from backprop_tui.ui.screens.your_gradient import YourGradientScreen
-from backprop_tui.ui.widgets.graph_tree import FLAG_MARK, GraphTree
+from backprop_tui.ui.widgets.graph_view import GraphView
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 SIZE = (100, 30)
@@ -39,7 +39,7 @@ def teaching_text(app) -> str:
 
 async def highlight(pilot, name: str) -> None:
     """Move the graph tree's cursor to the full entry of `name`."""
-    tree = pilot.app.query_one(GraphTree)
+    tree = pilot.app.query_one(GraphView)
     tree.show_node(name)
     await settle(pilot)
     assert tree.highlighted_name == name
@@ -125,7 +125,7 @@ async def test_step_through_backward_and_forward_on_linear_regression():
         assert f"c → w: ({fmt(c_grad)}) × ({fmt(x)}) = {fmt(w_grad)}" in detail
         assert f"w has received every part: its grad is {fmt(w_grad)}" in detail
         # the graph's cursor follows the step
-        assert app.query_one(GraphTree).highlighted_name == "c"
+        assert app.query_one(GraphView).highlighted_name == "c"
         await pilot.press("end")
         await pilot.pause()
         assert f"w.grad = {fmt(w_grad)}" in plain(screen.query_one("#steps-detail").content)
@@ -142,7 +142,7 @@ async def test_step_through_backward_and_forward_on_linear_regression():
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, StepThroughScreen)
-        assert app.query_one(GraphTree).highlighted_name == "J"
+        assert app.query_one(GraphView).highlighted_name == "J"
 
 
 @pilot_test

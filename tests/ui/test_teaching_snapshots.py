@@ -10,7 +10,7 @@ import os
 
 from ui_support import make_app, ready, scroll_inspector, select_leaf, settle
 
-from backprop_tui.ui.widgets.graph_tree import GraphTree
+from backprop_tui.ui.widgets.graph_view import GraphView
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 SIZE = (100, 30)
@@ -19,7 +19,7 @@ SIZE = (100, 30)
 async def show_teaching(pilot, name: str) -> None:
     """Highlight `name` in the graph and scroll the inspector to its teaching sections."""
     app = pilot.app
-    app.query_one(GraphTree).show_node(name)
+    app.query_one(GraphView).show_node(name)
     await settle(pilot)
     await scroll_inspector(pilot)
 
@@ -62,7 +62,7 @@ def test_finite_differences_screen(snap_compare):
 def test_your_gradient_wrong(snap_compare):
     async def run_before(pilot):
         await ready(pilot)
-        pilot.app.query_one(GraphTree).show_node("w")
+        pilot.app.query_one(GraphView).show_node("w")
         await settle(pilot)
         await pilot.press("y", *"40", "enter")
         await pilot.pause()

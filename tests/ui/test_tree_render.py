@@ -1,185 +1,230 @@
-"""The graph tree draws its rows itself (tree_lines.QuickTree): every row must be the Strip
-Textual's own Tree._render_line makes for the same state, segment for segment (text and
-style), whatever the cursor, the mouse, the focus or the last edit."""
+"""The graph panel on Textual's line API (widgets/graph_view.py): what each row draws, at
+80 to 200 columns; that an edit repaints only the rows it changed and leaves no row stale;
+the mouse and the keys; the grad_fn view; graphs at the step limit in both views."""
 
 from __future__ import annotations
 
-from textual.geometry import Region
-from textual.widgets import Tree
-from textual.widgets._tree import TOGGLE_STYLE
-from ui_support import make_app, open_leaf, pilot_test, ready, settle
+import re
 
-from backprop_tui.ui.widgets.graph_tree import ChainGap, GraphTree, LabelParts, node_parts
+import pytest
+from textual.geometry import Offset
+from ui_support import count_repaints, make_app, open_leaf, pilot_test, ready, settle, static_text, tree_label
 
-SIZE = (100, 30)  # the latency benchmark's terminal: a narrow panel, labels cut to fit
+from backprop_tui.engine.numbers import fmt
+from backprop_tui.ui.format import PREVIEW_DIGITS, signed
+from backprop_tui.ui.widgets.graph_view import AutogradView, GraphView
 
-
-def segments(strip) -> list[tuple[str, object]]:
-    return [(segment.text, segment.style) for segment in strip]
-
-
-def assert_rows_as_textual_draws_them(tree: GraphTree, what: str) -> int:
-    """Each row on screen (and one past the last), drawn by GraphTree and by Tree._render_line."""
-    width = tree.size.width
-    style = tree.rich_style
-    scroll_y = tree.scroll_offset.y
-    rows = range(scroll_y, min(len(tree._tree_lines) + 1, scroll_y + tree.size.height))
-    for y in rows:
-        tree._line_cache.clear()  # both methods use the line cache, with the same key
-        ours = tree._render_line(y, 0, width, style)
-        tree._line_cache.clear()
-        textual = Tree._render_line(tree, y, 0, width, style)
-        assert segments(ours) == segments(textual), f"{what}: row {y}"
-    tree._line_cache.clear()
-    return len(rows)
+NUMBER = r"[-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|inf|nan)"
 
 
-def assert_screen_is_current(tree: GraphTree, what: str) -> None:
-    """The rows as the last frames left them (Tree's line cache, the widget's line cache)
-    are the rows drawn afresh: no row kept a label it should have redrawn."""
-    region = Region(0, 0, tree.size.width, tree.size.height)
-    shown = [segments(strip) for strip in tree.render_lines(region)]
-    tree._line_cache.clear()
-    tree._styles_cache.clear()
-    fresh = [segments(strip) for strip in tree.render_lines(region)]
-    for y, (a, b) in enumerate(zip(shown, fresh)):
-        assert a == b, f"{what}: row {y} on screen is stale"
+def drawn(view) -> list[str]:
+    """The rows on screen as Textual gets them from render_line."""
+    height = view.scrollable_content_region.height
+    return ["".join(segment.text for segment in view.render_line(y)).rstrip() for y in range(height)]
 
 
-def icon_style_count(tree: GraphTree) -> int:
-    """How many rows on screen carry a fold icon (the icon's style has the toggle meta)."""
-    tree._line_cache.clear()
-    count = 0
-    for y in range(len(tree._tree_lines)):
-        strip = tree._render_line(y, 0, tree.size.width, tree.rich_style)
-        count += any(s.style is not None and s.style.meta.get("toggle") for s in strip)
-    tree._line_cache.clear()
-    return count
+def assert_screen_is_current(view, what: str) -> None:
+    """The rows on screen (kept in the widget's cache) are the rows drawn afresh."""
+    top = view.scroll_offset.y
+    fresh = view.lines()[top:top + view.scrollable_content_region.height]
+    shown = drawn(view)[:len(fresh)]
+    assert shown == [line.rstrip() for line in fresh], what
+
+
+def assert_every_node_shows_its_numbers(app, preset: str, size) -> int:
+    """Each node's row draws its value and grad: a scalar's in full, a tensor's first element
+    (3 significant digits), each equal to the session's number as formatted."""
+    view = app.query_one(GraphView)
+    snapshot = app.session.snapshot
+    checked = 0
+    for node in snapshot.nodes:
+        index = view.row_of(node.name)
+        if index is None:
+            continue
+        label = view.drawn_label(index).plain
+        assert label.startswith(node.name), (preset, size, label)
+        digits = 6 if not node.shape else PREVIEW_DIGITS
+        rest = label[len(node.name):]
+        if "  " in rest:  # the numbers start at the first double space (after ` = expr` or ` param`)
+            rest = rest.split("  ", 1)[1]
+        value_part, _, grad_part = rest.partition("grad ")
+        shown = re.findall(NUMBER, re.sub(r"\[[\d×]+\]", "", value_part))
+        assert shown[0] == fmt(node.value.reshape(-1)[0], digits), (preset, size, label)
+        if node.grad is None:
+            assert label.endswith("no grad"), (preset, size, label)
+        else:
+            assert re.findall(NUMBER, grad_part)[0] == signed(node.grad.reshape(-1)[0], digits), (preset, size, label)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("preset", ["simple_nn", "makemore_backprop", "softmax_classifier", "attention_head"])
+@pilot_test
+async def test_every_node_shows_its_value_and_grad_from_80_to_200_columns(preset):
+    app = make_app(preset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        for size in ((80, 24), (100, 30), (120, 35), (200, 50)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert assert_every_node_shows_its_numbers(app, preset, size) == len(app.session.snapshot.nodes)
+        if preset == "simple_nn":  # the room at 200 columns goes to longer previews and expressions
+            assert tree_label(app, "Z1").startswith("Z1 = linear1(X)  [2×3] ")
+            assert len(re.findall(NUMBER, tree_label(app, "Z1").split("grad")[0])) >= 5
 
 
 @pilot_test
-async def test_rows_match_textual_through_cursor_hover_focus_flags_and_edits():
+async def test_an_edit_repaints_only_changed_rows_and_no_row_is_stale():
     app = make_app("simple_nn")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        tree = app.query_one(GraphTree)
-        tree.focus()
+        view = app.query_one(GraphView)
+        await open_leaf(pilot, "linear3.bias")
+        assert_screen_is_current(view, "after loading")
+        for key in ("+", "+", "-"):
+            before = view.lines()
+            repainted = count_repaints(view)
+            await pilot.press(key)
+            await settle(pilot)
+            after = view.lines()
+            changed = {i for i, (a, b) in enumerate(zip(before, after)) if a != b}
+            # linear3.bias moves J, A3, Z3 and every grad below; the input and the target stay
+            assert {view.row_of(name) for name in ("J", "A3", "Z3", "linear3.bias")} <= changed
+            assert view.row_of("X") not in changed and view.row_of("Y") not in changed
+            assert changed <= set(repainted) <= changed | {view.cursor}, (key, changed, repainted)
+            assert_screen_is_current(view, f"after {key}")
+        # the flags the inspector finds are marked on their rows, and only those are repainted
+        repainted = count_repaints(view)
+        view.set_flags({"A1"})
         await pilot.pause()
-        assert tree.has_focus and tree.cursor_line == 0
-        assert icon_style_count(tree) > 0  # the rows with children show their fold icon
-        assert assert_rows_as_textual_draws_them(tree, "focused, cursor on the output") > 10
-        # the cursor and the mouse on rows deep in the tree: the guides above them change
-        tree.cursor_line = 5
-        tree.hover_line = 8
-        await pilot.pause()
-        assert tree.get_node_at_line(8)._hover
-        assert_rows_as_textual_draws_them(tree, "cursor on row 5, mouse on row 8")
-        # a flagged node (its mark is in the label) and a folded node (its icon changes)
-        name = tree.get_node_at_line(2).data.name
-        tree.set_flags({name})
-        tree.get_node_at_line(3).collapse()
-        await pilot.pause()
-        assert "⚠" in tree.drawn_label(tree.get_node_at_line(2)).text.plain
-        assert tree.get_node_at_line(3).is_collapsed
-        assert_rows_as_textual_draws_them(tree, "flag on row 2, row 3 folded")
-        tree.get_node_at_line(3).expand()
-        # focus elsewhere: the cursor row and the guides take their unfocused styles; then an
-        # edit, which relabels every row with new values, grads and deltas
-        await open_leaf(pilot, "linear1.weight")
-        assert not tree.has_focus
-        before = tree._full["Z1"].label.plain
-        drawn = {name: tree.drawn_label(row) for name, row in tree._full.items()}
-        await pilot.press("+")
-        await settle(pilot)
-        assert tree._full["Z1"].label.plain != before and "Δ" in tree._full["Z1"].label.plain
-        # the narrow panel shows Z1 by its shape: its row keeps the label drawn (not redrawn),
-        # the output's shows the new loss
-        assert tree.drawn_label(tree._full["Z1"]) is drawn["Z1"]
-        assert tree.drawn_label(tree._full["J"]) is not drawn["J"]
-        assert_screen_is_current(tree, "after an edit")
-        assert_rows_as_textual_draws_them(tree, "unfocused, after an edit")
-        await pilot.press("-")
-        await settle(pilot)
-        assert_screen_is_current(tree, "after a second edit")
-        tree.hover_line = 1
-        tree.focus()
-        await pilot.pause()
-        assert_rows_as_textual_draws_them(tree, "focused again, after a second edit, mouse on row 1")
+        assert "⚠" in tree_label(app, "A1") and set(repainted) == {view.row_of("A1")}
+        assert_screen_is_current(view, "after a flag")
 
 
 @pilot_test
-async def test_rows_match_textual_on_folded_chains_and_references():
-    app = make_app("deep_chain")
-    async with app.run_test(size=SIZE) as pilot:
+async def test_a_click_selects_a_row_and_a_click_on_the_arrow_folds_it():
+    app = make_app("simple_nn")
+    async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        tree = app.query_one(GraphTree)
-        tree.focus()
-        (gap,) = [line.node for line in tree._tree_lines if isinstance(line.node.data, ChainGap)]
-        tree.move_cursor(gap)  # the cursor on the "… N more steps" row
+        view = app.query_one(GraphView)
+        row = view.row_of("Z2")
+        text = view.row_text(row)
+        arrow = text.index("▼")
+        rows_before = len(view.lines())
+        await pilot.click(view, offset=Offset(arrow + 6, row))  # on the label: selects
+        await settle(pilot)
+        assert view.highlighted_name == "Z2" and len(view.lines()) == rows_before
+        assert "Z2" in static_text(app, "#inspector-body").splitlines()[0]
+        await pilot.click(view, offset=Offset(arrow, row))  # on the arrow: folds
         await pilot.pause()
-        refs = [line for line in tree._tree_lines if line.node.data is not None
-                and not isinstance(line.node.data, ChainGap) and line.node.data.ref]
-        assert refs, "deep_chain shows its shared leaves as references"
-        assert tree.scroll_offset.y == 0
-        assert_rows_as_textual_draws_them(tree, "cursor on the folded chain row")
-        tree.hover_line = refs[0].node.line
+        assert view.row_text(row).startswith(text[:arrow] + "▶ Z2") and view.row_of("Z1") is None
+        await pilot.click(view, offset=Offset(arrow, row))
         await pilot.pause()
-        assert_rows_as_textual_draws_them(tree, "mouse on a reference row")
-        # a page of the chain opened, and scrolled: the rows drawn are the ones below the top
-        tree.move_cursor(gap)
+        assert len(view.lines()) == rows_before
+
+
+@pilot_test
+async def test_keys_move_fold_and_open_leaves_and_references():
+    app = make_app("gradient_accumulation")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        view = app.query_one(GraphView)
+        assert app.focused is view and view.highlighted_name == app.session.snapshot.output
+        lines = view.lines()
+        (ref,) = [i for i, line in enumerate(lines) if "↪" in line]
+        name = re.search(r"↪ (\S+)", lines[ref]).group(1)
+        await pilot.press(*["down"] * ref)
+        assert view.cursor == ref and "shared: shown in full above" in lines[ref]
+        await pilot.press("enter")  # a reference: to the full entry
+        await pilot.pause()
+        assert view.cursor == view.row_of(name) and view.highlighted_name == name
+        await pilot.press("home", "enter")  # the output: folds
+        assert view.lines()[0].startswith("▶ ") and len(view.lines()) < len(lines)
+        await pilot.press("right")  # unfolds
+        assert view.lines() == lines
+        await pilot.press("left")  # folds
+        assert view.lines()[0].startswith("▶ ")
+        await pilot.press("space")  # unfolds
+        leaf_row = next(i for i, line in enumerate(lines)
+                        if line.startswith(("└ ", "├ ")) and not line[2:].startswith(("▼", "▶")))
+        view.move_cursor(leaf_row)
+        await pilot.press("left")  # on a row of the output's: to the output
+        assert view.cursor == 0 and view.lines() == lines
+        # enter on a leaf opens it in the weight editor
+        from backprop_tui.ui.widgets.weight_editor import WeightEditor
+
+        leaf = next(n.name for n in app.session.snapshot.leaves if view.row_of(n.name) is not None)
+        view.move_cursor(view.row_of(leaf))
         await pilot.press("enter")
         await pilot.pause()
-        assert len(tree._tree_lines) > 60
-        tree.scroll_to(y=30, animate=False)
+        assert app.query_one(WeightEditor).leaf == leaf
+
+
+@pilot_test
+async def test_the_grad_fn_view_never_cuts_a_name_and_survives_maximize():
+    app = make_app("simple_nn")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app.screen.maximize(app.query_one(GraphView))
         await pilot.pause()
-        assert tree.scroll_offset.y == 30
-        assert assert_rows_as_textual_draws_them(tree, "a page opened, scrolled by 30 rows") > 20
+        assert app.screen.maximized is not None
+        await pilot.press("a")
+        await pilot.pause()
+        raw = app.query_one(AutogradView)
+        assert raw.display and app.focused is raw
+        maximized = app.screen.maximized
+        assert maximized is not None and (maximized is raw or raw in maximized.walk_children())
+        assert any("DivBackward0" in line for line in drawn(raw))  # not a blank screen
+        lines = raw.lines()
+        assert "AccumulateGrad  → linear1.weight.grad" in "\n".join(lines)
+        assert raw.virtual_size.width >= max(len(line) for line in lines)  # it scrolls sideways instead
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.focused is app.query_one(GraphView) and any("J" in line for line in drawn(app.focused))
 
 
-def test_a_label_fits_as_the_first_of_its_forms_that_fits():
-    from backprop_tui.engine import Session, load_preset, resolve_preset
+def write_limit_presets(folder):
+    from backprop_tui.engine import limits
 
-    session = Session(load_preset(resolve_preset("simple_nn")))
-    session.nudge("linear1.weight", (0, 0), 0.1)
-    snapshot, previous = session.snapshot, session.previous
-    for node in snapshot.nodes:
-        parts = node_parts(node, previous.node(node.name), flagged=node.name == "A1")
-        assert isinstance(parts, LabelParts)
-        # every label form built in full, fullest first: fit measures before it builds
-        candidates = [parts.label(*form) for form in parts.forms()]
-        for width in range(0, candidates[0].cell_len + 2):
-            fitted = parts.fit(width)
-            fitting = [c for c in candidates if c.cell_len <= width]
-            if fitting:
-                assert fitted == fitting[0], (node.name, width)
-            else:
-                cut = candidates[-1].copy()
-                cut.truncate(max(1, width), overflow="ellipsis")
-                assert fitted == cut, (node.name, width)
-
-
-def test_the_toggle_style_is_what_marks_an_icon():
-    assert TOGGLE_STYLE.meta.get("toggle")  # icon_style_count relies on it
+    chain = ['name = "long_chain"', 'title = "long chain"', f'output = "s{limits.MAX_STEPS}"',
+             '[tensors.x]', 'role = "parameter"', 'value = 1.0',
+             '[[steps]]', 'name = "s1"', 'expr = "x * 1.0001"']
+    for k in range(2, limits.MAX_STEPS + 1):
+        chain += ['[[steps]]', f'name = "s{k}"', f'expr = "s{k - 1} * 0.9999 + x"']
+    layers = limits.MAX_STEPS // 3
+    diamond = ['name = "diamond"', 'title = "diamond"', f'output = "c{layers}"',
+               '[tensors.c0]', 'role = "parameter"', 'value = 1.0']
+    for k in range(1, layers + 1):
+        diamond += ['[[steps]]', f'name = "p{k}"', f'expr = "c{k - 1} * 0.5"',
+                    '[[steps]]', f'name = "q{k}"', f'expr = "c{k - 1} * 0.5"',
+                    '[[steps]]', f'name = "c{k}"', f'expr = "p{k} + q{k}"']
+    paths = folder / "long_chain.toml", folder / "diamond.toml"
+    for path, lines in zip(paths, (chain, diamond)):
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
 
 
-def test_a_form_measured_by_its_plain_text_is_the_text_shown():
-    """Forms writes each value and grad form's plain text itself (to measure it before
-    making it): it must be format.value_of/grad_of's, through edits that mark deltas."""
-    from backprop_tui.engine import Session, load_preset, resolve_preset
-
-    checked = 0
-    for preset in ("simple_nn", "dead_relu", "scalar_chain", "softmax_classifier", "linear_regression"):
-        session = Session(load_preset(resolve_preset(preset)))
-        leaf = session.snapshot.leaves[0]
-        for delta in (0.1, -0.3, 0.0):
-            session.nudge(leaf.name, (0,) * len(leaf.shape), delta)
-            snapshot, previous = session.snapshot, session.previous
-            for node in snapshot.nodes:
-                before = previous.node(node.name) if node.name in previous else None
-                for flagged in (False, True):
-                    parts = node_parts(node, before, flagged)
-                    for forms in (parts.values, parts.grads):
-                        for form, plain in enumerate(forms.plains):
-                            assert forms.text(form).plain == plain, (preset, node.name, form)
-                            checked += 1
-    assert checked > 200
+@pytest.mark.parametrize("which", ["long_chain", "diamond"])
+@pilot_test
+async def test_graphs_at_the_step_limit_open_in_both_views(which, tmp_path):
+    chain, diamond = write_limit_presets(tmp_path)
+    app = make_app(str(chain if which == "long_chain" else diamond))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        view = app.query_one(GraphView)
+        assert len(view.lines()) < 40  # folded
+        await pilot.press("end")
+        output = app.session.snapshot.output
+        first = app.session.snapshot.nodes[0].name
+        view.show_node(first)  # opens the fold around the first step
+        await pilot.pause()
+        assert view.highlighted_name == first and first in tree_label(app, first)
+        assert any(first in line for line in drawn(view))
+        await pilot.press("a")
+        await pilot.pause()
+        raw = app.query_one(AutogradView)
+        assert raw.display and len(raw.lines()) < 60
+        assert f"{output}.grad_fn" in drawn(raw)[0]
+        await pilot.press("end", "enter")  # the last row: open or fold, without recursion
+        await pilot.pause()
+        assert max(len(line) - len(line.lstrip("│├└ ")) for line in raw.lines()) <= 12

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.text import Text
 
 from backprop_tui.ui import BackpropApp
-from backprop_tui.ui.widgets.graph_tree import GraphTree
+from backprop_tui.ui.widgets.graph_view import GraphView
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
 
@@ -68,17 +68,17 @@ async def scroll_inspector(pilot, end: bool = False) -> None:
         await settle(pilot)
 
 
-def count_relabels(tree: GraphTree) -> list[str]:
-    """The names the graph tree relabels from now on, in order (the list fills as it does)."""
-    relabelled: list[str] = []
-    original = tree._relabel
+def count_repaints(view: GraphView) -> list[int]:
+    """The rows the graph view asks Textual to repaint from now on (the list fills as it does)."""
+    repainted: list[int] = []
+    original = view.refresh_lines
 
-    def counting(name: str) -> None:
-        relabelled.append(name)
-        original(name)
+    def counting(y_start: int, line_count: int = 1) -> None:
+        repainted.extend(range(y_start, y_start + line_count))
+        original(y_start, line_count)
 
-    tree._relabel = counting
-    return relabelled
+    view.refresh_lines = counting
+    return repainted
 
 
 def plain(renderable) -> str:
@@ -94,9 +94,11 @@ def static_text(app, selector: str) -> str:
 
 
 def tree_label(app, name: str) -> str:
-    """The graph tree's label of the full entry of `name`, as shown."""
-    tree = app.query_one(GraphTree)
-    return tree._full[name].label.plain
+    """The graph's label of the full entry of `name`, as drawn at the panel's width."""
+    view = app.query_one(GraphView)
+    index = view.row_of(name)
+    assert index is not None, f"{name} has no row on screen"
+    return view.drawn_label(index).plain
 
 
 def grid_cells(app) -> list[tuple[str, str, str]]:

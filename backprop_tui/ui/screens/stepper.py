@@ -228,11 +228,11 @@ class StepThroughScreen(Dialog[None]):
 
     def _highlight(self, name: str) -> None:
         """Put the graph tree's cursor on the current node (the graph stays visible)."""
-        from backprop_tui.ui.widgets.graph_tree import GraphTree
+        from backprop_tui.ui.widgets.graph_view import GraphView
 
         for screen in reversed(self.app.screen_stack):
             if screen is not self:
-                trees = screen.query(GraphTree)
+                trees = screen.query(GraphView)
                 if trees:
                     trees.first().show_node(name)
                     return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from rich.text import Text
 
-from backprop_tui.ui.format import fmt
+from backprop_tui.ui.format import FLAG_MARK, fmt
 from backprop_tui.ui.text_rows import wrapped_rows
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ LIGHT_ELEMENTS = 4000  # so the inspector computes them at once (no "computing�
 DEFERRED = "computing the sections below…"  # in view only for the frame before they are there
 HEADING = "bold underline"
 FLAG_STYLE = "bold yellow"
-FLAG_MARK = "⚠"
 
 
 def is_light(snapshot: "Snapshot") -> bool:

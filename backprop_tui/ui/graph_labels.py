@@ -1,0 +1,231 @@
+"""What a graph row says, fitted to the cells it has.
+
+A node's label is its name, a detail (` = w * x` for a step, ` param` for a leaf), its value
+and its grad. When the row is narrow the detail is shortened, then dropped, before a single
+number goes: a scalar keeps all its digits, a tensor at least its shape and first element;
+a name is never cut while anything else is drawn. Numbers are rounded (format.fmt), never cut.
+Labels are `rich.text.Text`, so names such as `W1[0,1]` stay literal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.cells import cell_len
+from rich.text import Text
+
+from backprop_tui.ui.format import (
+    CHANGED, DELTA, FLAG_MARK, NO_GRAD, PREVIEW_DIGITS, changed, changed_words, delta_text, grad_number, scalar_delta,
+    shape_text, value_number,
+)
+
+if TYPE_CHECKING:
+    from backprop_tui.engine.snapshot import AutogradFn, Node
+
+SHORT_KIND = {"parameter": "param"}
+ELEMENTS = (3, 2, 1)  # elements a tensor preview shows, most first
+WIDE_ELEMENTS = (8, 5)  # shown only where the whole label, expression included, still fits
+MIN_EXPR = 4  # characters of an expression worth showing before the "…"
+
+
+def _preview(array: np.ndarray, grad: bool, mask: np.ndarray | None, elements: int, shape: bool,
+             tight: bool = False) -> Text:
+    """`[2×3] 3 11 3 …`: the shape (for a value) and the first elements, changed ones reversed."""
+    flat = array.reshape(-1)
+    flat_mask = None if mask is None else mask.reshape(-1)
+    # the grad has the value's shape: shown once, with the value
+    text = Text(f"[{shape_text(array.shape)}] " if shape else "", style="dim")
+    for i, x in enumerate(flat[:elements]):
+        if i:
+            text.append(" ")
+        cell = grad_number(x, PREVIEW_DIGITS) if grad else value_number(x, PREVIEW_DIGITS)
+        if flat_mask is not None and flat_mask[i]:
+            cell.stylize(CHANGED)
+        text.append_text(cell)
+    if flat.size > elements:
+        text.append("…" if tight else " …", style="dim")
+    return text
+
+
+class Numbers:
+    """A node's value or grad in its forms, fullest first; form k of the value and of the
+    grad go together (the same number of elements)."""
+
+    __slots__ = ("forms", "wide")
+
+    def __init__(self, array: "np.ndarray | None", old: "np.ndarray | None", grad: bool) -> None:
+        self.wide: list[Text] = []
+        if array is None:
+            self.forms = [Text("no grad", style=NO_GRAD)]
+            return
+        if array.ndim == 0 or (array.size == 1 and not array.shape):
+            number = float(array.reshape(-1)[0])
+            text = grad_number(number) if grad else value_number(number)
+            delta = scalar_delta(array, old)
+            if delta is None:
+                self.forms = [text]
+                return
+            text.stylize("bold" if grad else CHANGED)
+            self.forms = [text + delta_text(delta), text]
+            return
+        mask = changed(array, old)
+        count = int(mask.sum()) if mask is not None else 0
+        long_words = Text(changed_words(count, array.size), style=DELTA) if count else Text()
+        short_words = Text(" (changed)", style=DELTA) if count else Text()
+        def form(elements: int, words: Text, shape: bool = not grad, tight: bool = False) -> Text:
+            return _preview(array, grad, mask, elements, shape, tight) + words
+
+        self.wide = [form(e, long_words) for e in WIDE_ELEMENTS] if array.size > ELEMENTS[0] else []
+        # the words go before an element does: the changed elements are also drawn reversed
+        most = ELEMENTS[0]
+        self.forms = [form(most, long_words), form(most, short_words)] + [form(e, Text()) for e in ELEMENTS]
+        if not grad:  # narrower: the first element without the shape (the grad never has it)
+            self.forms.append(form(1, Text(), shape=False))
+        self.forms.append(form(1, Text(), shape=False, tight=True))  # the narrowest: `0.5…`
+
+
+def _pad(forms: list[Text], count: int) -> list[Text]:
+    return forms + [forms[-1]] * (count - len(forms))
+
+
+class NodeLabel:
+    """A node's label in pieces, fitted to a width by `fit`."""
+
+    __slots__ = ("name", "expr", "kind", "values", "grads", "_fits")
+
+    def __init__(self, node: "Node", previous: "Node | None", flagged: bool = False) -> None:
+        self.name = Text(node.name, style="bold")
+        if flagged:
+            self.name.append(f" {FLAG_MARK}", style="bold yellow")
+        self.expr = node.expr  # shortened to fit
+        self.kind = SHORT_KIND.get(node.kind, node.kind)  # shown for a leaf
+        self.values = Numbers(node.value, None if previous is None else previous.value, grad=False)
+        self.grads = Numbers(node.grad, None if previous is None else previous.grad, grad=True)
+        self._fits: dict[int, Text] = {}
+
+    def detail(self, room: int | None = None) -> Text:
+        """` = expr` (cut to `room` cells with "…") or ` param`."""
+        if not self.expr:
+            return Text(f" {self.kind}", style="dim")
+        expr = self.expr
+        if room is not None and cell_len(expr) + 3 > room:
+            expr = expr[: max(0, room - 4)] + "…"
+        return Text(f" = {expr}", style="cyan")
+
+    def numbers(self, value: Text | None, grad: Text | None, space: str = "  ") -> Text:
+        text = Text()
+        if value is not None:
+            text.append(space)
+            text.append_text(value)
+        if grad is not None:
+            text.append(space)
+            if grad.plain != "no grad":
+                text.append("grad ", style="dim")
+            text.append_text(grad)
+        return text
+
+    def full(self) -> Text:
+        """The label with no width limit."""
+        value = (self.values.wide or self.values.forms)[0]
+        grad = (self.grads.wide or self.grads.forms)[0]
+        return self.name + self.detail() + self.numbers(value, grad)
+
+    def fit(self, width: int) -> Text:
+        """The fullest label at most `width` cells wide (kept: rows are drawn again and again)."""
+        text = self._fits.get(width)
+        if text is None:
+            text = self._fits[width] = self._fit(width)
+        return text
+
+    def _fit(self, width: int) -> Text:
+        name = self.name
+        detail = self.detail()
+        values, grads = self.values, self.grads
+        for value, grad in zip(values.wide, _pad(grads.wide or grads.forms[:1], len(values.wide))):
+            text = name + detail + self.numbers(value, grad)
+            if text.cell_len <= width:
+                return text
+        count = max(len(values.forms), len(grads.forms))
+        value_forms, grad_forms = _pad(values.forms, count + 1), _pad(grads.forms, count + 1)
+        # the grad gives up a piece (its delta, an element) one step before the value does
+        steps = [(i, j) for i in range(count) for j in (i, i + 1)]
+        for value, grad in ((value_forms[i], grad_forms[j]) for i, j in steps):
+            numbers = self.numbers(value, grad)
+            base = name.cell_len + numbers.cell_len
+            if base + detail.cell_len <= width:
+                return name + detail + numbers
+            room = width - base
+            if self.expr and room >= 3 + MIN_EXPR + 1:
+                return name + self.detail(room) + numbers
+            if base <= width:
+                return name + numbers
+        # the narrowest forms, single-spaced; then the value alone, then the name alone
+        text = name + self.numbers(values.forms[-1], grads.forms[-1], " ")
+        if text.cell_len <= width:
+            return text
+        text = name + self.numbers(values.forms[-1], None)
+        if text.cell_len <= width:
+            return text
+        text = name.copy()
+        text.truncate(max(1, width), overflow="ellipsis")
+        return text
+
+
+def node_label(node: "Node", previous: "Node | None", flagged: bool = False) -> Text:
+    """The full label (no width limit)."""
+    return NodeLabel(node, previous, flagged).full()
+
+
+def _fit_words(head: Text, words: Text, width: int) -> Text:
+    """`head` whole if it fits, then as much of `words` as fits (words are cut, names not)."""
+    text = head + words
+    if text.cell_len > width:
+        text.truncate(max(head.cell_len, width), overflow="ellipsis")
+    return text
+
+
+def ref_label(name: str, width: int | None = None) -> Text:
+    head = Text("↪ ", style="dim") + Text(name, style="bold")
+    words = Text("  shared: shown in full above", style="dim italic")
+    return head + words if width is None else _fit_words(head, words, width)
+
+
+def gap_label(hidden: int, first: str, last: str, page: int, width: int | None = None) -> Text:
+    """`… 493 more steps (enter: open 50)  h248 … h2`"""
+    hint = f"enter: open {page}" if hidden > page else "enter: open"
+    head = Text(f"… {hidden} more step{'s' if hidden != 1 else ''}", style="italic")
+    words = Text(f" ({hint})", style="italic")
+    names = Text(f"  {first} … {last}" if hidden > 1 else f"  {first}", style="dim")
+    if width is None or head.cell_len + words.cell_len + names.cell_len <= width:
+        return head + words + names
+    return _fit_words(head, words, width)  # the names go whole: they are in the rows around
+
+
+def heading_label(words: str, width: int | None = None) -> Text:
+    text = Text(words, style="dim italic")
+    if width is not None and text.cell_len > width:
+        text.truncate(max(1, width), overflow="ellipsis")
+    return text
+
+
+def autograd_label(fn: "AutogradFn", repeated: bool) -> Text:
+    """A grad_fn row, whole: the grad_fn view scrolls sideways rather than cut a name."""
+    text = Text()
+    if repeated:
+        text.append("↪ ", style="dim")
+    text.append(fn.name, style="bold magenta" if fn.name != "AccumulateGrad" else "bold green")
+    if fn.node is not None:
+        if fn.name == "AccumulateGrad":
+            text.append(f"  → {fn.node}.grad", style="green")
+        else:
+            text.append(f"  produced {fn.node}", style="cyan")
+    if repeated:
+        text.append("  (shown above)", style="dim italic")
+    return text
+
+
+def autograd_root_label(output: str, has_chain: bool, reason: str | None = None) -> Text:
+    if not has_chain:
+        return Text(f"{output} has no grad_fn: {reason}, so autograd recorded nothing")
+    return Text.assemble((f"{output}.grad_fn", "bold"), ("  backward() walks from here", "dim"))
