@@ -14,3 +14,8 @@ MAX_HISTORY = 10_000
 # pass), and the multiply-adds of its matrix products and Linear layers.
 MAX_KEPT_ELEMENTS = 25_000_000
 MAX_MULTIPLY_ADDS = 2_000_000_000
+# What one inspector analysis may cost: the numbers it holds at once (per-sample
+# gradients are batch x elements), and its passes through the graph weighed by what one
+# pass costs (the larger of the preset's kept elements and multiply-adds).
+MAX_ANALYSIS_NUMBERS = 100_000_000
+MAX_ANALYSIS_WORK = 50_000_000_000

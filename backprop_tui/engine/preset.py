@@ -264,6 +264,7 @@ class _Validator:
             exercises=self._exercises(doc.get("exercises", []), {*(leaf.name for leaf in leaves), *taken}, output),
         )
         shapes = check.shapes()
+        preset.derived("pass_cost", check.pass_cost)  # what the analyses weigh their passes by
         out_shape = shapes[output]
         if math.prod(out_shape) != 1:
             raise self.fail(

@@ -210,6 +210,10 @@ class ShapeCheck:
         self.steps += 1
         return tuple(result.shape)
 
+    def pass_cost(self) -> int:
+        """What one forward pass costs: the larger of the elements made and the multiply-adds."""
+        return max(self.cost.kept_elements, self.cost.multiply_adds, 1)
+
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of every leaf and step checked so far."""
         return {name: tuple(t.shape) for name, t in self.env.items()}

@@ -58,3 +58,37 @@ def test_a_dead_sample_contributes_nothing():
 def test_presets_without_a_batch_are_refused():
     with pytest.raises(AnalysisError, match="no batch"):
         per_sample(session("scalar_chain"))
+
+
+def test_analyses_past_their_cost_say_too_large_and_never_run(monkeypatch):
+    """X and W both [1000, 1000]: W's per-sample gradients would be 1000 x 1,000,000 numbers
+    (7 GB with their shares), and gradcheck 513 passes of 10^9 multiply-adds. Each says
+    "too large to compute here" before any pass runs."""
+    from backprop_tui.engine import parse_preset
+    from backprop_tui.engine.analysis import gradcheck as gradcheck_module
+    from backprop_tui.engine.analysis import live, loss_slice as slice_module, per_sample as per_sample_module
+
+    text = (
+        'output = "J"\n[tensors.X]\nrole = "input"\nshape = [1000, 1000]\ninit = "randn"\n'
+        '[tensors.W]\nrole = "parameter"\nshape = [1000, 1000]\ninit = "randn"\nseed = 1\n'
+        '[[steps]]\nname = "J"\nexpr = "mean(X @ W)"\n'
+    )
+    state = live.FrozenState.of(Session(parse_preset(text)))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the graph ran")
+
+    for module in (per_sample_module, gradcheck_module, slice_module):
+        monkeypatch.setattr(module, "run_live", never)
+    with pytest.raises(live.AnalysisError) as caught:
+        per_sample_module.per_sample(state, ["W"])
+    assert str(caught.value) == (
+        "too large to compute here: the per-sample gradients (1000 samples × W) holds 2,000,000,000 numbers; "
+        "the limit is 100,000,000"
+    )
+    with pytest.raises(live.AnalysisError) as caught:
+        gradcheck_module.gradcheck(state)
+    assert str(caught.value) == (
+        "too large to compute here: checking 256 elements against finite differences takes 513 passes of about "
+        "1,000,000,000 operations each; the limit is 50,000,000,000 in all"
+    )

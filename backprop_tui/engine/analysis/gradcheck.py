@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from backprop_tui.engine.analysis.live import (
+    check_cost,
     AnalysisError,
     State,
     check_leaf_element,
@@ -80,6 +81,7 @@ def gradcheck(
 
     A tensor larger than its share of the budget is checked at evenly spaced elements.
     """
+    check_cost(state, f"checking {max_elements} elements against finite differences", passes=2 * max_elements + 1)
     live = run_live(state)
     names = [
         n for n in (leaves if leaves is not None else state.values) if live.grad(n) is not None and live.has_grad(n)

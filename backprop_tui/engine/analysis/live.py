@@ -15,6 +15,7 @@ from typing import Mapping, Protocol
 import numpy as np
 import torch
 
+from backprop_tui.engine import limits
 from backprop_tui.engine.analysis.symbolic import is_pointwise
 from backprop_tui.engine.errors import BackpropError, ComputeError
 from backprop_tui.engine.expr import evaluate
@@ -27,6 +28,21 @@ from backprop_tui.engine.shapes import check_module_input
 
 class AnalysisError(BackpropError):
     """An analysis that does not apply here (a tensor where a scalar is needed, ...): one line."""
+
+
+def check_cost(state: "State", what: str, *, numbers: int = 0, passes: int = 1) -> None:
+    """Refuse an analysis before it runs when it would hold more than MAX_ANALYSIS_NUMBERS
+    numbers at once or make `passes` through a graph past MAX_ANALYSIS_WORK."""
+    if numbers > limits.MAX_ANALYSIS_NUMBERS:
+        raise AnalysisError(
+            f"too large to compute here: {what} holds {numbers:,} numbers; the limit is {limits.MAX_ANALYSIS_NUMBERS:,}"
+        )
+    per_pass = state.preset.derived("pass_cost", lambda: 1)
+    if passes * per_pass > limits.MAX_ANALYSIS_WORK:
+        raise AnalysisError(
+            f"too large to compute here: {what} takes {passes:,} passes of about {per_pass:,} operations each; "
+            f"the limit is {limits.MAX_ANALYSIS_WORK:,} in all"
+        )
 
 
 class State(Protocol):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backprop_tui.engine.analysis.live import (
+    check_cost,
     State,
     all_float_leaves,
     check_leaf_element,
@@ -52,6 +53,7 @@ def loss_slice(
     """
     index = check_leaf_element(state, name, index)
     points = max(3, min(int(points), MAX_POINTS))
+    check_cost(state, f"the loss along {points} values of {format_index(name, index)}", passes=points + 1)
     base = leaf_values(state)
     x0 = float(base[name][index])
     span = max(1.0, abs(x0)) / 2 if span is None else float(span)

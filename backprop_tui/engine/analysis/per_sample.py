@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from backprop_tui.engine.analysis.live import AnalysisError, State, leaf_values, private_graph, run_live
+from backprop_tui.engine.analysis.live import AnalysisError, State, check_cost, leaf_values, private_graph, run_live
 from backprop_tui.engine.errors import BackpropError
 from backprop_tui.engine.numbers import fmt
 
@@ -64,6 +64,8 @@ def per_sample(state: State, leaves: Iterable[str] | None = None) -> PerSample:
     batched, size = batch_leaves(state)
     names = [n for n in (leaves if leaves is not None else state.values) if n not in batched]
     names = [n for n in names if state.requires_grad.get(n)]
+    held = 2 * size * sum(state.values[n].numel() for n in names)  # sample grads and their shares
+    check_cost(state, f"the per-sample gradients ({size} samples × {', '.join(names)})", numbers=held, passes=2)
     live = run_live(state)
     batch_loss = float(live.trace.output.detach().reshape(-1)[0])
     batch_grads = {n: live.grad(n).double().numpy() for n in names if live.grad(n) is not None}

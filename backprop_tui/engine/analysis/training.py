@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from backprop_tui.engine.analysis.live import AnalysisError, State, leaf_values, private_graph
+from backprop_tui.engine.analysis.live import AnalysisError, State, check_cost, leaf_values, private_graph
 from backprop_tui.engine.errors import BackpropError, ComputeError
 from backprop_tui.engine.numbers import fmt
 
@@ -73,6 +73,7 @@ def train(
     trainable = [name for name, rg in flags.items() if rg]
     if not trainable:
         raise AnalysisError("no leaf requires grad: there is nothing to train")
+    check_cost(state, f"{steps:,} training steps", passes=max(steps, 1))
     record = sum(state.values[n].numel() for n in trainable) <= RECORD_LIMIT
 
     graph = private_graph(state.preset)
