@@ -20,7 +20,8 @@ from backprop_tui import __version__
 USAGE = """\
 usage: backprop-tui [PRESET] | COMMAND [ARGS...]
 
-  backprop-tui [PRESET]     open the explorer (default: scalar_chain)
+  backprop-tui [PRESET]     open the explorer (default: scalar_chain);
+                            --no-autosave: keep no autosave (see README)
   backprop-tui PRESET --exercise  derive every gradient by hand, checked
   backprop-tui presets      list the bundled presets
   backprop-tui show PRESET  print every node's value and grad (text, json, ...)
@@ -33,6 +34,7 @@ PRESET is a bundled preset's name or a path to a .toml file.
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 FORMATS = ("text", "json", "markdown", "dot")
+NO_AUTOSAVE = "--no-autosave"
 MAX_STEPS = 100_000
 _SET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[\s*([0-9,\s]*)\s*\])?\s*=(.*)$", re.S)
 
@@ -106,15 +108,18 @@ def _dispatch(argv: list[str]) -> int:
                 "serve": cmd_serve}
     if first in commands:
         return commands[first](argv[1:])
+    autosave = None if NO_AUTOSAVE not in argv else False
     exercise = "--exercise" in argv[1:]
-    rest = [a for a in argv[1:] if a != "--exercise"]
+    rest = [a for a in argv[1:] if a not in ("--exercise", NO_AUTOSAVE)]
+    if first == NO_AUTOSAVE:
+        first = rest.pop(0) if rest else None
     if first is not None and first.startswith("-"):
         raise CliError(first, "unknown option (backprop-tui --help lists the commands)")
     if rest:
         raise CliError(rest[0], f"unexpected after PRESET {first!r} (backprop-tui --help lists the commands)")
     from backprop_tui.ui.app import run_app
 
-    return run_app(first or "scalar_chain", exercise=exercise)
+    return run_app(first or "scalar_chain", exercise=exercise, autosave=autosave)
 
 
 def _short(exc: BaseException, width: int = 200) -> str:

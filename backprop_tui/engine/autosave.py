@@ -1,13 +1,17 @@
 """Autosave: the session's state kept on disk after each edit, so nothing the user did is lost.
 
-One JSON state file per preset, under the user's data directory (the platform's
-convention, via platformdirs; the environment variable BACKPROP_TUI_DATA_DIR overrides
-it). The file name holds the preset's name and a fingerprint of its content, so a state
-saved for one version of a preset file is never restored onto a changed one.
+One JSON state file per preset and explorer, under the user's data directory (the
+platform's convention, via platformdirs; the environment variable BACKPROP_TUI_DATA_DIR
+overrides it), in sessions/. The file name holds the preset's name, a fingerprint of its
+content (a state saved for one version of a preset file is never restored onto a changed
+one) and the explorer's instance, `PID-RANDOM`: two explorers on the same preset each
+write their own file, and `find_states` lists the files of explorers no longer running.
+Setting BACKPROP_TUI_AUTOSAVE=0 (or `backprop-tui --no-autosave`) turns autosave off.
 
 What is kept: the values of the leaves that differ from the preset's initial values
 (all of them, bit for bit, are the preset's own otherwise), every leaf's requires_grad
-flag, the learning rate, and the SGD loss history. Files are written atomically
+flag, the learning rate, the number of SGD steps, and the last MAX_SAVED_LOSSES losses of
+the SGD history (a summary that keeps the file small however long the training was). Files are written atomically
 (temporary file, flush, fsync, rename), so a crash mid-save leaves the previous file.
 
 A changed leaf is stored in one of two forms under "values":
@@ -34,6 +38,7 @@ import json
 import math
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,11 +47,14 @@ from typing import Any
 import torch
 
 from backprop_tui.engine.errors import BackpropError, EditError
-from backprop_tui.engine.files import FileRefused, atomic_write_text, read_limited, remove_stale_temporaries
-from backprop_tui.engine.locations import ENV_DATA_DIR, data_dir  # noqa: F401 - also read as autosave.X
+from backprop_tui.engine.files import FileRefused, atomic_write_text, is_running, read_limited, remove_stale_temporaries
+from backprop_tui.engine.locations import ENV_AUTOSAVE, ENV_DATA_DIR, data_dir, sessions_dir  # noqa: F401
+from backprop_tui.engine.locations import autosave_enabled as enabled  # noqa: F401
 from backprop_tui.engine.preset import Preset, presets_dir
 from backprop_tui.engine.session import Session
 
+MAX_SAVED_LOSSES = 1_000  # the last losses of the SGD history kept in a state file
+MAX_OFFERED = 5  # state files of other explorers read and offered, newest first
 FORMAT = "backprop-tui session"
 VERSION = 1
 RESTORE_LABEL = "restore autosaved session"
@@ -109,13 +117,22 @@ def fingerprint(preset: Preset) -> str:
     return h.hexdigest()
 
 
-def sessions_dir() -> Path:
-    return data_dir() / "sessions"
+def new_instance() -> str:
+    """A name for one explorer's own state files: its process id and a random part."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def state_path(preset: Preset) -> Path:
+_PROCESS_INSTANCE = new_instance()  # what the functions below use when no instance is given
+_INSTANCE = re.compile(r"-(\d{1,10})-([0-9a-f]{8})\.json$")
+
+
+def _stem(preset: Preset) -> str:
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", preset.name)[:40] or "preset"
-    return sessions_dir() / f"{safe}-{fingerprint(preset)[:16]}.json"
+    return f"{safe}-{fingerprint(preset)[:16]}"
+
+
+def state_path(preset: Preset, instance: str | None = None) -> Path:
+    return sessions_dir() / f"{_stem(preset)}-{instance or _PROCESS_INSTANCE}.json"
 
 
 def remove_stale_files() -> list[Path]:
@@ -126,9 +143,9 @@ def remove_stale_files() -> list[Path]:
 # ---------------------------------------------------------------- save
 
 
-def save_state(session: Session) -> Path:
+def save_state(session: Session, instance: str | None = None) -> Path:
     """Write the session's state file atomically; AutosaveError if the disk refuses."""
-    path = state_path(session.preset)
+    path = state_path(session.preset, instance)
     _refuse_bundled(path)
     text = json.dumps(state_dict(session), separators=(",", ":"))
     try:
@@ -160,7 +177,7 @@ def state_dict(session: Session) -> dict[str, Any]:
         "values": changed,
         "requires_grad": dict(session.requires_grad),
         "learning_rate": session.learning_rate,
-        "loss_history": list(session.sgd_losses),
+        "loss_history": list(session.sgd_losses[-MAX_SAVED_LOSSES:]),
         "steps_taken": session.steps_taken,
         **({"exercise": session.exercise.to_json()} if session.exercise is not None else {}),
     }
@@ -197,14 +214,49 @@ def _refuse_bundled(path: Path) -> None:
 # ---------------------------------------------------------------- load
 
 
-def load_state(preset: Preset) -> SavedState | None:
+def load_state(preset: Preset, instance: str | None = None) -> SavedState | None:
     """The saved state for this preset, or None (no file, or one that cannot be used)."""
-    return read_state(preset).state
+    return read_state(preset, instance).state
 
 
-def read_state(preset: Preset) -> Lookup:
+def read_state(preset: Preset, instance: str | None = None) -> Lookup:
     """Like load_state, but says why a state file was ignored (corrupt, truncated, ...)."""
-    path = state_path(preset)
+    return _read(state_path(preset, instance), preset)
+
+
+def find_states(preset: Preset, exclude: str | None = None) -> list[Lookup]:
+    """The state files of this preset left by explorers that no longer run, newest first
+    (at most MAX_OFFERED), each read: a usable state, or None and why. `exclude`: the
+    asking explorer's own instance. A file whose explorer still runs is not listed."""
+    stem = _stem(preset)
+    found = []
+    try:
+        entries = list(os.scandir(sessions_dir()))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _INSTANCE.search(entry.name)
+        if entry.name == stem + ".json":
+            pass  # written before each explorer had its own file: its explorer has ended
+        elif not entry.name.startswith(stem) or match is None or len(entry.name) != len(stem) + len(match.group(0)):
+            continue
+        elif f"{match.group(1)}-{match.group(2)}" == exclude or _still_running(int(match.group(1))):
+            continue
+        try:
+            when = entry.stat(follow_symlinks=False).st_mtime_ns
+        except OSError:
+            continue
+        found.append((when, Path(entry.path)))
+    found.sort(reverse=True)
+    return [_read(path, preset) for _, path in found[:MAX_OFFERED]]
+
+
+def _still_running(pid: int) -> bool:
+    """Another process with this id runs (one process runs one explorer at a time)."""
+    return pid != os.getpid() and is_running(pid)
+
+
+def _read(path: Path, preset: Preset) -> Lookup:
     if not os.path.lexists(path):
         return Lookup(None, None, path)
     try:
@@ -407,9 +459,13 @@ def _apply_changes(leaf, saved: dict, dtype: torch.dtype) -> torch.Tensor:
 # ---------------------------------------------------------------- clear
 
 
-def clear_state(preset: Preset) -> bool:
+def clear_state(preset: Preset, instance: str | None = None) -> bool:
     """Remove this preset's state file; True if there was one."""
-    path = state_path(preset)
+    return remove_state_file(state_path(preset, instance))
+
+
+def remove_state_file(path: Path) -> bool:
+    """Remove one state file (one that `find_states` listed); True if it was there."""
     try:
         path.unlink()
         return True

@@ -189,7 +189,7 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if not match or not entry.is_file(follow_symlinks=False) or _running(int(match.group(1))):
+        if not match or not entry.is_file(follow_symlinks=False) or is_running(int(match.group(1))):
             continue
         try:
             os.unlink(entry.path)
@@ -199,7 +199,8 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def _running(pid: int) -> bool:
+def is_running(pid: int) -> bool:
+    """True when a process with this id runs (this one included)."""
     if pid == os.getpid():
         return True
     try:

@@ -229,9 +229,12 @@ class Session:
         self.exercise = progress
 
     def set_history(self, losses: list[float], steps_taken: int) -> None:
-        """Take a loss history and step count as the baseline (a restored session's)."""
-        if steps_taken < 0 or (losses and len(losses) < steps_taken + 1):
-            raise EditError("a loss history needs one loss before the first step and one after each")
+        """Take a loss history and step count as the baseline (a restored session's).
+
+        `losses` are the last of the history: at most one before the first step and one
+        after each (an autosave keeps only the last ones of a long training)."""
+        if steps_taken < 0 or len(losses) > steps_taken + 1:
+            raise EditError("a loss history has one loss before the first step and one after each, no more")
         self.sgd_losses = [float(x) for x in losses]
         self.steps_taken = int(steps_taken)
 

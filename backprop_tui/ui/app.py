@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
+from backprop_tui.engine import locations
 from backprop_tui.serve.policy import FilePolicy, PathRefused
 from backprop_tui.ui.messages import (
     Inspect,
@@ -106,8 +107,9 @@ class BackpropApp(App[int]):
     ]
 
     def __init__(self, preset: str = DEFAULT_PRESET, *, cursor_blink: bool = True, theme: str = "textual-dark",
-                 exercise: bool = False, remember_theme: bool = False) -> None:
-        """`remember_theme`: start in the theme last picked (ui/settings.py) and keep a new pick."""
+                 exercise: bool = False, remember_theme: bool = False, autosave: bool | None = None) -> None:
+        """`remember_theme`: start in the theme last picked (ui/settings.py) and keep a new pick.
+        `autosave`: False turns it off; None leaves it to BACKPROP_TUI_AUTOSAVE (on unless 0)."""
         super().__init__()
         self.preset_spec = preset
         self.start_exercise = exercise  # open the backprop exercise once the preset is in
@@ -132,8 +134,10 @@ class BackpropApp(App[int]):
         self._open_spec: str | None = None  # what the open session was opened as (None: made here)
         self._left_behind: dict[str, Session] = {}  # edited sessions switched away from, by spec
         # autosave, restore offer, ctrl+s, the quit question
-        self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink)
+        self.keeper = Keeper(self, restored=self._refresh_panels, cursor_blink=cursor_blink,
+                             autosave=locations.autosave_enabled() if autosave is None else autosave)
         self.collector = Collector(self)  # garbage collection between edits, not during them
+        self._caught_signals: list = []  # (loop, signal number) handled by `terminated`
 
     def compose(self):
         yield AppHeader(id="header")
@@ -175,6 +179,30 @@ class BackpropApp(App[int]):
         self.query_one("#empty").display = False
         # after the first paint: importing torch in the worker competes for the GIL
         self.call_after_refresh(self.open_preset, self.preset_spec)
+        self._catch_termination()
+
+    def _catch_termination(self) -> None:
+        """SIGTERM and SIGHUP (a closed terminal window) end the explorer as ctrl+q would
+        without its question: the pending autosave is written, the terminal is given back."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, self.terminated, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal
+                return
+            self._caught_signals.append((loop, signum))
+
+    def on_unmount(self) -> None:
+        for loop, signum in self._caught_signals:
+            loop.remove_signal_handler(signum)
+        self._caught_signals.clear()
+
+    def terminated(self, signum: int) -> None:
+        self.keeper.flush()
+        self.exit(return_code=128 + signum)
 
     # ------------------------------------------------------------ loading
 
@@ -596,13 +624,13 @@ class BackpropApp(App[int]):
                                 partial(self.call_later, self.run_action, binding.action))
 
 
-def run_app(preset: str = DEFAULT_PRESET, exercise: bool = False) -> int:
+def run_app(preset: str = DEFAULT_PRESET, exercise: bool = False, autosave: bool | None = None) -> int:
     """Run the explorer on a bundled preset name or a file path; return the exit code.
-    `exercise`: open the backprop exercise once the preset is in."""
+    `exercise`: open the backprop exercise once the preset is in; `autosave`: see BackpropApp."""
     from backprop_tui.process import explorer_settings, quiet_warnings, torch_threads
 
     with quiet_warnings(), torch_threads(1), explorer_settings():
-        app = BackpropApp(preset, exercise=exercise, remember_theme=True)
+        app = BackpropApp(preset, exercise=exercise, remember_theme=True, autosave=autosave)
         result = app.run()
     if app.return_code is not None:
         return app.return_code

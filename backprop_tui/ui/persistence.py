@@ -6,10 +6,12 @@ every refresh of the panels (so every kind of edit is autosaved, whoever added i
 and calls back `restored()` when an autosave has been applied to it; the app is used only
 for what every Textual app offers (workers, screens, exit). The file work is the engine's
 (engine.autosave, engine.save): written atomically, never into the bundled presets.
+Each Keeper writes its own state file (its `instance`) and offers those of explorers
+that have ended; SIGTERM and SIGHUP reach `flush` through the app.
 
-Autosave after an SGD step on mlp_784 writes every weight (about 65 ms, see
-docs/robustness.md), so it is debounced: DEBOUNCE seconds after the last edit, in a thread,
-from a copy of the state taken on the UI thread; a quit writes at once.
+Autosave after an SGD step on mlp_784 writes every weight (about 65 ms), so it is
+debounced: DEBOUNCE seconds after the last edit, in a thread, from a copy of the state
+taken on the UI thread; a quit writes at once.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def differs_from_preset(state: "SavedState", preset) -> bool:
     )
 
 
-def describe_state(state: "SavedState", preset) -> Text:
+def describe_state(state: "SavedState", preset) -> str:
+    """What restoring `state` changes, in a few words."""
     from backprop_tui.ui.format import fmt
 
     flags = sum(state.requires_grad.get(leaf.name) != leaf.requires_grad for leaf in preset.leaves)
@@ -94,12 +97,40 @@ def describe_state(state: "SavedState", preset) -> Text:
         parts.append(f"{state.steps_taken} SGD step(s)")
     if state.learning_rate != preset.learning_rate:
         parts.append(f"learning rate {fmt(state.learning_rate)}")
-    when = state.saved_at.replace("T", " ").replace("+00:00", " UTC") or "an earlier run"
-    text = Text.assemble("An autosaved session of ", (preset.name, "bold"), f" from {when}: ")
-    text.append(", ".join(parts) + ".\n\n")
-    text.append("Restore it (one edit: ctrl+z undoes it), or start from the preset's values "
-                "(the autosave is then deleted)?", style="dim")
+    return ", ".join(parts)
+
+
+def saved_when(state: "SavedState") -> str:
+    """The file's saved_at, made printable and short: it comes from a file, like any text there."""
+    from backprop_tui.engine.preset import printable
+
+    when = printable(state.saved_at[:64]).replace("T", " ").replace("+00:00", " UTC")
+    return when or "an earlier run"
+
+
+def restore_message(states: list["SavedState"], preset) -> Text:
+    """The restore offer: one autosaved session, or several (other explorers' too), numbered."""
+    if len(states) == 1:
+        text = Text.assemble("An autosaved session of ", (preset.name, "bold"), f" from {saved_when(states[0])}: ")
+        text.append(describe_state(states[0], preset) + ".\n\n")
+        text.append("Restore it (one edit: ctrl+z undoes it), or start from the preset's values "
+                    "(the autosave is then deleted)?", style="dim")
+        return text
+    text = Text.assemble(f"{len(states)} autosaved sessions of ", (preset.name, "bold"),
+                         " (explorers that ended without saving):\n")
+    for number, state in enumerate(states, 1):
+        text.append(f"\n{number}. from {saved_when(state)}: {describe_state(state, preset)}")
+    text.append("\n\nRestore one (the others are kept), or start from the preset's values "
+                "(all of them are then deleted)?", style="dim")
     return text
+
+
+def restore_choices(count: int) -> list[Choice]:
+    if count == 1:
+        return RESTORE_CHOICES
+    numbered = [Choice(f"restore-{i}", f"Restore {i}", str(i), "primary" if i == 1 else "default")
+                for i in range(1, count + 1)]
+    return [*numbered, Choice("fresh", "Start fresh", "f")]
 
 
 def default_save_path(preset_name: str, cwd: Path | None = None) -> str:
@@ -154,7 +185,10 @@ def inside_bundled_presets(path: Path) -> bool:
 class Keeper:
     """Autosave, restore offer, save as preset, and the quit question, for one app."""
 
-    def __init__(self, app: "App", restored: Callable[[], None], cursor_blink: bool = True) -> None:
+    def __init__(self, app: "App", restored: Callable[[], None], cursor_blink: bool = True,
+                 autosave: bool = True) -> None:
+        from backprop_tui.engine.autosave import new_instance
+
         self.app = app
         self.restored = restored  # an autosave was applied to the session: show it
         self.cursor_blink = cursor_blink
@@ -162,6 +196,10 @@ class Keeper:
         self.armed = False  # autosave only once the restore question is settled
         self.last_problem: str | None = None  # the last autosave failure, if any
         self.saves_written = 0
+        self.autosave_on = autosave
+        self.instance = new_instance()  # this explorer's own state files; others' are offered, never written
+        self._adopted: list[Path] = []  # restored files of ended explorers: removed once ours is written
+        self._shown_problem: str | None = None
         self._autosave = Debounce(app, DEBOUNCE, self._write_later, "autosave")
         self._lock = threading.Lock()
         self._seq = 0
@@ -175,55 +213,67 @@ class Keeper:
         own, so there is nothing to offer."""
         self.flush()
         self.session = session
-        self.armed = resumed and self._policy().autosave
-        if resumed:
-            return
-        if not self._policy().autosave:
+        self.armed = resumed and self.autosaves
+        if resumed or not self.autosaves:
             return  # served: the server's data directory is not the browser's to write
         self.app.run_worker(self._look_up(session), group="autosave-lookup", exit_on_error=False)
 
-    async def _look_up(self, session: "Session") -> None:
-        from backprop_tui.engine.autosave import read_state, remove_stale_files
+    @property
+    def autosaves(self) -> bool:
+        """Off in a served session, with --no-autosave and with BACKPROP_TUI_AUTOSAVE=0."""
+        return self.autosave_on and self._policy().autosave
 
-        await asyncio.to_thread(remove_stale_files)  # what a killed autosave left behind
+    async def _look_up(self, session: "Session") -> None:
+        from backprop_tui.engine.autosave import find_states, remove_stale_files
+
         try:
-            lookup = await asyncio.to_thread(read_state, session.preset)
+            await asyncio.to_thread(remove_stale_files)  # what a killed autosave left behind
+            lookups = await asyncio.to_thread(find_states, session.preset, self.instance)
         except Exception as exc:  # noqa: BLE001 - a broken data dir must not stop the explorer
             self._status(f"autosave not read: {type(exc).__name__}: {exc}", error=True)
             self._arm(session)
             return
         if session is not self.session:
             return  # another preset was opened meanwhile
-        if lookup.problem:
-            self._status(f"autosave: {lookup.problem}", error=True)
-        state = lookup.state
-        if state is None or not differs_from_preset(state, session.preset):
+        problems = [lookup.problem for lookup in lookups if lookup.problem]
+        if problems:
+            self._status("autosave: " + "; ".join(problems), error=True)
+        found = [(lookup.state, lookup.path) for lookup in lookups
+                 if lookup.state is not None and differs_from_preset(lookup.state, session.preset)]
+        if not found:
             self._arm(session)
             return
-        screen = ChoiceScreen("Restore your last session?", describe_state(state, session.preset),
-                              RESTORE_CHOICES, on_escape="later", box_id="restore-box",
-                              escape_label="decide next time")
-        self.app.push_screen(screen, lambda answer: self._restore_answered(session, state, answer))
+        states = [state for state, _ in found]
+        title = "Restore your last session?" if len(states) == 1 else "Restore an autosaved session?"
+        screen = ChoiceScreen(title, restore_message(states, session.preset), restore_choices(len(states)),
+                              on_escape="later", box_id="restore-box", escape_label="decide next time")
+        self.app.push_screen(screen, lambda answer: self._restore_answered(session, found, answer))
 
-    def _restore_answered(self, session: "Session", state: "SavedState", answer: str | None) -> None:
+    def _restore_answered(self, session: "Session", found: list, answer: str | None) -> None:
+        """Restore one (its file goes once this explorer's own autosave holds it), start fresh
+        (every offered file goes), or decide next time (every file stays as it is)."""
         from backprop_tui.engine import EditError
-        from backprop_tui.engine.autosave import AutosaveError, clear_state, restore
+        from backprop_tui.engine.autosave import AutosaveError, remove_state_file, restore
 
         if session is not self.session:
             return
-        if answer == "restore":
+        if answer is not None and answer.startswith("restore"):
+            number = 1 if answer == "restore" else int(answer.removeprefix("restore-"))
+            state, path = found[number - 1]
             try:
                 restore(session, state)
             except EditError as exc:
                 self._status(f"cannot restore the autosave: {exc}", error=True)
             else:
+                self._adopted.append(path)
                 self._arm(session)
                 self.restored()
                 self._status("restored the autosaved session (ctrl+z undoes it)")
                 return
         elif answer == "fresh":
             try:
-                clear_state(session.preset)
+                for _, path in found:
+                    remove_state_file(path)
             except AutosaveError as exc:
                 self._status(str(exc), error=True)
         self._arm(session)
@@ -249,7 +299,17 @@ class Keeper:
     async def _write_in_thread(self, copy: StateCopy, seq: int) -> None:
         problem = await asyncio.to_thread(self._write, copy, seq)
         if problem:
-            self._status(problem, error=True)
+            self._report_failure(problem)
+
+    def _report_failure(self, problem: str) -> None:
+        """A failing autosave: its reason in full in a dialog the first time, in the status after."""
+        self._status(f"autosave failed: {problem}", error=True)
+        if problem != self._shown_problem:
+            self._shown_problem = problem
+            self.app.push_screen(ErrorDialog(
+                "Autosave failed",
+                f"{problem}\n\nYour edits are not kept on disk until this is fixed: "
+                "save them as a preset file (ctrl+s) before you quit."))
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -258,22 +318,28 @@ class Keeper:
     def _write(self, copy: StateCopy, seq: int) -> str | None:
         """Write one state (any thread); an older copy never overwrites a newer one."""
         from backprop_tui.engine import BackpropError
-        from backprop_tui.engine.autosave import save_state
+        from backprop_tui.engine.autosave import remove_state_file, save_state
 
         with self._lock:
             if seq <= self._written_seq:
                 return None
             try:
-                save_state(copy)  # type: ignore[arg-type] - reads the same attributes as a Session
+                save_state(copy, self.instance)  # type: ignore[arg-type] - reads what a Session has
             except BackpropError as exc:
                 self.last_problem = str(exc)
                 return str(exc)
             except Exception as exc:  # noqa: BLE001 - a full disk must not stop the explorer
-                self.last_problem = f"autosave failed: {type(exc).__name__}: {exc}"
+                self.last_problem = f"{type(exc).__name__}: {exc}"
                 return self.last_problem
             self._written_seq = seq
             self.saves_written += 1
             self.last_problem = None
+            adopted, self._adopted = self._adopted, []
+            for path in adopted:  # restored and now held in our own file
+                try:
+                    remove_state_file(path)
+                except BackpropError:
+                    pass
             return None
 
     def flush(self) -> None:
@@ -361,10 +427,17 @@ class Keeper:
             self._exit(code)
             return
         edits = len(session.undo_stack)
+        self.flush()  # so that what the question says of the autosave is what will happen
+        if not self.autosaves:
+            kept = "autosave is off, so they are lost"
+        elif self.last_problem is not None:
+            kept = f"the autosave failed ({self.last_problem}), so they are lost"
+        else:
+            kept = "the autosave still offers them next time"
         message = Text.assemble(
             f"{session.preset.name} has unsaved edits ({edits} in the undo history).\n\n",
-            ("save: write them as a new preset file, then quit; discard: quit without a preset file "
-             "(the autosave still offers them next time); cancel: back to the explorer.", "dim"),
+            (f"save: write them as a new preset file, then quit; discard: quit without a preset file "
+             f"({kept}); cancel: back to the explorer.", "dim"),
         )
         screen = ChoiceScreen("Quit with unsaved edits?", message, QUIT_CHOICES, on_escape="cancel",
                               box_id="quit-box")

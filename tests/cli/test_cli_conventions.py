@@ -200,3 +200,14 @@ def test_a_run_that_becomes_non_finite_stops_there(capsys):
     assert f"at step {first_bad}; stopped there" in err
     code, out, _ = run(capsys, "show", "linear_regression", "--lr", "5", "--steps", "100000")
     assert f"non-finite from step {first_bad}" in " ".join(out.split())
+
+
+def test_no_autosave_reaches_the_explorer(monkeypatch):
+    import backprop_tui.ui.app as app_module
+
+    calls = []
+    monkeypatch.setattr(app_module, "run_app",
+                        lambda preset, exercise=False, autosave=None: calls.append((preset, autosave)) or 0)
+    assert main(["--no-autosave"]) == 0 and main(["simple_nn", "--no-autosave"]) == 0 and main(["simple_nn"]) == 0
+    assert main(["--no-autosave", "simple_nn"]) == 0
+    assert calls == [("scalar_chain", False), ("simple_nn", False), ("simple_nn", None), ("simple_nn", False)]

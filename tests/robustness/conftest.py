@@ -1,9 +1,9 @@
-"""Shared by the robustness suites: the outcome log behind docs/robustness.md.
+"""Shared by the robustness suites: the outcome log behind tests/robustness/report.py.
 
 Tests record how many cases they tried and how many held with `tally` (a thin layer on
 pytest's `record_property`). When the environment variable below names a file, every
 test's outcome and tally is written there as JSON at the end of the run;
-tests/robustness/report.py turns that into the tables of docs/robustness.md.
+tests/robustness/report.py turns that into its tables.
 """
 
 from __future__ import annotations

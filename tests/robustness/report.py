@@ -1,14 +1,12 @@
-"""Run the robustness suites and print docs/robustness.md: every case, what was tried, what held.
+"""Run the robustness suites and print every case: what was tried, what held.
 
-    .venv/bin/python tests/robustness/report.py            # print the document
-    .venv/bin/python tests/robustness/report.py --write    # and write docs/robustness.md
-    (--engine-only leaves out the explorer's suites, tests/ui/test_robust_*.py)
+    .venv/bin/python tests/robustness/report.py                # all suites
+    .venv/bin/python tests/robustness/report.py --engine-only  # without tests/ui/test_robust_*.py
 
 Counts come from the run itself: a fuzz test records how many generated inputs it tried
 and how many held (tests/robustness/conftest.py, `tally`); any other case is one input,
-held if its test passed. A known engine bug is a strict-xfail test: tried, not held.
-The bugs these suites found and that are fixed are listed in FOUND_AND_FIXED; the open
-ones, and any failure of the run, are listed from the run itself.
+held if its test passed. A known bug is a strict-xfail test: tried, not held.
+docs/robustness.md is the reference for users; this prints the evidence behind it.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-DOC = ROOT / "docs" / "robustness.md"
 REPORT_ENV = "BACKPROP_TUI_ROBUSTNESS_JSON"
 
 SUITES = {
@@ -36,7 +33,7 @@ SUITES = {
     "test_fixed_bugs.py": "Engine bugs found outside the corpus",
     "test_autosave.py": "Autosave",
 }
-# The explorer's suites (the UI half of issue 5), run with pytest-xdist and read from JUnit XML.
+# The explorer's suites, run with pytest-xdist and read from JUnit XML.
 UI_DIR = ROOT / "tests" / "ui"
 UI_SUITES = {
     "test_robust_input.py": "Explorer: bad input, bad computations, a tiny terminal",
@@ -44,49 +41,6 @@ UI_SUITES = {
     "test_robust_persistence.py": "Explorer: nothing lost (quit, save, autosave, restore)",
     "test_robust_snapshots.py": "Explorer: the dialogs' snapshots",
 }
-UI_FOUND = [
-    "What the explorer suites found and fixed (in the commits that added them): the header's loss",
-    "sparkline crashed the app on a nan/inf loss (SGD diverged); a prompt answered twice (Enter",
-    "pressed twice, fast) popped the main screen; a multi-line paste into the value editor was",
-    "silently cut to its first line (Textual's Input) and is refused now; the loss-slice and training",
-    "plots crashed on nan/inf points.",
-    '',
-    'Autosave cost (measured by hand, not by this run): `save_state` takes about 1.5 ms after one',
-    'edit of mlp_784 and about 65 ms after an SGD step there (every weight changed); so the explorer',
-    'writes it in a thread 0.5 s after the last edit (ui/persistence.py), and at once on quit.',
-]
-
-# What the suites found in the engine, and where each is tested now (see the commit named).
-FOUND_AND_FIXED = [
-    "## Engine bugs these suites found",
-    "",
-    "The first runs of these suites found the engine bugs below. Each was pinned as a strict",
-    "xfail (or left out of the fuzzers with `assume`) until commit 1515e9a, “Fix engine bugs",
-    "found by the robustness and test suites”, fixed them; their tests are ordinary tests now,",
-    "with the engine's exact new messages, and the fuzzers draw those inputs again.",
-    "",
-    "- Other scripts' digits typed into the value editor (`１２`, `١٢`) were taken as 12: numbers are",
-    "  ASCII digits only (`test_value_editor.py`).",
-    "- An int past int64 into a class index, or past float32 into a float leaf, let an",
-    "  OverflowError escape `Session.set_element`: an edit error now, “… is out of range for a class",
-    "  index” / “… is not a finite number in float32 range” (`test_fixed_bugs.py`, the edit fuzzer).",
-    "- A class index of -100 (torch's `ignore_index`) was accepted, and cross_entropy silently left",
-    "  that sample out: class indices are range-checked before cross_entropy, “-100 is not a class",
-    "  of 0..2” (`test_bad_computations.py`, `test_value_editor.py`,",
-    "  `compute_initial_class_index_minus_100.toml`).",
-    "- `.T` of a scalar or a vector called torch's deprecated `Tensor.T`: it is the tensor itself",
-    "  (`test_fixed_bugs.py`).",
-    "- `2 @ 3` let a TypeError out of the loader: “'@' needs tensors” (`type_matmul_of_numbers.toml`).",
-    "- Control characters in a table name went raw into `check`'s line (a newline split it, ESC codes",
-    "  reached the terminal): escaped (`name_control_characters.toml`).",
-    "- `softmax(s, dim=5)` of a scalar passed the shape check and failed only in the explorer: dim is",
-    "  range-checked (`shape_softmax_dim_out_of_range.toml`).",
-    "- bce of an initial probability 1.5 passed `check` and failed only in the explorer: `check`",
-    "  computes the initial values (`compute_initial_bce_out_of_range.toml`).",
-    "- `sum(v @ v.T)` hid a 10^10-element matrix inside one step, past the per-tensor limit: every",
-    "  single operation is limited to 1,000,000 elements (`limit_intermediate_elements.toml`).",
-    "- A 401-digit constant was repeated whole in its message: shortened (`limit_huge_int_constant.toml`).",
-]
 HOLDS = {
     "passed": "held",
     "xfailed": "**engine bug** (strict xfail)",
@@ -141,8 +95,8 @@ def render_ui(outcomes: list[dict], returncode: int) -> str:
     lines = [
         "# The explorer's suites",
         "",
-        "The UI half of issue 5: `tests/ui/test_robust_*.py`, driven through Textual's Pilot, run",
-        "by the same command (`report.py --write`) with two workers. *Tried* counts the hostile texts",
+        "`tests/ui/test_robust_*.py`, driven through Textual's Pilot, run by the same command",
+        "with two workers. *Tried* counts the hostile texts",
         "of the value-editor table and the keys of the monkey test; any other case is one input.",
         "Every test runs with its own data directory (BACKPROP_TUI_DATA_DIR, set for the whole suite",
         "in tests/conftest.py) and, where it saves, its own working directory.",
@@ -161,7 +115,7 @@ def render_ui(outcomes: list[dict], returncode: int) -> str:
         for i, n in enumerate((len(rows), tried, held, bugs, failed)):
             total[i] += n
     lines.append(f"| **all** | {total[0]} | {total[1]:,} | {total[2]:,} | {total[3]} | {total[4]} |")
-    lines += ["", f"pytest exit status of the explorer run: {returncode}.", "", *UI_FOUND]
+    lines += ["", f"pytest exit status of the explorer run: {returncode}."]
     for suite, title in UI_SUITES.items():
         module_doc, function_docs = docstrings(UI_DIR / suite)
         lines += ["", f"## {title} (`tests/ui/{suite}`)", "", module_doc, ""]
@@ -223,11 +177,9 @@ def render(outcomes: list[dict], returncode: int) -> str:
         by_suite[suite].append({**outcome, "function": function, "param": param})
 
     lines = [
-        "# Robustness",
+        "# Robustness: every case",
         "",
-        "Hostile input refused, faults survived, nothing the user did is lost: the engine and CLI",
-        "half of issue 5. Every case below is a test in `tests/robustness/`; this page is generated",
-        "from a real run by `.venv/bin/python tests/robustness/report.py --write` (do not edit by hand).",
+        "Every case of `tests/robustness/`, from a run of `tests/robustness/report.py`.",
         "",
         "*Tried* counts inputs: a fuzz test counts every generated input it ran, any other case is",
         "one input. *Held* counts the inputs for which the property held. An **engine bug** is a",
@@ -251,7 +203,6 @@ def render(outcomes: list[dict], returncode: int) -> str:
             total[i] += n
     lines.append(f"| **all** | {total[0]} | {total[1]:,} | {total[2]:,} | {total[3]} | {total[4]} |")
     lines += ["", f"pytest exit status of the run: {returncode} (0: everything passed or failed as expected)."]
-    lines += ["", *FOUND_AND_FIXED]
     open_bugs = [r for r in outcomes if r["outcome"] == "xfailed"]
     failed = [r for r in outcomes if r["outcome"] in ("failed", "xpassed")]
     lines += ["", "Still open, pinned as strict xfails (the **engine bug** rows below):", ""]
@@ -288,10 +239,6 @@ def main(argv: list[str]) -> int:
         text += "\n" + render_ui(ui_outcomes, ui_returncode)
         returncode = returncode or ui_returncode
     print(text, end="")
-    if "--write" in argv:
-        DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(text, encoding="utf-8")
-        print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return returncode
 
 

@@ -504,3 +504,70 @@ def test_saved_at_is_a_date_or_nothing():
         doc["saved_at"] = hostile
         path.write_text(json.dumps(doc))
         assert load_state(session.preset).saved_at == shown
+
+
+# ---------------------------------------------------------------- one file per explorer
+
+
+def test_two_explorers_on_one_preset_write_two_files_and_both_are_offered(data_dir):
+    first, second = autosave.new_instance(), autosave.new_instance()
+    a = Session(bundled("linear_regression"))
+    a.set_element("w", (), 1.5)
+    b = Session(bundled("linear_regression"))
+    b.set_element("w", (), 2.5)
+    path_a, path_b = save_state(a, first), save_state(b, second)
+    assert path_a != path_b and path_a.is_file() and path_b.is_file()
+    os.utime(path_a, ns=(1, 1))  # a is the older one
+    lookups = autosave.find_states(a.preset, exclude=autosave.new_instance())
+    assert [lookup.path for lookup in lookups] == [path_b, path_a]
+    assert [lookup.state.values for lookup in lookups] == [{"w": 2.5}, {"w": 1.5}]
+    assert [lookup.path for lookup in autosave.find_states(a.preset, exclude=second)] == [path_a]  # not its own
+    legacy = path_a.with_name(path_a.name.split(f"-{first}")[0] + ".json")  # one file a preset, as before
+    path_a.rename(legacy)
+    assert [lookup.path for lookup in autosave.find_states(a.preset, exclude=second)] == [legacy]
+
+
+def test_the_file_of_an_explorer_that_still_runs_is_not_offered(data_dir):
+    """Its explorer is still writing it: offering (and perhaps deleting) it would lose that work."""
+    session = Session(bundled("linear_regression"))
+    session.set_element("w", (), 1.5)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = save_state(session, f"{other.pid}-0123abcd")
+        ended = save_state(session, f"{other.pid + 1_000_000}-0123abcd")  # no process has such an id
+        assert [lookup.path for lookup in autosave.find_states(session.preset)] == [ended]
+    finally:
+        other.kill()
+        other.wait()
+    assert sorted(lookup.path for lookup in autosave.find_states(session.preset)) == sorted([running, ended])
+
+
+def test_a_50000_step_history_is_kept_as_its_last_losses_and_always_loads(data_dir):
+    session = Session(bundled("linear_regression"))
+    losses = [1.0 / (1 + k) for k in range(50_001)]
+    values = {"w": torch.tensor(0.25), "b": torch.tensor(-1.0)}
+    session.apply_training(values, losses, 50_000, "train 50000 steps")
+    path = save_state(session)
+    assert path.stat().st_size < 40_000  # was about 1 MB, past what the reader takes for this preset
+    state = load_state(session.preset)
+    assert state is not None and state.steps_taken == 50_000
+    assert list(state.loss_history) == session.sgd_losses[-autosave.MAX_SAVED_LOSSES:]
+    fresh = Session(bundled("linear_regression"))
+    restore(fresh, state)
+    assert fresh.steps_taken == 50_000 and fresh.sgd_losses == losses[-autosave.MAX_SAVED_LOSSES:]
+    assert fresh.values["w"].item() == 0.25 and fresh.snapshot.loss == session.snapshot.loss
+
+
+def test_autosave_can_be_turned_off_by_the_environment():
+    assert autosave.enabled({}) and autosave.enabled({"BACKPROP_TUI_AUTOSAVE": "1"})
+    for off in ("0", "no", "off", "False", " 0 "):
+        assert not autosave.enabled({"BACKPROP_TUI_AUTOSAVE": off})
+
+
+def test_saved_at_is_drawn_printable_whatever_the_reader_lets_through():
+    """The restore dialog escapes saved_at itself too: a state built by hand, not read from a file."""
+    from backprop_tui.ui.persistence import saved_when
+
+    state = autosave.SavedState("p", "f", "2026\x1b[2J\x9b31m" + "9" * 200, {}, {}, 0.1, (), 0)
+    when = saved_when(state)
+    assert when.isprintable() and "\\x1b[2J" in when and len(when) < 100

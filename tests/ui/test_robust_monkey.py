@@ -82,7 +82,7 @@ async def test_random_keys_leave_the_screen_equal_to_a_fresh_computation(tmp_pat
     monkeypatch.chdir(tmp_path)
     preset = PRESET
     keys = sequence(preset, KEYS_IN_RUN)
-    record_property("tried", len(keys))  # for docs/robustness.md (tests/robustness/report.py)
+    record_property("tried", len(keys))  # counted by tests/robustness/report.py
     app = make_app(preset)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)

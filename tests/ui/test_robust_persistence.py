@@ -86,7 +86,7 @@ async def test_quit_with_edits_asks_and_cancel_goes_back_then_discard_quits():
         await pilot.pause()
     assert app.return_code == 0
     # discard quits without a preset file, but the autosave was written on the way out
-    state = read_state(session.preset).state
+    state = read_state(session.preset, app.keeper.instance).state
     assert state is not None and state.values == {"w": pytest.approx(3.1)}
     assert not list(Path.cwd().iterdir())
 
@@ -193,10 +193,11 @@ async def test_autosave_after_edits_and_the_restore_offer_on_the_next_start():
         await pilot.pause(DEBOUNCE + 0.3)
         await settle(pilot)
         session = app.session
-        path = state_path(session.preset)
+        first = app.keeper.instance
+        path = state_path(session.preset, first)
         assert path.is_file()
         assert app.keeper.saves_written >= 1 and app.keeper.last_problem is None
-        state = read_state(session.preset).state
+        state = read_state(session.preset, first).state
         assert state.steps_taken == 1
         edited = {k: v.clone() for k, v in session.values.items()}
         flags = dict(session.requires_grad)
@@ -224,6 +225,10 @@ async def test_autosave_after_edits_and_the_restore_offer_on_the_next_start():
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert session.snapshot.loss == 84.5 and not session.dirty
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        # held in this explorer's own file now, so the restored one is gone
+        assert not path.exists() and state_path(session.preset, app.keeper.instance).is_file()
 
     # and once more: start fresh deletes the autosave
     app = make_app("linear_regression")
@@ -234,7 +239,7 @@ async def test_autosave_after_edits_and_the_restore_offer_on_the_next_start():
         await pilot.press("f")
         await pilot.pause()
         assert app.session.snapshot.loss == 84.5 and not app.session.undo_stack
-        assert not state_path(app.session.preset).exists()
+        assert not list((data_dir() / "sessions").glob("*.json"))
 
 
 @pilot_test
@@ -247,7 +252,7 @@ async def test_no_offer_when_the_autosave_equals_the_preset():
         await pilot.pause()
         await pilot.press("ctrl+q")  # not dirty: quits at once, writing the autosave
         await pilot.pause()
-    assert read_state(load_preset(resolve_preset("linear_regression"))).state.values == {}
+    assert read_state(load_preset(resolve_preset("linear_regression")), app.keeper.instance).state.values == {}
     app = make_app("linear_regression")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -269,7 +274,8 @@ async def test_a_corrupt_autosave_is_ignored_with_a_note(tmp_path):
         assert "unusable" in static_text(app, "#header-status")
         await edit_w(pilot)
         app.keeper.flush()
-        assert read_state(preset).state.values == {"w": pytest.approx(3.1)}  # replaced by a good one
+        assert read_state(preset, app.keeper.instance).state.values == {"w": pytest.approx(3.1)}  # its own file
+    assert path.is_file()  # the corrupt one is left as it was
 
 
 # ---------------------------------------------------------------- paths that cannot be written
@@ -349,3 +355,130 @@ async def test_a_5000_digit_step_count_is_a_message_on_the_training_screen():
             await pilot.pause()
             assert "steps: a whole number from 1 to" in static_text(app.screen, "#train-message")
         assert app.session.steps_taken == 0 and app._exception is None
+
+
+# ---------------------------------------------------------------- every explorer keeps its own autosave
+
+
+def write_state(session: Session, instance: str, saved_at: str = "2026-01-02T03:04:05+00:00") -> Path:
+    """A state file as an explorer that ended would have left it."""
+    import json
+
+    from backprop_tui.engine.autosave import state_dict
+
+    doc = state_dict(session)
+    doc["saved_at"] = saved_at
+    path = state_path(session.preset, instance)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def ended_instance() -> str:
+    """The instance name of an explorer that has ended: the id of a process that has exited."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return f"{int(child.stdout)}-0000000a"
+
+
+def edited_session(value: float) -> Session:
+    session = Session(load_preset(resolve_preset("linear_regression")))
+    session.set_element("w", (), value)
+    return session
+
+
+@pilot_test
+async def test_decide_next_time_keeps_the_old_autosave_and_the_next_start_offers_both():
+    old = write_state(edited_session(1.5), ended_instance())
+    before = old.read_bytes()
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert box(app) == "restore-box"
+        await pilot.press("escape")  # decide next time
+        await pilot.pause()
+        await edit_w(pilot, 2)  # w = 3.2: autosaved to this explorer's own file
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        assert app.keeper.saves_written >= 1
+        assert old.read_bytes() == before
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert box(app) == "restore-box"
+        text = str(app.screen.query_one(".choice-message").content)
+        assert text.startswith("2 autosaved sessions of linear_regression")
+        assert "\n1. from " in text and "\n2. from 2026-01-02 03:04:05 UTC: 1 leaf value(s) changed" in text
+        await pilot.press("2")  # the older one
+        await pilot.pause()
+        assert app.session.values["w"].item() == 1.5
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        assert not old.exists()  # held in this explorer's file now; the other one is kept
+        assert len(list((data_dir() / "sessions").glob("*.json"))) == 2
+
+
+@pilot_test
+async def test_saved_at_from_the_file_is_drawn_printable():
+    hostile = "\x1b]0;pwned\x07\x1b[2J2026\x9b31m"
+    write_state(edited_session(1.5), ended_instance(), saved_at=hostile)
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        assert box(app) == "restore-box"
+        text = str(app.screen.query_one(".choice-message").content)
+        assert "from an earlier run:" in text  # not a date: not shown
+        assert all(ch.isprintable() or ch == "\n" for ch in text)
+
+
+@pilot_test
+async def test_a_failing_autosave_shows_its_reason_in_full_and_the_quit_question_says_the_edits_are_lost(tmp_path,
+                                                                                                       monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("BACKPROP_TUI_DATA_DIR", str(blocker / "data"))
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await settle(pilot)
+        await edit_w(pilot)
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        problem = app.keeper.last_problem
+        assert problem == f"cannot autosave to {state_path(app.session.preset, app.keeper.instance)}: Not a directory"
+        assert box(app) == "ErrorDialog" and problem in app.screen.message  # all of it, however long the path
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("plus")  # the same failure again: the status says it, no second dialog
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        assert len(app.session.undo_stack) == 2 and len(app.screen_stack) == 1
+        assert static_text(app, "#header-status").startswith("autosave failed: cannot autosave to")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        text = str(app.screen.query_one(".choice-message").content)
+        assert "the autosave failed (cannot autosave to" in text and "so they are lost" in text
+        assert "offers them next time" not in text
+
+
+@pilot_test
+async def test_with_autosave_off_nothing_is_written_and_the_quit_question_says_so():
+    from backprop_tui.ui import BackpropApp
+
+    app = BackpropApp("linear_regression", cursor_blink=False, autosave=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await edit_w(pilot)
+        await pilot.pause(DEBOUNCE + 0.3)
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert "autosave is off, so they are lost" in str(app.screen.query_one(".choice-message").content)
+        await pilot.press("d")
+        await pilot.pause()
+    assert not (data_dir() / "sessions").exists()
