@@ -235,7 +235,7 @@ CASES = {
     # unknown keys
     "unknown top-level key": (
         GOOD.replace('name = "tiny"', 'name = "tiny"\noutptu = "J"'),
-        ["unknown key 'outptu'; allowed: description, learning_rate"],
+        ["unknown key 'outptu'; allowed: description, exercises, learning_rate"],
     ),
     "unknown tensor key": (tensor('rol = "input"\nvalue = 1.0'), ["[tensors.x]", "unknown key 'rol'; allowed:"]),
     "unknown step key": (
@@ -344,5 +344,5 @@ def test_not_utf8(tmp_path):
 
 
 def test_directory_instead_of_file(tmp_path):
-    with pytest.raises(PresetError, match="cannot read file"):
+    with pytest.raises(PresetError, match="not a regular file but a folder"):
         load_preset(tmp_path)
