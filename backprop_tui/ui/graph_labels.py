@@ -29,21 +29,28 @@ WIDE_ELEMENTS = (8, 5)  # shown only where the whole label, expression included,
 MIN_EXPR = 4  # characters of an expression worth showing before the "…"
 
 
-def _preview(array: np.ndarray, grad: bool, mask: np.ndarray | None, elements: int, shape: bool,
-             tight: bool = False) -> Text:
-    """`[2×3] 3 11 3 …`: the shape (for a value) and the first elements, changed ones reversed."""
-    flat = array.reshape(-1)
+def _cells(array: np.ndarray, grad: bool, mask: np.ndarray | None) -> list[Text]:
+    """The first elements a preview can show, formatted once (changed ones reversed)."""
+    flat = array.reshape(-1)[: WIDE_ELEMENTS[0]]
     flat_mask = None if mask is None else mask.reshape(-1)
-    # the grad has the value's shape: shown once, with the value
-    text = Text(f"[{shape_text(array.shape)}] " if shape else "", style="dim")
-    for i, x in enumerate(flat[:elements]):
-        if i:
-            text.append(" ")
+    cells = []
+    for i, x in enumerate(flat):
         cell = grad_number(x, PREVIEW_DIGITS) if grad else value_number(x, PREVIEW_DIGITS)
         if flat_mask is not None and flat_mask[i]:
             cell.stylize(CHANGED)
+        cells.append(cell)
+    return cells
+
+
+def _preview(array: np.ndarray, cells: list[Text], elements: int, shape: bool, tight: bool = False) -> Text:
+    """`[2×3] 3 11 3 …`: the shape (for a value) and the first elements."""
+    # the grad has the value's shape: shown once, with the value
+    text = Text(f"[{shape_text(array.shape)}] " if shape else "", style="dim")
+    for i, cell in enumerate(cells[:elements]):
+        if i:
+            text.append(" ")
         text.append_text(cell)
-    if flat.size > elements:
+    if array.size > elements:
         text.append("…" if tight else " …", style="dim")
     return text
 
@@ -73,8 +80,10 @@ class Numbers:
         count = int(mask.sum()) if mask is not None else 0
         long_words = Text(changed_words(count, array.size), style=DELTA) if count else Text()
         short_words = Text(" (changed)", style=DELTA) if count else Text()
+        cells = _cells(array, grad, mask)
+
         def form(elements: int, words: Text, shape: bool = not grad, tight: bool = False) -> Text:
-            return _preview(array, grad, mask, elements, shape, tight) + words
+            return _preview(array, cells, elements, shape, tight) + words
 
         self.wide = [form(e, long_words) for e in WIDE_ELEMENTS] if array.size > ELEMENTS[0] else []
         # the words go before an element does: the changed elements are also drawn reversed
