@@ -7,8 +7,9 @@ shapes or dtypes, so a preset that loaded has passed those checks for good. A co
 step makes the same torch calls as TorchOps, without the walk and the checks:
 
 - a subexpression of constants alone is worked out once, by TorchOps itself;
-- every operation uses TorchOps' own tables (`_BINARY`, `_UNARY`, `_LOSSES`) and its
-  `as_tensor` where TorchOps uses it, so values, gradients and grad_fn names are the same
+- every operation uses TorchOps' own operator table (`_BINARY`), the registry's torch
+  call of each function (`functions.Function.bind`) and TorchOps' `as_tensor` where
+  TorchOps uses it, so values, gradients and grad_fn names are the same
   (tests/engine/test_compiled.py holds the two paths equal on every bundled preset).
 
 If torch raises anyway (an out-of-range class index, say), the graph re-runs that step
@@ -20,12 +21,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from backprop_tui.engine.errors import ComputeError
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, evaluate
-from backprop_tui.engine.expr import INDEX, SHAPE_FUNCS
-from backprop_tui.engine.ops import _BINARY, _LOSSES, _POOLS, _STATS, _UNARY, TorchOps, index_key, pool, routing, stats
+from backprop_tui.engine.expr import INDEX
+from backprop_tui.engine.functions import FUNCTIONS
+from backprop_tui.engine.ops import _BINARY, TorchOps, index_key
 
 Env = dict[str, torch.Tensor]
 Step = Callable[[Env], torch.Tensor]
@@ -98,40 +99,13 @@ def _binary(fn, left: Part, right: Part) -> Part:
 
 
 def _call(func: str, args: list[Part], kwargs: dict) -> Part:
-    if func in _UNARY:
-        fn, (arg,) = _UNARY[func], args
-        return lambda env: fn(arg(env))
-    if func in ("sum", "mean"):
-        fn, (arg,) = (torch.sum if func == "sum" else torch.mean), args
-        if "dim" in kwargs:
-            dim, keepdim = kwargs["dim"], kwargs.get("keepdim", False)
-            return lambda env: fn(arg(env), dim=dim, keepdim=keepdim)
-        return lambda env: fn(arg(env))
     if func == INDEX:
         return _index(args[0], kwargs["items"], args[1:])
-    if func in SHAPE_FUNCS:
-        (arg,), sizes = args, kwargs["shape"]
-        if func == "view":
-            return lambda env: arg(env).view(sizes)
-        return lambda env: arg(env).reshape(sizes)
-    if func in ("max", "min", "argmax"):
+    fn = FUNCTIONS[func].bind(kwargs)  # the registry's torch call, as TorchOps makes it
+    if len(args) == 1:
         (arg,) = args
-        return lambda env: routing(func, arg(env), kwargs)
-    if func in _POOLS:
-        (arg,) = args
-        return lambda env: pool(func, arg(env), kwargs)
-    if func in _STATS:
-        (arg,) = args
-        return lambda env: stats(func, arg(env), kwargs)
-    if func in ("softmax", "log_softmax"):
-        fn, (arg,) = (torch.softmax if func == "softmax" else torch.log_softmax), args
-        dim = kwargs.get("dim", -1)
-        return lambda env: fn(arg(env), dim=dim)
-    loss, (pred, target) = _LOSSES[func], args
-    reduction = kwargs.get("reduction", "mean")
-    if func == "cross_entropy":
-        return lambda env: _cross_entropy(pred(env), target(env), reduction)
-    return lambda env: loss(pred(env), target(env), reduction=reduction)
+        return lambda env: fn(arg(env))
+    return lambda env: fn(*(a(env) for a in args))
 
 
 def _index(target: Part, items: tuple, tensors: list[Part]) -> Part:
@@ -151,14 +125,6 @@ def _index(target: Part, items: tuple, tensors: list[Part]) -> Part:
         return x[tuple(key)]
 
     return run
-
-
-def _cross_entropy(logits: torch.Tensor, classes: torch.Tensor, reduction: str) -> torch.Tensor:
-    # torch silently ignores class -100 (its ignore_index); refuse every index outside the
-    # classes, and let the checked path word the error
-    if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= logits.shape[1]):
-        raise IndexError("class index out of range")
-    return F.cross_entropy(logits, classes, reduction=reduction)
 
 
 def _transposed(t: torch.Tensor) -> torch.Tensor:

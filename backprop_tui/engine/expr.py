@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from backprop_tui.engine.errors import PresetError
+from backprop_tui.engine.functions import FUNCTIONS, Function
 from backprop_tui.engine.limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH
 from backprop_tui.engine.numbers import FLOAT32_MAX, short_number, underflows
 
@@ -64,58 +65,8 @@ Expr = Num | Ref | BinOp | Neg | Transpose | Call | ModuleCall
 # ---------------------------------------------------------------- functions
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """An allowed function: how many positional args, which keywords, what it means."""
-
-    n_args: int
-    keywords: dict[str, type | tuple] = field(default_factory=dict)
-    defaults: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-
-
-_REDUCTION = {"reduction": ("mean", "sum")}
-_POOL = {"kernel_size": int, "stride": int, "padding": int}
-FUNCTIONS: dict[str, FunctionSpec] = {
-    "relu": FunctionSpec(1, summary="max(z, 0), elementwise"),
-    "sigmoid": FunctionSpec(1, summary="1 / (1 + exp(-z)), elementwise"),
-    "tanh": FunctionSpec(1, summary="hyperbolic tangent, elementwise"),
-    "exp": FunctionSpec(1, summary="e ** z, elementwise"),
-    "log": FunctionSpec(1, summary="natural logarithm, elementwise"),
-    "sqrt": FunctionSpec(1, summary="square root, elementwise"),
-    "abs": FunctionSpec(1, summary="absolute value, elementwise"),
-    "sum": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="sum of elements"),
-    "mean": FunctionSpec(1, {"dim": int, "keepdim": bool}, summary="mean of elements"),
-    "softmax": FunctionSpec(1, {"dim": int}, {"dim": -1}, summary="softmax along dim"),
-    "log_softmax": FunctionSpec(1, {"dim": int}, {"dim": -1}, summary="log of softmax along dim"),
-    "mse": FunctionSpec(2, _REDUCTION, summary="mean squared error (prediction, target)"),
-    "bce": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on probabilities"),
-    "bce_with_logits": FunctionSpec(2, _REDUCTION, summary="binary cross-entropy on logits"),
-    "cross_entropy": FunctionSpec(2, _REDUCTION, summary="cross-entropy (logits, class indices)"),
-    # routing reductions and shapes (PyTorch's meaning; see docs/presets.md)
-    "max": FunctionSpec(
-        1, {"dim": int, "keepdim": bool}, summary="largest element (values; the gradient goes to the argmax)"
-    ),
-    "min": FunctionSpec(
-        1, {"dim": int, "keepdim": bool}, summary="smallest element (values; the gradient goes to the argmin)"
-    ),
-    "argmax": FunctionSpec(
-        1, {"dim": int, "keepdim": bool}, summary="position of the largest element (an int tensor, no gradient)"
-    ),
-    "var": FunctionSpec(
-        1, {"dim": int, "keepdim": bool, "correction": int}, summary="variance (correction=1: Bessel's, as torch.var)"
-    ),
-    "std": FunctionSpec(
-        1, {"dim": int, "keepdim": bool, "correction": int}, summary="standard deviation (correction=1 by default)"
-    ),
-    "max_pool2d": FunctionSpec(1, _POOL, summary="largest of each window (the gradient goes to its maximum)"),
-    "avg_pool2d": FunctionSpec(1, _POOL, summary="mean of each window (every element shares its gradient)"),
-    "reshape": FunctionSpec(1, summary="the same elements in a new shape: reshape(x, 32, -1)"),
-    "view": FunctionSpec(1, summary="as reshape, for a tensor whose memory allows it: view(x, 32, -1)"),
-}
-
 # Functions whose arguments after the first are whole numbers (the new shape), not tensors.
-SHAPE_FUNCS = ("reshape", "view")
+SHAPE_FUNCS = tuple(name for name, fn in FUNCTIONS.items() if fn.sizes)
 INDEX = "[]"  # the Call name of indexing, x[...]: not a name a preset can write
 
 _BINOPS = {
@@ -353,8 +304,8 @@ class _Builder:
             )
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise PresetError(f"'*' unpacking is not allowed in {name}()")
-        if len(node.args) != spec.n_args:
-            raise PresetError(f"{name}() takes {spec.n_args} argument(s), got {len(node.args)}")
+        if len(node.args) != len(spec.args):
+            raise PresetError(f"{name}() takes {len(spec.args)} argument(s), got {len(node.args)}")
         kwargs = tuple((kw.arg, self._keyword(name, spec, kw)) for kw in node.keywords)
         if "keepdim" in dict(kwargs) and "dim" not in dict(kwargs):
             raise PresetError(f"{name}(keepdim=...) needs dim= as well")
@@ -369,7 +320,7 @@ class _Builder:
             raise PresetError(f"{name}() sizes must be positive, with at most one -1 (inferred); got {sizes}")
         return Call(name, (self.build(node.args[0]),), (("shape", sizes),))
 
-    def _keyword(self, func: str, spec: FunctionSpec, kw: ast.keyword) -> Any:
+    def _keyword(self, func: str, spec: Function, kw: ast.keyword) -> Any:
         if kw.arg is None:
             raise PresetError(f"'**' unpacking is not allowed in {func}()")
         allowed = spec.keywords.get(kw.arg)

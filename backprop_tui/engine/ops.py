@@ -6,31 +6,15 @@ shapes when a preset loads (shapes.py).
 
 from __future__ import annotations
 
-import math
 import operator
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from backprop_tui.engine.errors import BackpropError
-from backprop_tui.engine.expr import INDEX, SHAPE_FUNCS, Ops
+from backprop_tui.engine.expr import INDEX, Ops
+from backprop_tui.engine.functions import FUNCTIONS
 
-_UNARY = {
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sqrt": torch.sqrt,
-    "abs": torch.abs,
-}
-_LOSSES = {
-    "mse": F.mse_loss,
-    "bce": F.binary_cross_entropy,
-    "bce_with_logits": F.binary_cross_entropy_with_logits,
-    "cross_entropy": F.cross_entropy,
-}
 # Python's operators, as the seed writes them: `g**2` with a plain number is PowBackward0.
 _BINARY = {
     "+": operator.add,
@@ -41,54 +25,6 @@ _BINARY = {
     "@": operator.matmul,
 }
 _TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
-# max/min with a dim give (values, indices): a step holds the values, as `.values` in torch
-_ROUTING = {"max": torch.max, "min": torch.min}
-_STATS = {"var": torch.var, "std": torch.std}
-_POOLS = {"max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d}
-# functions that take an int tensor or give one
-_INT_FUNCS = ("cross_entropy", INDEX, "argmax", *SHAPE_FUNCS)
-
-
-def routing(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
-    """max/min (values) and argmax, with PyTorch's meaning and keywords."""
-    if func == "argmax":
-        return torch.argmax(x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False))
-    if "dim" in kwargs:
-        return _ROUTING[func](x, dim=kwargs["dim"], keepdim=kwargs.get("keepdim", False)).values
-    return _ROUTING[func](x)
-
-
-def stats(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
-    """var/std, torch's default correction=1 (Bessel's) unless told otherwise."""
-    return _STATS[func](
-        x, dim=kwargs.get("dim"), keepdim=kwargs.get("keepdim", False), correction=kwargs.get("correction", 1)
-    )
-
-
-def pool(func: str, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
-    """max_pool2d/avg_pool2d with PyTorch's meaning: stride defaults to kernel_size."""
-    k = kwargs["kernel_size"]
-    return _POOLS[func](x, k, kwargs.get("stride", k), kwargs.get("padding", 0))
-
-
-def pool_problem(func: str, shape: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
-    """(what, why) for a pooling call torch must not see, from the shape alone."""
-    if len(shape) not in (3, 4):
-        what = f"{func}() needs [batch, channels, height, width] or [channels, height, width]"
-        return what, f"got shape {list(shape)}"
-    if "kernel_size" not in kwargs:
-        return f"{func}() needs kernel_size=", f"e.g. {func}(x, kernel_size=2)"
-    k, p = kwargs["kernel_size"], kwargs.get("padding", 0)
-    s = kwargs.get("stride", k)
-    if k < 1 or s < 1 or p < 0:
-        return f"{func}() sizes", "kernel_size and stride must be positive, padding 0 or more"
-    if p > k // 2:
-        return f"{func}(padding={p})", f"padding must be at most half the kernel size, {k // 2}"
-    h, w = shape[-2:]
-    if k > h + 2 * p or k > w + 2 * p:
-        why = f"kernel size {k} is larger than the input's height, width {[h, w]} (padding {p})"
-        return f"{func}() kernel too large", why
-    return None
 
 
 def index_key(items: tuple, tensors: list[torch.Tensor], device: str = "cpu") -> tuple:
@@ -260,55 +196,21 @@ class TorchOps(Ops):
         args = [self.as_tensor(a) for a in args]
         if func == INDEX:
             return self.index(args[0], kwargs["items"], args[1:])
-        if func not in _INT_FUNCS and any(not a.is_floating_point() for a in args):
+        fn = FUNCTIONS[func]
+        if any(not a.is_floating_point() and i not in fn.int_args for i, a in enumerate(args)):
             raise self.fail(
                 f"{func}() needs float tensors", "int tensors are indices (x[i]) or classes for cross_entropy"
             )
         try:
-            if func in SHAPE_FUNCS:
-                return self.reshape(func, args[0], kwargs["shape"])
-            if func in _UNARY:
-                return _UNARY[func](args[0])
-            if func in ("sum", "mean"):
-                op = torch.sum if func == "sum" else torch.mean
-                if "dim" in kwargs:
-                    return op(args[0], dim=kwargs["dim"], keepdim=kwargs.get("keepdim", False))
-                return op(args[0])
-            dim = kwargs.get("dim")
-            if dim is not None and not -max(args[0].dim(), 1) <= dim < max(args[0].dim(), 1):
-                raise self.fail(f"{func}(dim={dim})", f"dim is out of range for shape {_shape(args[0])}")
-            if func in ("max", "min", "argmax"):
-                if args[0].numel() == 0:
-                    raise self.fail(f"{func}() of an empty tensor", f"shape {_shape(args[0])}")
-                return routing(func, args[0], kwargs)
-            if func in _POOLS:
-                problem = pool_problem(func, tuple(args[0].shape), kwargs)
-                if problem is not None:
-                    raise self.fail(*problem)
-                return pool(func, args[0], kwargs)
-            if func in _STATS:
-                if kwargs.get("correction", 1) < 0:
-                    raise self.fail(f"{func}(correction=...)", "must be 0 or more")
-                return stats(func, args[0], kwargs)
-            if func in ("softmax", "log_softmax"):
-                op = torch.softmax if func == "softmax" else torch.log_softmax
-                return op(args[0], dim=kwargs.get("dim", -1))
-            return self._loss(func, args, kwargs)
+            refused = fn.refuse(func, args, kwargs, self.check_values) if fn.refuse else None
+            if refused is not None:
+                raise self.fail(*refused)
+            return fn.bind(kwargs)(*args)
         except BackpropError:
             raise
         except _TORCH_ERRORS as exc:
             shapes = ", ".join(_shape(a) for a in args)
             raise self.fail(f"cannot compute {func}() on shapes {shapes}", exc) from None
-
-    def reshape(self, func: str, x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
-        known = math.prod(d for d in sizes if d != -1)
-        n = x.numel()
-        if (n % known if -1 in sizes else n != known) or (-1 in sizes and n == 0):
-            raise self.fail(
-                f"{func}() does not fit",
-                f"shape {_shape(x)} has {n:,} elements, which do not fill {list(sizes)}",
-            )
-        return x.reshape(sizes) if func == "reshape" else x.view(sizes)
 
     def index(self, x: torch.Tensor, items: tuple, tensors: list[torch.Tensor]) -> torch.Tensor:
         """x[...] with PyTorch's meaning; an int tensor picks rows (its backward sums the
@@ -346,32 +248,6 @@ class TorchOps(Ops):
 
     def check_size(self, shape: tuple[int, ...]) -> None:
         """A result's shape before torch makes it (shapes.py refuses one past the limit)."""
-
-    def _loss(self, func: str, args: list[torch.Tensor], kwargs: dict[str, Any]) -> torch.Tensor:
-        pred, target = args
-        reduction = kwargs.get("reduction", "mean")
-        if func == "cross_entropy":
-            if target.is_floating_point():
-                raise self.fail("cross_entropy() needs class indices", "give the target dtype = \"int\"")
-            if pred.dim() != 2 or target.shape != pred.shape[:1]:
-                raise self.fail(
-                    "shape mismatch in cross_entropy()",
-                    f"logits {_shape(pred)} need shape [batch, classes] and targets [batch]; "
-                    f"got targets {_shape(target)}",
-                )
-            if self.check_values and target.numel():
-                low, high = int(target.min()), int(target.max())
-                if low < 0 or high >= pred.shape[1]:
-                    bad = low if low < 0 else high
-                    raise self.fail(
-                        "class index out of range in cross_entropy()",
-                        f"{bad} is not a class of 0..{pred.shape[1] - 1}",
-                    )
-        elif pred.shape != target.shape:
-            raise self.fail(
-                f"shape mismatch in {func}()", f"prediction {_shape(pred)} and target {_shape(target)} differ"
-            )
-        return _LOSSES[func](pred, target, reduction=reduction)
 
     def module(self, name: str, x: Any) -> torch.Tensor:
         x = self.as_tensor(x)

@@ -19,7 +19,7 @@ import pytest
 
 from backprop_tui.cli import main
 from backprop_tui.engine import limits, preset
-from backprop_tui.engine.expr import FUNCTIONS
+from backprop_tui.engine.functions import FUNCTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "presets.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -111,6 +111,15 @@ def test_every_function_is_documented_with_its_keywords():
             assert f"`{keyword}=" in row, f"{name}: keyword {keyword} is not documented"
         for keyword, default in spec.defaults.items():
             assert f"`{keyword}=` (default `{default}`)" in row
+
+
+def test_the_function_table_is_the_registrys():
+    """docs/presets.md's table of functions is written from the registry, row for row."""
+    from backprop_tui.engine.function_docs import function_table
+
+    table = function_table()
+    assert table in TEXT, "regenerate with: python -m backprop_tui.engine.function_docs"
+    assert len(table.splitlines()) == 2 + len(FUNCTIONS)
 
 
 def test_every_key_is_documented():

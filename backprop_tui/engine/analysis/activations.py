@@ -1,4 +1,4 @@
-"""The inputs and outputs of every activation function (relu, sigmoid, tanh, abs).
+"""The inputs and outputs of every function the registry flags (relu, sigmoid, tanh, abs, ...).
 
 An activation may sit inside a longer expression (`relu(x*2 - 1)`), where its input is
 no node of the graph; to judge it (dead? saturated? at a kink?) we evaluate its argument
@@ -17,15 +17,16 @@ from backprop_tui.engine.analysis.live import State, run_live
 from backprop_tui.engine.analysis.symbolic import show
 from backprop_tui.engine.errors import ComputeError
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Ref, Transpose, evaluate
+from backprop_tui.engine.functions import FUNCTIONS
 from backprop_tui.engine.ops import TorchOps
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "abs")
+ACTIVATIONS = tuple(name for name, fn in FUNCTIONS.items() if fn.flags)  # what flags.py judges
 
 
 @dataclass(frozen=True)
 class Activation:
     step: str  # the step whose expression calls it
-    func: str  # "relu", "sigmoid", "tanh" or "abs"
+    func: str  # one of ACTIVATIONS
     arg: str  # its argument as text: "Z1", "x*2 - 1"
     input: np.ndarray  # z
     output: np.ndarray  # f(z)

@@ -14,8 +14,12 @@ import numpy as np
 import torch
 
 from backprop_tui.engine.analysis.activations import Activation, activations
+from backprop_tui.engine.analysis.formulas import local_value
 from backprop_tui.engine.analysis.live import State, run_live
+from backprop_tui.engine.analysis.symbolic import show
 from backprop_tui.engine.errors import BackpropError
+from backprop_tui.engine.expr import Call, Ref
+from backprop_tui.engine.functions import FUNCTIONS
 from backprop_tui.engine.numbers import fmt
 
 SATURATION_SLOPE = 0.01  # σ'(z) or tanh'(z) below this: |z| > 4.6 for σ, |z| > 3.0 for tanh
@@ -49,12 +53,12 @@ def flags(state: State, exploding: float = EXPLODING_GRAD, saturation: float = S
     for act in acts:
         if not act.flows:
             continue  # no gradient would pass through it anyway (constants, inputs only)
-        if act.func == "relu":
+        kinds = FUNCTIONS[act.func].flags  # what the registry says this function can suffer
+        if "dead" in kinds:
             found += _dead_relu(act)
+        if "kink" in kinds:
             found += _kinks(act)
-        elif act.func == "abs":
-            found += _kinks(act)
-        else:
+        if "saturates" in kinds:
             found += _saturated(act, saturation)
     found += _exploding(state, live, exploding)
     return tuple(found)
@@ -99,12 +103,13 @@ def _kinks(act: Activation) -> list[Flag]:
 
 
 def _saturated(act: Activation, threshold: float) -> list[Flag]:
-    s = act.output.astype(np.float64)
-    slope = s * (1 - s) if act.func == "sigmoid" else 1 - s * s
+    # the slope as the inspector writes it: the registry's local derivative, at z
+    z = torch.from_numpy(act.input.astype(np.float64))
+    slope = local_value(act.func, 0, [z], {}).numpy()
     hit = slope < threshold
     if not hit.any():
         return []
-    symbol = "σ'(z)" if act.func == "sigmoid" else "tanh'(z)"
+    symbol = f"{show(Call(act.func, (Ref('z'),)), display=True)}'".replace("(z)'", "'(z)")
     where = f"{act.func}({act.arg})"
     reason = (
         f"saturated {act.func} in {act.step}: {int(hit.sum())} of {hit.size} elements have {symbol} < {fmt(threshold)} "

@@ -8,10 +8,13 @@ symbolically, for *reading only*: every number the UI shows comes from torch.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Mapping
 
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Num, Ref, Transpose, call_text
+from backprop_tui.engine.expr import parse_expression
+from backprop_tui.engine.functions import FUNCTIONS, HELPERS
 from backprop_tui.engine.modules import KINDS
 from backprop_tui.engine.numbers import fmt
 
@@ -39,14 +42,14 @@ RULES: dict[str, str] = {
     "T": "transpose: the incoming grad is transposed back",
     **{kind.type: kind.rule for kind in KINDS.values()},  # Linear, Conv2d, ...: the module kinds' own words
 }
-ELEMENTWISE_FUNCS = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs")
+POINTWISE_FUNCS = tuple(name for name, fn in FUNCTIONS.items() if fn.pointwise)
 
 # ---------------------------------------------------------------- printing
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4}
 _NEG, _ATOM = 3, 5
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_DISPLAY_FUNCS = {"sigmoid": "σ", "sigmoid'": "σ'", "sqrt": "√"}
+_DISPLAY_FUNCS = {"sigmoid": "σ", "sqrt": "√", **{name: h.display for name, h in HELPERS.items()}}
 
 
 def show(tree: Expr, display: bool = False) -> str:
@@ -134,7 +137,7 @@ def is_pointwise(tree: Expr) -> bool:
             return is_pointwise(a)
         case BinOp(op, a, b) if op in ("+", "-", "*", "/", "**"):
             return is_pointwise(a) and is_pointwise(b)
-        case Call(func, (u,), ()) if func in ELEMENTWISE_FUNCS:
+        case Call(func, (u,), _) if func in POINTWISE_FUNCS:
             return is_pointwise(u)
     return False
 
@@ -175,8 +178,8 @@ def _d(tree: Expr, v: str) -> Expr:
             return sub(div(da, b), div(mul(a, db), power(b, Num(2.0))))
         case BinOp("**", a, b):
             return _d_power(a, b, v)
-        case Call(func, (u,), _) if func in ELEMENTWISE_FUNCS:
-            return mul(_d_function(func, u), _d(u, v))
+        case Call(func, (u,), _) if func in POINTWISE_FUNCS:
+            return mul(outer_derivative(func, u), _d(u, v))
         case Call("sum", (u,), ()):
             return _d(u, v)
         case Call("mean", (u,), ()):
@@ -193,21 +196,64 @@ def _d_power(a: Expr, b: Expr, v: str) -> Expr:
     return mul(BinOp("**", a, b), inner)
 
 
-def _d_function(func: str, u: Expr) -> Expr:
-    """The outer derivative f'(u) of each elementwise function."""
-    if func == "relu":
-        return Call("relu'", (u,))
-    if func == "sigmoid":
-        return mul(Call("sigmoid", (u,)), sub(Num(1.0), Call("sigmoid", (u,))))
-    if func == "tanh":
-        return sub(Num(1.0), power(Call("tanh", (u,)), Num(2.0)))
-    if func == "exp":
-        return Call("exp", (u,))
-    if func == "log":
-        return div(Num(1.0), u)
-    if func == "sqrt":
-        return div(Num(1.0), mul(Num(2.0), Call("sqrt", (u,))))
-    return Call("sign", (u,))  # abs
+def outer_derivative(func: str, u: Expr) -> Expr:
+    """f'(u) of a pointwise function: the registry's formula with u for its argument."""
+    return simplify(substitute(local_formula(func, 0), {FUNCTIONS[func].args[0]: u}))
+
+
+@functools.cache
+def local_formula(func: str, position: int) -> Expr | None:
+    """The registry's local derivative of `func` for the argument at `position`, as a tree
+    (helpers such as relu' are Calls); None where no gradient flows."""
+    local = FUNCTIONS[func].local[position]
+    if local is None:
+        return None
+    return _helpers_as_calls(parse_expression(local.formula, set(HELPERS)).tree)
+
+
+def _helpers_as_calls(tree: Expr) -> Expr:
+    match tree:
+        case ModuleCall(name, a):
+            return Call(name, (_helpers_as_calls(a),))
+        case BinOp(op, a, b):
+            return BinOp(op, _helpers_as_calls(a), _helpers_as_calls(b))
+        case Neg(a):
+            return Neg(_helpers_as_calls(a))
+        case Call(func, args, kwargs):
+            return Call(func, tuple(_helpers_as_calls(a) for a in args), kwargs)
+    return tree
+
+
+def substitute(tree: Expr, values: dict[str, Expr]) -> Expr:
+    """`tree` with each name in `values` replaced by its tree."""
+    match tree:
+        case Ref(name):
+            return values.get(name, tree)
+        case BinOp(op, a, b):
+            return BinOp(op, substitute(a, values), substitute(b, values))
+        case Neg(a):
+            return Neg(substitute(a, values))
+        case Transpose(a):
+            return Transpose(substitute(a, values))
+        case ModuleCall(module, a):
+            return ModuleCall(module, substitute(a, values))
+        case Call(func, args, kwargs):
+            return Call(func, tuple(substitute(a, values) for a in args), kwargs)
+    return tree
+
+
+def names_in(tree: Expr) -> set[str]:
+    """The names a tree reads."""
+    match tree:
+        case Ref(name):
+            return {name}
+        case Neg(a) | Transpose(a) | ModuleCall(_, a):
+            return names_in(a)
+        case BinOp(_, a, b):
+            return names_in(a) | names_in(b)
+        case Call(_, args, _):
+            return set().union(*(names_in(a) for a in args))
+    return set()
 
 
 def _mentions(tree: Expr, v: str) -> bool:
