@@ -45,7 +45,8 @@ def parse_number(text: str, *, integer: bool = False) -> float:
 
 
 def fmt(value: float | None, digits: int = 6) -> str:
-    """A number at fixed significant digits, the same everywhere on screen and in exports."""
+    """A number rounded to `digits` significant digits (never cut), the same everywhere on
+    screen and in exports; engine/format.py fits it to a column."""
     if value is None:
         return "none"
     if math.isnan(value):
@@ -55,6 +56,11 @@ def fmt(value: float | None, digits: int = 6) -> str:
     if value == 0:
         return "0"
     text = f"{value:.{digits}g}"
+    # fewer digits must not make a number look whole that is not: 0.999983 (a saturated
+    # sigmoid) at 3 digits is 0.99998, not 1
+    while digits < 6 and value != round(value) and float(text) == round(float(text)):
+        digits += 1
+        text = f"{value:.{digits}g}"
     return text
 
 

@@ -84,11 +84,14 @@ def changed_words(count: int, size: int) -> str:
 
 
 def scalar_delta(new: np.ndarray | None, old: np.ndarray | None) -> float | None:
-    """The change of a one-element array, or None when it did not change (or is not comparable)."""
+    """The change of a one-element array, to the digits its precision resolves (a +0.1
+    nudge is 0.1, not 0.0999999), or None when it did not change (or is not comparable)."""
     mask = changed(new, old)
     if mask is None or not mask.any():
         return None
-    return float(new.reshape(-1)[0]) - float(old.reshape(-1)[0])
+    from backprop_tui.engine.format import difference  # imports torch: not at the first paint
+
+    return difference(new.reshape(-1)[0], old.reshape(-1)[0])
 
 
 def preview(

@@ -1,201 +1,177 @@
-"""The weight grid's own caches (ElementGrid over DataTable): what it shows is what
-DataTable would show, and an edit renders only the cells it changed."""
+"""The weight grid (ElementGrid, on Textual's line API) in a small app around it, with
+pages of made-up numbers: what it draws, what it repaints, its keys and its messages."""
 
 from __future__ import annotations
 
-from textual._styles_cache import StylesCache
-from textual.cache import LRUCache
-from textual.coordinate import Coordinate
-from textual.geometry import Region
-from textual.widgets import DataTable
+import re
 
-from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
+import numpy as np
+import pytest
+from textual.app import App
 
-from ui_support import make_app, open_leaf, pilot_test, ready, settle, type_value
+from backprop_tui.ui.widgets.element_grid import ElementGrid, GridPage
 
-SIZE = (120, 40)
+from ui_support import pilot_test
 
-_CACHES = ("_row_render_cache", "_cell_render_cache", "_row_renderable_cache", "_line_cache",
-           "_offset_cache", "_ordered_row_cache")
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|[+-]?inf")
 
 
-def shown(grid: ElementGrid) -> list[list]:
-    """The grid's lines as the screen has them: its line cache (only lines refreshed since
-    are rendered again), through ElementGrid's caches."""
-    return [list(strip) for strip in grid.render_lines(Region(0, 0, *grid.size))]
+class GridApp(App):
+    CSS = "ElementGrid { height: 1fr; }"
+
+    def __init__(self, page: GridPage, width: int | None = None) -> None:
+        super().__init__()
+        self.first_page, self.width = page, width
+        self.messages: list = []
+
+    def compose(self):
+        grid = ElementGrid(id="grid")
+        if self.width:
+            grid.styles.width = self.width
+        yield grid
+
+    def on_mount(self) -> None:
+        grid = self.query_one(ElementGrid)
+        grid.show(self.first_page, reset=True)
+        grid.focus()
+
+    def on_element_grid_edit_requested(self, message) -> None:
+        self.messages.append(("edit", self.query_one(ElementGrid).cursor_row))
+
+    def on_element_grid_cursor_moved(self, message) -> None:
+        self.messages.append(("cursor", message.row))
 
 
-def datatable_render(grid: ElementGrid) -> list[list]:
-    """The same grid rendered by DataTable alone, from empty caches; the grid's caches are
-    put back afterwards, so the next `shown` still starts from them."""
-    saved = {name: getattr(grid, name) for name in _CACHES}
-    saved_lines = grid._styles_cache
-    try:
-        for name in _CACHES:
-            setattr(grid, name, LRUCache(1000))
-        grid._styles_cache = StylesCache()
-        grid.__class__ = DataTable  # none of ElementGrid's overrides
-        DataTable._get_styles_to_render_cell.cache_clear()
-        return [list(strip) for strip in grid.render_lines(Region(0, 0, *grid.size))]
-    finally:
-        grid.__class__ = ElementGrid
-        for name, cache in saved.items():
-            setattr(grid, name, cache)
-        grid._styles_cache = saved_lines
+def page_of(value, grad=None, value_before=None, grad_before=None) -> GridPage:
+    value = np.asarray(value, dtype=np.float32)
+
+    def f32(array):
+        return None if array is None else np.asarray(array, dtype=np.float32)
+
+    return GridPage(tuple(f"[{i}]" for i in range(value.size)), value, f32(grad), f32(value_before), f32(grad_before))
 
 
-def assert_as_datatable(grid: ElementGrid, what: str) -> None:
-    ours, theirs = shown(grid), datatable_render(grid)
-    assert len(ours) == len(theirs), what
-    for y, (a, b) in enumerate(zip(ours, theirs)):
-        # segments: text and style, and the style's meta (row and column, read by the mouse)
-        assert a == b, f"{what}: line {y}: {''.join(s.text for s in a)!r} != {''.join(s.text for s in b)!r}"
-        assert [s.style.meta if s.style else None for s in a] == [s.style.meta if s.style else None for s in b], what
+def drawn(grid: ElementGrid) -> list[str]:
+    """The grid's lines as the screen has them (header first)."""
+    return [strip.text for strip in grid.render_lines(grid.region.reset_offset)]
 
 
+def assert_rounded(text: str, value: float) -> None:
+    """`text` is `value` rounded to the digits `text` shows (not cut): at most half a unit
+    of its last digit away."""
+    mantissa = text.split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(text.split("e")[1]) if "e" in text else 0
+    unit = 10.0 ** (exponent - decimals)
+    assert abs(float(text) - value) <= unit / 2 * (1 + 1e-9), f"{text} for {value!r}"
+
+
+def numbers_in(cell: str) -> list[str]:
+    return NUMBER.findall(cell.replace("Δ", " "))
+
+
+VALUES = [-0.000378189, -0.00268855, 123456.75, 0.999983, 3.0, -1.5e-9, 7.45058e-09, 42.0]
+GRADS = [-0.00153979, 0.0419592, -1e-12, 2.5, 0.0, -3.25e7, 1.0, -0.1]
+
+
+@pytest.mark.parametrize("width", [18, 24, 30, 40, 60])
 @pilot_test
-async def test_the_grid_shows_what_datatable_would_after_each_change():
-    app = make_app("simple_nn")
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        grid = await open_leaf(pilot, "linear1.weight")
-        editor = app.query_one(WeightEditor)
-        assert grid.row_count == 6 and grid.has_focus
-        assert_as_datatable(grid, "selected")
-        steps = [
-            ("nudge up", ("+",)),
-            ("nudge again", ("+",)),  # the deltas of the last edit change, not the width
-            ("cursor down", ("down",)),
-            ("nudge the second row", ("-",)),
-            ("cursor to the last row", ("down",) * 4),
-            ("nudge the last row", ("+",)),
-            ("grid loses focus", ("shift+tab",)),
-            ("grid has focus again", ("tab",)),
-        ]
-        for what, keys in steps:
-            await pilot.press(*keys)
-            await settle(pilot)
-            assert_as_datatable(grid, what)
-        assert isinstance(app.focused, ElementGrid)
-
-        # a value wider than the column: the column widens (update_width), every row moves
-        assert grid.cursor_row == 5
-        await pilot.press("up")
-        await type_value(pilot, "123456.75")
-        await settle(pilot)
-        assert grid.get_cell(editor._row_keys[4], "value").plain.startswith("123457 ")
-        assert_as_datatable(grid, "a wider value")
-        await pilot.press("+")
-        await settle(pilot)
-        assert_as_datatable(grid, "nudged after widening")
-
-        # the mouse's hover cursor over another row, and then no cursor at all
-        grid._set_hover_cursor(True)
-        grid.hover_coordinate = Coordinate(3, 1)
-        await settle(pilot)
-        assert_as_datatable(grid, "hover")
-        await pilot.press("+")
-        await settle(pilot)
-        assert_as_datatable(grid, "nudged under hover")
-        grid.show_cursor = False
-        await settle(pilot)
-        assert_as_datatable(grid, "no cursor")
-        grid.show_cursor = True
-
-        # another leaf fills the grid again (clear, new rows and keys)
-        await open_leaf(pilot, "linear1.bias")
-        assert_as_datatable(grid, "another leaf")
-        await pilot.press("+")
-        await settle(pilot)
-        assert_as_datatable(grid, "nudged the other leaf")
-
-
-@pilot_test
-async def test_an_edit_renders_only_the_cells_and_lines_it_changed(monkeypatch):
-    app = make_app("simple_nn")
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        grid = await open_leaf(pilot, "linear1.weight")
-        await pilot.press("+")  # the first edit adds deltas: the value column widens
-        await settle(pilot)
-
-        rendered_cells: list[tuple[int, int]] = []
-        rendered_lines: list[int] = []
-        updates: list[tuple[int, str, bool]] = []
-        cell, text_cell = DataTable._render_cell, ElementGrid._render_text_cell
-        line, update = DataTable.render_line, ElementGrid.update_cell
-
-        def render_cell(self, row_index, column_index, *args, **kwargs):  # through Rich
-            rendered_cells.append((row_index, column_index))
-            return cell(self, row_index, column_index, *args, **kwargs)
-
-        def render_text_cell(self, row_index, column_index, *args, **kwargs):  # the short way
-            lines = text_cell(self, row_index, column_index, *args, **kwargs)
-            if lines is not None:
-                rendered_cells.append((row_index, column_index))
-            return lines
-
-        def render_line(self, y):
-            rendered_lines.append(y)
-            return line(self, y)
-
-        def update_cell(self, row_key, column_key, value, *, update_width=False):
-            updates.append((self.get_row_index(row_key), str(column_key), update_width))
-            return update(self, row_key, column_key, value, update_width=update_width)
-
-        monkeypatch.setattr(DataTable, "_render_cell", render_cell)
-        monkeypatch.setattr(ElementGrid, "_render_text_cell", render_text_cell)
-        monkeypatch.setattr(DataTable, "render_line", render_line)
-        monkeypatch.setattr(ElementGrid, "update_cell", update_cell)
-        checked = 0
-        for keys in ("+", "-", "down", "+", "-"):
-            rendered_cells.clear(), rendered_lines.clear(), updates.clear()
-            await pilot.press(keys)
-            await settle(pilot)
-            if keys == "down":  # the cursor moved: the two rows' cells, all of them
-                assert sorted(rendered_lines) == [1, 2]
-                assert sorted(rendered_cells) == [(r, c) for r in (0, 1) for c in range(3)]
-                continue
-            assert updates, "the edit changed no cell"
-            if any(widen for _, _, widen in updates):
-                continue  # a column widened: every line is new (DataTable's own path)
-            columns = {"index": 0, "value": 1, "grad": 2}
-            changed = {(row, columns[column]) for row, column, _ in updates}
-            # every row is on screen (6 rows); a line is the header (y=0) plus the row
-            assert sorted(rendered_cells) == sorted(changed)
-            assert sorted(rendered_lines) == sorted({row + 1 for row, _ in changed})
-            assert len(changed) < 3 * grid.row_count
-            checked += 1
-        assert checked >= 3
-
-
-@pilot_test
-async def test_a_text_cell_is_rendered_as_datatable_renders_it():
-    """The short way for one-line Text cells, against DataTable._render_cell: every cell
-    of the header and the rows, with and without cursor and hover, as wide as its column,
-    wider, and narrower than its text (cropped)."""
-    app = make_app("simple_nn")
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await open_leaf(pilot, "linear1.weight")
-        await pilot.press("+")  # cells with deltas: several spans and styles
-        await settle(pilot)
+async def test_every_number_is_whole_or_rounded_never_cut(width):
+    before = [v - 0.1 for v in VALUES]
+    page = page_of(VALUES, GRADS, before, [g + 0.000960905 for g in GRADS])
+    app = GridApp(page, width)
+    async with app.run_test(size=(80, 14)) as pilot:
+        await pilot.pause()
         grid = app.query_one(ElementGrid)
-        base_style = grid.rich_style
-        grid._pseudo_class_state = grid.get_pseudo_class_state()
-        compared = 0
-        for row in range(-1, grid.row_count):
-            for column, spec in enumerate(grid.ordered_columns):
-                width = spec.get_render_width(grid)
-                for w in (width, width + 4, 4, 3):
-                    for cursor in (False, True):
-                        for hover in (False, True):
-                            grid._clear_caches()  # DataTable's cell cache is not keyed by width
-                            ours = grid._render_text_cell(row, column, base_style, w, cursor, hover)
-                            theirs = DataTable._render_cell(grid, row, column, base_style, w, cursor, hover)
-                            assert ours == theirs, (row, column, w, cursor, hover)
-                            assert [s.style.meta for s in ours[0]] == [s.style.meta for s in theirs[0]]
-                            compared += 1
-        assert compared == 7 * 3 * 4 * 4
-        # anything else goes DataTable's way: a two-character-wide cell has no room inside its padding
-        assert grid._render_text_cell(0, 0, base_style, 2, False, False) is None
+        lines = drawn(grid)
+        if grid.virtual_size.width <= width:
+            assert lines[0].split() == ["index", "value", "grad"]
+        for row, line in enumerate(lines[1:1 + len(VALUES)]):
+            assert len(line) == width
+            whole = grid.row_text(row)
+            if grid.virtual_size.width <= width:
+                assert line.rstrip() == whole.rstrip()  # nothing off to the right
+            index, value, grad = re.split(r" {2,}", whole.strip())
+            assert index == f"[{row}]"
+            numbers = numbers_in(value)
+            assert_rounded(numbers[0], float(np.float32(VALUES[row])))
+            if len(numbers) > 1:  # the Δ: the nudge of 0.1, not float32's 0.0999999
+                assert numbers[1] == "+0.1"
+            grads = numbers_in(grad)
+            assert_rounded(grads[0], float(np.float32(GRADS[row])))
+        digits, deltas = grid.budget
+        assert digits >= 2
+        if width >= 60:
+            assert grid.budget == (6, True)  # room for everything
+        if width <= 30:
+            assert not deltas  # the Δ markers go before the digits get fewer than needed
+
+
+@pilot_test
+async def test_a_narrow_grid_scrolls_sideways_rather_than_cut_a_number():
+    app = GridApp(page_of([-0.000378189, 1.5], [1e-30, -2e-30]), 12)
+    async with app.run_test(size=(40, 8)) as pilot:
+        await pilot.pause()
+        grid = app.query_one(ElementGrid)
+        assert grid.virtual_size.width > 12
+        index, value, grad = re.split(r" {2,}", grid.row_text(0).strip())
+        assert_rounded(value, -0.000378189)
+        assert_rounded(grad, 1e-30)
+
+
+@pilot_test
+async def test_an_edit_repaints_only_the_rows_whose_numbers_changed(monkeypatch):
+    values = np.linspace(-1, 1, 6)
+    app = GridApp(page_of(values, values * 2), 40)
+    async with app.run_test(size=(60, 12)) as pilot:
+        await pilot.pause()
+        grid = app.query_one(ElementGrid)
+        painted: list[int] = []
+        render_line = ElementGrid.render_line
+
+        def counting(self, y):
+            painted.append(y)
+            return render_line(self, y)
+
+        monkeypatch.setattr(ElementGrid, "render_line", counting)
+        edited = values.copy()
+        edited[3] += 0.5  # row 3 only; the numbers keep their widths
+        grid.show(GridPage(grid.page.labels, edited.astype(np.float32), (values * 2).astype(np.float32)))
+        await pilot.pause()
+        assert painted == [4]  # the header is line 0
+        assert grid.row_text(3).split()[1] == "0.7"
+
+
+@pilot_test
+async def test_keys_move_the_cursor_and_enter_asks_to_edit():
+    app = GridApp(page_of(np.arange(30.0), np.arange(30.0)), 40)
+    async with app.run_test(size=(60, 10)) as pilot:
+        await pilot.pause()
+        grid = app.query_one(ElementGrid)
+        await pilot.press("down", "down", "enter")
+        assert app.messages == [("cursor", 1), ("cursor", 2), ("edit", 2)]
+        await pilot.press("end")
+        assert grid.cursor_row == 29
+        lines = drawn(grid)
+        assert lines[0].split() == ["index", "value", "grad"]  # the header stays put
+        assert lines[-1].split()[:2] == ["[29]", "29"]  # the cursor's row is in view
+        await pilot.press("home", "pagedown")
+        assert grid.cursor_row == grid.scrollable_content_region.height - 1
+        app.messages.clear()
+        await pilot.click(ElementGrid, offset=(3, 3))  # the third row: the cursor moves there
+        assert app.messages == [("cursor", 2 + round(grid.scroll_y))]
+        await pilot.click(ElementGrid, offset=(3, 3))  # a click on the cursor's row edits it
+        assert app.messages[-1][0] == "edit"
+
+
+def test_a_nudge_of_a_tenth_reads_as_a_tenth_in_every_panel():
+    """The header and the graph show a scalar's change through scalar_delta; the grid through
+    the same difference: float32's 2.1 - 2.0 = 0.0999999 reads +0.1."""
+    from backprop_tui.ui.format import delta_text, scalar_delta
+
+    delta = scalar_delta(np.float32([2.1]), np.float32([2.0]))
+    assert delta_text(delta).plain == " Δ+0.1"
+    page = page_of([2.1], [1.0], [2.0], [1.0])
+    from backprop_tui.ui.widgets.element_grid import row_cells
+
+    assert row_cells(page, 0, 6, True).value_delta == "Δ+0.1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 
 from rich.console import Group
 from rich.text import Text
@@ -102,14 +103,10 @@ def tree_label(app, name: str) -> str:
 
 
 def grid_cells(app) -> list[tuple[str, str, str]]:
-    """(index, value, grad) of every row of the weight grid, as shown once scrolled into
-    view (rows off screen are rewritten when they come into view: written here first)."""
-    app.query_one(WeightEditor).write_pending_rows()
+    """(index, value, grad) of every row of the weight grid, read from the rows as drawn
+    (columns are at least two blanks apart; a cell holds at most one blank in a row)."""
     grid = app.query_one(ElementGrid)
-    rows = []
-    for row_key in grid.rows:
-        rows.append(tuple(plain(grid.get_cell(row_key, key)) for key in ("index", "value", "grad")))
-    return rows
+    return [tuple(re.split(r" {2,}", grid.row_text(row).strip())) for row in range(grid.row_count)]
 
 
 async def select_leaf(pilot, name: str) -> None:
