@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ui_support import CLEAR, pilot_test, grid_cells, make_app, ready, select_leaf, static_text, tree_label, type_value
+from ui_support import (CLEAR, grid_cells, make_app, open_leaf, pilot_test, ready, select_leaf, settle, static_text,
+                        tree_label, type_value)
 
 from backprop_tui.ui.widgets.graph_view import AutogradView, GraphView
 from backprop_tui.ui.widgets.inspector import Inspector
@@ -38,7 +39,7 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         assert app.session.snapshot.loss == 84.5
         view = app.query_one(GraphView)
         rows = {name: view.row_of(name) for name in ("J", "c", "d", "w", "b", "x", "y")}
-        grid_keys = list(app.query_one(ElementGrid).rows)
+        x_cells = grid_cells(app)
         await select_leaf(pilot, "w")
         await type_value(pilot, "2")
 
@@ -58,7 +59,7 @@ async def test_set_w_to_2_with_the_keyboard_updates_every_panel():
         assert app.query_one(GraphView) is view and {name: view.row_of(name) for name in rows} == rows
         assert isinstance(app.focused, ElementGrid)
         assert app.query_one(WeightEditor).leaf == "w"
-        assert list(app.query_one(ElementGrid).rows) != grid_keys  # w's rows, not x's
+        assert grid_cells(app) != x_cells  # w's rows, not x's
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert app.session.snapshot.loss == 84.5
@@ -466,3 +467,23 @@ async def test_narrow_graph_labels_drop_whole_pieces_not_digits():
         assert view.full_label("g").plain.startswith("g = h**3 + 1  9  grad +18")  # the full label is kept
         width = view.scrollable_content_region.width
         assert all(len(line) <= width for line in shown)
+
+
+@pilot_test
+async def test_the_nudge_step_fits_each_preset_s_parameters():
+    app = make_app("mlp_784")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert static_text(app, "#step-line").startswith("step ±0.001 ")  # weights of about 0.02
+        grid = await open_leaf(pilot, "linear1.weight")
+        before = float(app.session.snapshot.node("linear1.weight").value.reshape(-1)[0])
+        await pilot.press("+")
+        await settle(pilot)
+        after = float(app.session.snapshot.node("linear1.weight").value.reshape(-1)[0])
+        assert after - before == pytest.approx(0.001, rel=1e-3)
+        assert grid.has_focus
+        await pilot.press("right_square_bracket")  # step×10
+        assert static_text(app, "#step-line").startswith("step ±0.01 ")
+        app.open_preset("simple_nn")  # another preset: its own step again
+        await ready(pilot)
+        assert static_text(app, "#step-line").startswith("step ±0.1 ")
