@@ -25,6 +25,7 @@ _BINARY = {
     "@": operator.matmul,
 }
 _TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+_INT_ARITHMETIC = "int tensors are indices (x[i]) or classes for cross_entropy, not numbers to compute with"
 
 
 def index_key(items: tuple, tensors: list[torch.Tensor], device: str = "cpu") -> tuple:
@@ -144,6 +145,8 @@ class TorchOps(Ops):
     def binop(self, op: str, a: Any, b: Any) -> Any:
         if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
             return self._numbers(op, a, b)
+        if not (_is_float(a) and _is_float(b)):
+            raise self.fail(f"'{op}' on an int tensor", _INT_ARITHMETIC)
         if op == "@":
             a, b = self.as_tensor(a), self.as_tensor(b)
             if a.dim() == 0 or b.dim() == 0:
@@ -158,10 +161,6 @@ class TorchOps(Ops):
         elif isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
             if broadcast(tuple(a.shape), tuple(b.shape)) is None:
                 raise self.fail(f"shape mismatch in '{op}'", f"shapes {_shape(a)} and {_shape(b)} do not broadcast")
-        if _is_float(a) != _is_float(b):
-            raise self.fail(
-                f"'{op}' mixes an int tensor with a float one", "int tensors are class indices for cross_entropy"
-            )
         try:
             return self._binary(op, a, b)
         except _TORCH_ERRORS as exc:
@@ -183,6 +182,8 @@ class TorchOps(Ops):
         return result
 
     def neg(self, a: Any) -> Any:
+        if not _is_float(a):
+            raise self.fail("'-' on an int tensor", _INT_ARITHMETIC)
         return -a
 
     def transpose(self, a: Any) -> torch.Tensor:

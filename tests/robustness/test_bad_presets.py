@@ -206,6 +206,11 @@ CASES: dict[str, str] = {
     "int_tensor_not_index.toml": (
         "step 'J' (steps[0]): exp() needs float tensors: int tensors are indices (x[i]) or classes"
     ),
+    "int_matmul.toml": "step 'J' (steps[0]): '@' on an int tensor: int tensors are indices (x[i]) or classes",
+    "int_times.toml": "step 'J' (steps[0]): '*' on an int tensor: int tensors are indices (x[i]) or classes",
+    "int_divide.toml": "step 'J' (steps[0]): '/' on an int tensor: int tensors are indices (x[i]) or classes",
+    "int_negated.toml": "step 'J' (steps[0]): '-' on an int tensor: int tensors are indices (x[i]) or classes",
+    "int_plus_number.toml": "step 'J' (steps[0]): '+' on an int tensor: int tensors are indices (x[i]) or classes",
     # limits
     "limit_index_result.toml": (
         "step 'J' (steps[0]): an operation makes too large a tensor: "
