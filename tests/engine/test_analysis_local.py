@@ -275,3 +275,34 @@ def test_a_pointwise_step_with_a_broadcast_input_asks_row_by_row():
     expected = (1 - torch.tanh(z + b) ** 2).detach()
     assert np.allclose(local.jacobian("b"), np.stack([np.diag(row) for row in expected.numpy()]))
     assert np.allclose(local.jacobian("Z").reshape(6, 6), np.diag(expected.reshape(-1).numpy()))
+
+
+# The derivative each loss's rule states for its target, written out here as code: the
+# rule's text must say it, and it must be autograd's number.
+TARGET_RULES = {
+    "mse": ("∂/∂y = 2(y − p)/N", lambda p, y: 2 * (y - p) / p.numel()),
+    "bce": ("∂/∂y = (log(1 − p) − log p)/N", lambda p, y: (torch.log(1 - p) - torch.log(p)) / p.numel()),
+    "bce_with_logits": ("∂/∂y = −z/N", lambda z, y: -z / z.numel()),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(TARGET_RULES))
+def test_a_loss_rule_states_the_targets_derivative_as_autograd_computes_it(loss):
+    from backprop_tui.engine.analysis.symbolic import RULES
+
+    words, formula = TARGET_RULES[loss]
+    assert words in RULES[loss]
+    torch.manual_seed(0)
+    for _ in range(5):
+        first = torch.rand(3, 2, dtype=torch.float64) * 0.9 + 0.05
+        if loss == "bce_with_logits":
+            first = torch.randn(3, 2, dtype=torch.float64)
+        target = (torch.rand(3, 2, dtype=torch.float64) * 0.9 + 0.05).requires_grad_()
+        torch_loss = {
+            "mse": torch.nn.functional.mse_loss,
+            "bce": torch.nn.functional.binary_cross_entropy,
+            "bce_with_logits": torch.nn.functional.binary_cross_entropy_with_logits,
+        }[loss]
+        value = torch_loss(first, target)
+        (grad,) = torch.autograd.grad(value, target)
+        torch.testing.assert_close(grad, formula(first, target.detach()))

@@ -32,9 +32,10 @@ RULES: dict[str, str] = {
     "mean": "∂ mean(z)/∂zᵢ = 1/N for each of the N elements",
     "softmax": "∂sᵢ/∂zⱼ = sᵢ(δᵢⱼ − sⱼ) with s = softmax(z)",
     "log_softmax": "∂ log sᵢ/∂zⱼ = δᵢⱼ − sⱼ with s = softmax(z)",
-    "mse": "∂/∂p mean((p − y)²) = 2(p − y)/N",
-    "bce": "∂/∂p of −mean(y log p + (1 − y) log(1 − p)) = (p − y)/(p(1 − p))/N",
-    "bce_with_logits": "∂/∂z of bce(σ(z), y) = (σ(z) − y)/N",
+    # a loss's rule names both arguments: the target's derivative is not the prediction's
+    "mse": "∂/∂p mean((p − y)²) = 2(p − y)/N, ∂/∂y = 2(y − p)/N",
+    "bce": "∂/∂p of −mean(y log p + (1 − y) log(1 − p)) = (p − y)/(p(1 − p))/N, ∂/∂y = (log(1 − p) − log p)/N",
+    "bce_with_logits": "∂/∂z of bce(σ(z), y) = (σ(z) − y)/N, ∂/∂y = −z/N",
     "cross_entropy": "∂/∂zᵢ = (softmax(z)ᵢ − onehot(class)ᵢ)/N, per sample",
     "max_pool2d": "max pooling: each window's gradient goes to the position of its maximum, 0 to the rest",
     "avg_pool2d": "average pooling: each element of a window gets G / kernel_size² of the window's gradient",
