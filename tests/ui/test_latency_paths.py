@@ -15,7 +15,7 @@ from backprop_tui.ui.teaching import explain as explaining
 from backprop_tui.ui.widgets import inspector as inspector_module
 from backprop_tui.ui.graph_labels import NodeLabel
 from backprop_tui.ui.widgets.graph_view import GraphView
-from backprop_tui.ui.widgets.weight_editor import ElementGrid
+from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
 from ui_support import (count_repaints, grid_cells, make_app, open_leaf, pilot_test, ready, scroll_inspector,
                         select_leaf, settle, static_text)
@@ -77,11 +77,11 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
     threads: list[threading.Thread] = []
     original = explaining.explain
 
-    def recording(state, name):
+    def recording(state, name, *rest):
         threads.append(threading.current_thread())
         if on_session_pass is not None:
             on_session_pass.append(any(live.graph is app.session.graph for live in state.lives.values()))
-        return original(state, name)
+        return original(state, name, *rest)
 
     monkeypatch.setattr(explaining, "explain", recording)
     app = make_app(preset)
@@ -92,6 +92,7 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
         if on_session_pass is not None:
             on_session_pass.clear()
         before = app.session.snapshot.node(leaf).value.reshape(-1)[0]
+        step = app.query_one(WeightEditor).step  # each preset's own nudge step
         for _ in range(edits):
             await pilot.press("+")
             await settle(pilot)
@@ -100,7 +101,7 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
         expected = chain_rule(app.session, name).text
         assert f"chain rule  {expected}" in static_text(app, "#inspector-body")
         # the shown value is the edited one
-        assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + 0.1 * edits,
+        assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + step * edits,
                           rtol=1e-6, atol=1e-6)
     return threads
 
