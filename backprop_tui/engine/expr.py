@@ -314,7 +314,7 @@ class _Builder:
     def _shape_call(self, node: ast.Call) -> Expr:
         name = node.func.id  # type: ignore[attr-defined]
         if node.keywords or len(node.args) < 2:
-            raise PresetError(f"{name}() takes a tensor and its new sizes, e.g. {name}(x, 32, -1)")
+            raise PresetError(f"{name}() takes a tensor and whole numbers after it, e.g. {FUNCTIONS[name].signature}")
         sizes = tuple(_index_int(a, f"{name}()'s sizes") for a in node.args[1:])
         if sum(1 for d in sizes if d == -1) > 1 or any(d < -1 or d == 0 for d in sizes):
             raise PresetError(f"{name}() sizes must be positive, with at most one -1 (inferred); got {sizes}")

@@ -130,6 +130,20 @@ def _cross_entropy_refuse(name, args, kwargs, check_values):
     return None
 
 
+def _one_hot_refuse(name, args, kwargs, check_values):
+    classes, sizes = args[0], kwargs["shape"]
+    if len(sizes) != 1 or sizes[0] < 1:
+        return f"{name}() takes class indices and one number of classes", f"got sizes {list(sizes)}"
+    if classes.is_floating_point():
+        return f"{name}() needs class indices", 'give the tensor dtype = "int"'
+    if check_values and classes.numel():
+        low, high = int(classes.min()), int(classes.max())
+        if low < 0 or high >= sizes[0]:
+            bad = low if low < 0 else high
+            return f"class index out of range in {name}()", f"{bad} is not a class of 0..{sizes[0] - 1}"
+    return None
+
+
 def _reshape_refuse(name, args, kwargs, check_values):
     sizes, n = kwargs["shape"], args[0].numel()
     known = math.prod(d for d in sizes if d != -1)
@@ -140,6 +154,12 @@ def _reshape_refuse(name, args, kwargs, check_values):
 
 
 # ---------------------------------------------------------------- calls that are not fn(*args, **kwargs)
+
+
+def _one_hot(fn, kwargs):
+    (num_classes,) = kwargs["shape"]
+    return lambda classes: fn(classes, num_classes).float()  # floats, to take part in arithmetic
+
 
 
 def _values(fn, kwargs):
@@ -296,6 +316,12 @@ _add(Function(
     "std", ("x",), "torch.std", "The square root of `var`, with the same keywords.",
     keywords={**_REDUCE, "correction": int}, refuse=_stats_refuse,
     local=(Local("(x - mean_of(x)) / ((N - correction) * std_of(x))", "N elements along dim"),)))
+_add(Function(
+    "one_hot", ("classes",), "F.one_hot",
+    "A float tensor of 0s and 1s of shape `classes.shape + [num_classes]`, 1 at each class index "
+    "(`F.one_hot(classes, num_classes).float()`); `classes` is an int tensor, `num_classes` a whole number.",
+    example="one_hot(classes, num_classes)", sizes=True, int_args=(0,), adapt=_one_hot, refuse=_one_hot_refuse,
+    local=(None,)))
 _add(Function(
     "reshape", ("x",), "torch.reshape",
     "The same elements in a new shape, given as whole numbers after the tensor; one size may be `-1`, "

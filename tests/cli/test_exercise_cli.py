@@ -110,7 +110,8 @@ def test_exercise_flag_opens_the_explorer_on_the_exercise(monkeypatch):
     import backprop_tui.ui.app as app_module
 
     calls = []
-    monkeypatch.setattr(app_module, "run_app", lambda preset, exercise=False: calls.append((preset, exercise)) or 0)
+    monkeypatch.setattr(app_module, "run_app",
+                        lambda preset, exercise=False, autosave=None: calls.append((preset, exercise)) or 0)
     assert main(["makemore_backprop", "--exercise"]) == 0
     assert main(["linear_regression"]) == 0
     assert calls == [("makemore_backprop", True), ("linear_regression", False)]

@@ -128,3 +128,17 @@ def test_function_means_what_the_docs_say(expr):
             assert node.grad is None, name
         else:
             np.testing.assert_allclose(node.grad, expected.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_one_hot_is_torchs_one_hot_as_floats_and_routes_no_gradient_to_the_indices():
+    import torch.nn.functional as F
+
+    session = Session(parse_preset(
+        'output = "J"\n[tensors.c]\nrole = "input"\ndtype = "int"\nvalue = [[0, 2], [1, 2]]\n'
+        '[tensors.w]\nrole = "parameter"\n'
+        'value = [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0], [1.5, 2.5, 3.5]]]\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(w * one_hot(c, 3))"\n', source="one_hot.toml"))
+    expected = F.one_hot(torch.tensor([[0, 2], [1, 2]]), 3).float().numpy()
+    w = session.snapshot.node("w")
+    assert session.snapshot.loss == pytest.approx(float((w.value * expected).sum()))
+    np.testing.assert_array_equal(w.grad, expected)

@@ -57,6 +57,7 @@ CASES: dict[str, list[tuple]] = {
     "bce_with_logits": [((away_from_zero(3, 4), probability(3, 4)), kw) for kw in ({}, {"reduction": "sum"})],
     "cross_entropy": [((away_from_zero(5, 3), classes(5, 3)), kw) for kw in ({}, {"reduction": "sum"})],
     "argmax": [((away_from_zero(3, 4),), kw) for kw in ({}, {"dim": 1})],
+    "one_hot": [((classes(5, 3),), {"shape": (3,)})],
     "reshape": [((away_from_zero(3, 4),), {"shape": (2, -1)})],
     "view": [((away_from_zero(3, 4),), {"shape": (12,)})],
     "max_pool2d": [((away_from_zero(1, 2, 4, 6),), {"kernel_size": 2}),

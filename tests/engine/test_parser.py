@@ -66,7 +66,8 @@ FORBIDDEN = [
     ("x[range(0)]", "range(0) is empty"),
     ("x[range(n)]", "range()'s argument must be a whole number"),
     ("range(3)", "range() is only allowed inside an index"),
-    ("reshape(x)", "reshape() takes a tensor and its new sizes"),
+    ("reshape(x)", "reshape() takes a tensor and whole numbers after it, e.g. reshape(x, 32, -1)"),
+    ("one_hot(c)", "one_hot() takes a tensor and whole numbers after it, e.g. one_hot(classes, num_classes)"),
     ("reshape(x, -1, -1)", "at most one -1"),
     ("view(x, 0, 2)", "view() sizes must be positive"),
     ("x < y", "a comparison is not allowed"),
@@ -406,6 +407,7 @@ ACCEPTED_CALLS = [
         Call("var", (Ref("z"),), (("dim", 0), ("keepdim", True), ("correction", 1))),
     ),
     ("std(z, correction=0)", Call("std", (Ref("z"),), (("correction", 0),))),
+    ("one_hot(Yb, 27)", Call("one_hot", (Ref("Yb"),), (("shape", (27,)),))),
     ("reshape(z, 32, -1)", Call("reshape", (Ref("z"),), (("shape", (32, -1)),))),
     ("view(z, 2, 3)", Call("view", (Ref("z"),), (("shape", (2, 3)),))),
 ]

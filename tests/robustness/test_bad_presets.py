@@ -129,6 +129,11 @@ CASES: dict[str, str] = {
         "cannot compute the initial values: step 'J': cannot compute bce() on shapes [1], [1]: "
         "all elements of input should be between 0 and 1"
     ),
+    "compute_initial_one_hot_index_past_classes.toml": (
+        "cannot compute the initial values: step 'J': class index out of range in one_hot(): 2 is not a class of 0..1"
+    ),
+    "one_hot_float_classes.toml": 'step \'J\' (steps[0]): one_hot() needs class indices: give the tensor dtype = "int"',
+    "one_hot_two_sizes.toml": "one_hot() takes class indices and one number of classes: got sizes [3, 2]",
     "compute_initial_class_index_past_classes.toml": (
         "cannot compute the initial values: step 'J': "
         "class index out of range in cross_entropy(): 7 is not a class of 0..2"
