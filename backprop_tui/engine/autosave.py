@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,7 +47,7 @@ import torch
 
 from backprop_tui.engine.errors import BackpropError, EditError
 from backprop_tui.engine.files import FileRefused, atomic_write_text, is_running, read_limited, remove_stale_temporaries
-from backprop_tui.engine.locations import ENV_AUTOSAVE, ENV_DATA_DIR, data_dir, sessions_dir  # noqa: F401
+from backprop_tui.engine.locations import ENV_AUTOSAVE, ENV_DATA_DIR, data_dir, new_instance, sessions_dir  # noqa: F401
 from backprop_tui.engine.locations import autosave_enabled as enabled  # noqa: F401
 from backprop_tui.engine.preset import Preset, presets_dir
 from backprop_tui.engine.session import Session
@@ -115,11 +114,6 @@ def fingerprint(preset: Preset) -> str:
     for exercise in preset.exercises:  # progress is kept by exercise name
         add(exercise.name, exercise.node, exercise.allowed, exercise.prompt)
     return h.hexdigest()
-
-
-def new_instance() -> str:
-    """A name for one explorer's own state files: its process id and a random part."""
-    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 _PROCESS_INSTANCE = new_instance()  # what the functions below use when no instance is given

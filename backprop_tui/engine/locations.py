@@ -8,6 +8,7 @@ before the first paint.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Mapping
 
@@ -35,3 +36,8 @@ def autosave_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """False when BACKPROP_TUI_AUTOSAVE is 0, no, off or false (as `--no-autosave`)."""
     value = (os.environ if environ is None else environ).get(ENV_AUTOSAVE, "")
     return value.strip().lower() not in ("0", "no", "off", "false")
+
+
+def new_instance() -> str:
+    """A name for one explorer's own state files: its process id and a random part."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"

@@ -187,7 +187,7 @@ class Keeper:
 
     def __init__(self, app: "App", restored: Callable[[], None], cursor_blink: bool = True,
                  autosave: bool = True) -> None:
-        from backprop_tui.engine.autosave import new_instance
+        from backprop_tui.engine.locations import new_instance  # no torch before the first paint
 
         self.app = app
         self.restored = restored  # an autosave was applied to the session: show it

@@ -8,7 +8,7 @@ import torch
 from ui_support import count_repaints, make_app, pilot_test, ready, select_leaf, settle, static_text, tree_label
 
 from backprop_tui.engine.numbers import fmt
-from backprop_tui.ui.format import signed
+from backprop_tui.ui.format import scalar_delta, signed
 from backprop_tui.ui.graph_rows import CHAIN_PAGE
 from backprop_tui.ui.widgets.graph_view import GraphView
 
@@ -55,7 +55,8 @@ def assert_rows_show_the_session(app, view: GraphView) -> int:
         value = fmt(node.scalar())
         before = previous.node(node.name) if previous is not None else None
         if before is not None and before.scalar() != node.scalar():
-            value += f" Δ{signed(node.scalar() - before.scalar())}"
+            # the change as the app words it: float32's noise rounded off (2.1 - 2 is 0.1)
+            value += f" Δ{signed(scalar_delta(node.value, before.value))}"
         assert f"  {value}  " in label, (node.name, label, value)
         if node.grad is None:
             assert label.endswith("no grad"), label

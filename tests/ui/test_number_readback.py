@@ -42,7 +42,9 @@ def check_grid(app, what: str) -> int:
     checked = 0
     for row in range(grid.row_count):
         text = grid.row_text(row)
-        label, value, grad = re.split(r" {2,}", text.strip())
+        cells = re.split(r" {2,}", text.strip())
+        assert len(cells) == 3, f"{what} {node.name}: {text!r}"  # index, value, grad
+        label, value, grad = cells
         index = tuple(int(i) for i in label.strip("[]()").split(",") if i)
         flat = editor.page * 500 + row
         assert index == tuple(int(i) for i in np.unravel_index(flat, node.shape)), f"{what}: {label}"

@@ -308,12 +308,13 @@ class ElementGrid(RowCursorView):
         meta = Style.from_meta({"row": row})
         parts: list[tuple[str, Style | str | None]] = [
             (_pad(self.page.labels[row].ljust(index)), "dim"),
-            (" " * (PADDING + value_width - len(_joined(c.value, c.value_delta))), None),
+            # at least the padding, even if a row formatted late is wider than its column
+            (" " * max(PADDING, PADDING + value_width - len(_joined(c.value, c.value_delta))), None),
             (c.value, CHANGED if c.value_changed else None),
         ]
         if c.value_delta:
             parts.append((" " + c.value_delta, DELTA))
-        parts.append((" " * (2 * PADDING + grad_width - len(_joined(c.grad, c.grad_delta))), None))
+        parts.append((" " * max(2 * PADDING, 2 * PADDING + grad_width - len(_joined(c.grad, c.grad_delta))), None))
         parts.append((c.grad, c.grad_style))
         if c.grad_delta:
             parts.append((" " + c.grad_delta, DELTA))
