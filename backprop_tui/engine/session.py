@@ -231,10 +231,11 @@ class Session:
     def set_history(self, losses: list[float], steps_taken: int) -> None:
         """Take a loss history and step count as the baseline (a restored session's).
 
-        `losses` are the last of the history: at most one before the first step and one
-        after each (an autosave keeps only the last ones of a long training)."""
-        if steps_taken < 0 or len(losses) > steps_taken + 1:
-            raise EditError("a loss history has one loss before the first step and one after each, no more")
+        `losses` are the last of the history (an autosave keeps only the last ones of a long
+        training): each step adds the loss after it, and the loss before it when an edit came
+        between, so at most two a step."""
+        if steps_taken < 0 or len(losses) > 2 * steps_taken:
+            raise EditError("a loss history holds at most two losses a step (before it after an edit, and after it)")
         self.sgd_losses = [float(x) for x in losses]
         self.steps_taken = int(steps_taken)
 

@@ -455,3 +455,19 @@ def test_apply_training_is_one_undoable_edit_with_its_losses():
     assert session.loss_history == [84.5]
     session.redo()
     assert session.loss_history == reference.loss_history
+
+
+def test_undoing_a_reset_all_brings_back_a_history_with_edits_between_the_steps():
+    # found by the stateful test: a step after an edit records the loss before it as well
+    s = Session(bundled("scalar_chain"))
+    s.step()
+    s.reset_leaf("x")
+    s.step()
+    history, steps = list(s.sgd_losses), s.steps_taken
+    assert (len(history), steps) == (4, 2)
+    s.reset_all()
+    assert (s.sgd_losses, s.steps_taken) == ([], 0)
+    s.undo()
+    assert (s.sgd_losses, s.steps_taken) == (history, steps)
+    s.redo()
+    assert (s.sgd_losses, s.steps_taken) == ([], 0)
