@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from backprop_tui.cli import main
@@ -118,23 +117,6 @@ def test_exercise_flag_opens_the_explorer_on_the_exercise(monkeypatch):
 SOLUTION = Path(__file__).resolve().parents[1] / "data" / "exercises" / "makemore_part4.toml"
 
 
-def _language_has_one_hot() -> bool:
-    from backprop_tui.engine import PresetError
-    from backprop_tui.engine.expr import parse_expression
-
-    try:
-        parse_expression("one_hot(Yb, 27)")
-    except PresetError:
-        return False
-    return True
-
-
-# The notebook's answers need one_hot (dlogprobs, dlogits' max route, dC's scatter-add): an int
-# tensor cannot become floats any other way. Until the language has it these fail, strictly.
-NEEDS_ONE_HOT = pytest.mark.xfail(not _language_has_one_hot(), strict=True, reason="one_hot is not a function yet")
-
-
-@NEEDS_ONE_HOT
 def test_the_full_makemore_part4_solution_passes(capsys):
     code, out, _ = _run(capsys, "exercise", "makemore_backprop", "--answers", str(SOLUTION), "--format", "json")
     doc = json.loads(out)

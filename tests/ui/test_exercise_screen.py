@@ -7,7 +7,6 @@ import os
 import tomllib
 from pathlib import Path
 
-import pytest
 from textual import events
 from ui_support import pilot_test, plain, ready
 
@@ -106,23 +105,6 @@ def test_snapshot_with_answers_in_each_state(snap_compare):
 SOLUTION = Path(__file__).resolve().parents[1] / "data" / "exercises" / "makemore_part4.toml"
 
 
-def _language_has_one_hot() -> bool:
-    from backprop_tui.engine import PresetError
-    from backprop_tui.engine.expr import parse_expression
-
-    try:
-        parse_expression("one_hot(Yb, 27)")
-    except PresetError:
-        return False
-    return True
-
-
-# The notebook's answers need one_hot (dlogprobs, dlogits' max route, dC's scatter-add): an int
-# tensor cannot become floats any other way. Until the language has it these fail, strictly.
-NEEDS_ONE_HOT = pytest.mark.xfail(not _language_has_one_hot(), strict=True, reason="one_hot is not a function yet")
-
-
-@NEEDS_ONE_HOT
 @pilot_test
 async def test_typing_the_makemore_part4_solution_in_the_explorer():
     answers = tomllib.loads(SOLUTION.read_text(encoding="utf-8"))
