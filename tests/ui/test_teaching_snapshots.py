@@ -54,7 +54,8 @@ def test_finite_differences_screen(snap_compare):
     async def run_before(pilot):
         await ready(pilot)
         await pilot.press("f")
-        await settle(pilot)
+        await settle(pilot, rounds=3)
+        await pilot.pause(0.1)  # the table sizes its columns once its rows are in: let it draw them
 
     assert snap_compare(make_app("dead_relu"), terminal_size=SIZE, run_before=run_before)
 

@@ -137,18 +137,27 @@ class GradcheckScreen(Dialog[None]):
             )
         )
         table = self.query_one(DataTable)
+        rows = [
+            (
+                Text(e.label),
+                Text(fmt(e.value), justify="right"),
+                Text(fmt(e.autograd), justify="right"),
+                Text(fmt(e.numeric, 9), justify="right"),
+                Text(fmt(e.abs_diff, 3), justify="right"),
+                Text(fmt(e.rel_diff, 3), justify="right"),
+                Text(STATUS_WORD[e.status], style=STATUS_STYLE[e.status]),
+            )
+            for e in result.elements
+        ]
         with self.app.batch_update():
-            for i, e in enumerate(result.elements):
-                table.add_row(
-                    Text(e.label),
-                    Text(fmt(e.value), justify="right"),
-                    Text(fmt(e.autograd), justify="right"),
-                    Text(fmt(e.numeric, 9), justify="right"),
-                    Text(fmt(e.abs_diff, 3), justify="right"),
-                    Text(fmt(e.rel_diff, 3), justify="right"),
-                    Text(STATUS_WORD[e.status], style=STATUS_STYLE[e.status]),
-                    key=str(i),
-                )
+            # columns as wide as their widest cell from the start: a table that widens them
+            # after the rows are in may keep the cursor row's narrower first drawing
+            table.clear(columns=True)
+            for column, (key, label) in enumerate(COLUMNS):
+                width = max([len(label), *(row[column].cell_len for row in rows)])
+                table.add_column(label, key=key, width=width)
+            for i, row in enumerate(rows):
+                table.add_row(*row, key=str(i))
         if result.elements:
             self._show_reason(0)
 
