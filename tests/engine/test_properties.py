@@ -149,7 +149,9 @@ def skip_beyond_float32(ref_values: dict[str, torch.Tensor], ref_grads: dict[str
             assume(float(tensor.abs().max()) <= FLOAT32_MAX)
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# derandomize: the same draws on every run, so CI never fails on a draw no run before it tried
+SETTINGS = dict(deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def examples(name: str) -> int:
