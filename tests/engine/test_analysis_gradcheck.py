@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from backprop_tui.engine import Session, load_preset, parse_preset, resolve_preset
@@ -123,3 +124,16 @@ def test_your_gradient_exact_close_and_wrong():
         check_your_gradient(nn, "X", (0, 0), 1.0)
     with pytest.raises(AnalysisError, match="choose one element"):
         check_your_gradient(nn, "A3", None, 1.0)
+
+
+@pytest.mark.parametrize("name", ["Z1", "A2", "A3", "linear1.weight", "linear2.bias"])
+def test_your_gradient_rounded_to_three_significant_digits_is_close(name):
+    nn = session("simple_nn").snapshot
+    grad = nn.node(name).grad
+    for index in np.ndindex(grad.shape):
+        expected = float(grad[index])
+        rounded = float(f"{expected:.3g}")
+        verdict = check_your_gradient(nn, name, index, rounded)
+        assert verdict.verdict in ("exact", "close"), (name, index, expected, rounded)
+        if abs(expected) > 1e-4:  # 2% off is wrong, not close
+            assert check_your_gradient(nn, name, index, expected * 1.02).verdict == "wrong"

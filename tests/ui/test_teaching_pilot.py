@@ -169,14 +169,79 @@ async def test_your_gradient_exact_then_wrong():
         assert result.startswith("✗ wrong")
         assert f"off by {fmt(40 - w_grad)}" in result
         assert "abs diff 1 " in plain(screen.query_one("#yg-details").content)
-        # text that is not a number is refused with the weight editor's message
+        # text that is not a number is an expression: an unknown name is refused with the reason
         field.value = ""
         await pilot.press(*"abc", "enter")
         await pilot.pause()
-        assert "not a number" in plain(screen.query_one("#yg-result").content)
+        assert "unknown name 'abc'" in plain(screen.query_one("#yg-result").content)
+        field.value = ""
+        await pilot.press(*"1e999", "enter")  # a number the weight editor refuses is refused alike
+        await pilot.pause()
+        assert "out of float32 range" in plain(screen.query_one("#yg-result").content)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, YourGradientScreen)
+
+
+@pilot_test
+async def test_your_gradient_whole_tensor_and_any_element():
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        snapshot = app.session.snapshot
+        A3, Y = torch.tensor(snapshot.node("A3").value), torch.tensor(snapshot.node("Y").value)
+        # J = sum((A3 - Y)**2) / 4, so dA3 = (A3 - Y) / 2; dZ3 = dA3 * A3 * (1 - A3) through the sigmoid
+        assert torch.allclose((A3 - Y) / 2, torch.tensor(snapshot.node("A3").grad))
+        await highlight(pilot, "A3")
+        await pilot.press("y")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, YourGradientScreen)
+        await pilot.press(*"(A3 - Y) / 2", "enter")
+        await pilot.pause()
+        assert plain(screen.query_one("#yg-result").content).startswith(("✓ exact", "≈ approximate"))
+        assert "1 of " in plain(screen.query_one("#yg-details").content)
+        await pilot.press("escape")
+        await highlight(pilot, "Z3")
+        await pilot.press("y")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press(*"dA3 * A3", "enter")  # the sigmoid's derivative half done: wrong, and why
+        await pilot.pause()
+        result = plain(screen.query_one("#yg-result").content)
+        assert result.startswith("✗ wrong") and "maxdiff" in result
+        screen.query_one("#yg-input", Input).value = ""
+        await pilot.press(*"dA3 * A3 * (1 - A3)", "enter")
+        await pilot.pause()
+        assert plain(screen.query_one("#yg-result").content).startswith(("✓ exact", "≈ approximate"))
+        assert "uses your dA3" in plain(screen.query_one("#yg-details").content)
+        progress = app.session.exercise
+        assert progress.get("Z3").accepted and progress.get("Z3").grads_used == ("A3",)
+        # a number is judged for the element typed, any element of an intermediate
+        A1_grad = snapshot.node("A1").grad
+        await pilot.press("escape")
+        await highlight(pilot, "A1")
+        await pilot.press("y")
+        await pilot.pause()
+        screen = app.screen
+        element = screen.query_one("#yg-element", Input)
+        assert element.value == "0, 0"
+        element.value = ""
+        await pilot.press("shift+tab", *"1, 2", "tab", *f"{float(A1_grad[1, 2]):.3g}", "enter")
+        await pilot.pause()
+        result = plain(screen.query_one("#yg-result").content)
+        assert result.startswith(("✓ exact", "≈ close")) and "∂J/∂A1[1,2]" in result, result
+        screen.query_one("#yg-input", Input).value = ""
+        element.value = "2, 0"
+        await pilot.press("1", "enter")
+        await pilot.pause()
+        assert "not an element of a tensor of shape [2, 3]" in plain(screen.query_one("#yg-result").content)
+        await pilot.press("escape")
+        await pilot.pause()
+        # the answers are the session's: undo takes the last one back
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert not app.session.exercise.get("Z3").accepted and app.session.exercise.get("A3").accepted
 
 
 @pilot_test

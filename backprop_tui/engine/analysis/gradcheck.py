@@ -177,8 +177,14 @@ class YourGradient:
     text: str
 
 
+# A number rounded to 3 significant digits is within half a unit of its third digit: 0.5%.
+YOUR_GRADIENT_RTOL = 5e-3
+YOUR_GRADIENT_ATOL = 1e-6
+
+
 def check_your_gradient(
-    snapshot: Snapshot, name: str, index: Index | None, typed: float, rtol: float = 1e-3, atol: float = 1e-6
+    snapshot: Snapshot, name: str, index: Index | None, typed: float,
+    rtol: float = YOUR_GRADIENT_RTOL, atol: float = YOUR_GRADIENT_ATOL,
 ) -> YourGradient:
     """Compare a hand-derived value with autograd's grad of `name[index]`.
 
@@ -209,7 +215,7 @@ def check_your_gradient(
     if np.float32(typed) == np.float32(expected):
         verdict, text = "exact", f"{label} = {fmt(expected)}: exact"
     elif abs_diff <= atol + rtol * abs(expected):
-        verdict, text = "close", f"{label} = {fmt(expected, 9)}: close, off by {fmt(abs_diff)}"
+        verdict, text = "close", f"{label} = {fmt(expected, 9)}: close (within {rtol:.1%}), off by {fmt(abs_diff)}"
     else:
         verdict, text = "wrong", f"{label} = {fmt(expected)}, not {fmt(typed)}: off by {fmt(abs_diff)}"
     return YourGradient(label, float(typed), expected, abs_diff, rel_diff, verdict, text)

@@ -84,9 +84,11 @@ def _shape(ctx: Context, given: torch.Tensor) -> str:
     step = next((c for c in ctx.consumers if tuple(ctx.values[c.name].shape) == g), None)
     keep = len(e) == len(g)
     advice = ("sum over it" if len(summed) == 1 else "sum over them") + (", keepdim" if keep else "")
-    where = f" in `{step.name} = {step.text}`" if step is not None else ""
     dims = f"dim {summed[0]}" if len(summed) == 1 else "dims " + ", ".join(map(str, summed))
-    text = f"{head}: {ctx.node} was broadcast over {dims}{where}: {advice}"
+    if step is not None:
+        text = f"{head}: {ctx.node} was broadcast over {dims} in `{step.name} = {step.text}`: {advice}"
+    else:  # no step broadcast it: say only what the shapes say
+        text = f"{head}: the shape of {ctx.node} is {_dims(e)}: {advice} ({dims})"
     total = given.sum(dim=summed, keepdim=True).reshape(e)
     if not _close(total, ctx.grad):
         text += f" (summed, it is still off: maxdiff {float((total - ctx.grad).abs().max()):.3g})"

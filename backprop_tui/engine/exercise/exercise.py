@@ -135,3 +135,35 @@ def recheck(exercise: Exercise, progress: Progress) -> tuple[Progress, dict[str,
         if progress.get(name).answer:
             progress = progress.with_verdict(check_extra(exercise, name, progress.get(name).answer, accepted).verdict)
     return progress, accepted
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One answer taken in: its check, the progress with it, and the accepted gradients after it."""
+
+    checked: Checked
+    progress: Progress
+    accepted: dict[str, torch.Tensor]
+
+
+def submit(
+    exercise: Exercise, progress: Progress, accepted: Mapping[str, torch.Tensor], key: str, text: str
+) -> Submitted:
+    """Check `text` as the answer for `key` (a node, or one of the preset's [[exercises]]) with the
+    learner's other accepted gradients, and the progress that records it. Answers that used the
+    old answer for `key` are checked again with the new one."""
+    others = {k: v for k, v in accepted.items() if k != key}
+    if key in exercise.extras:
+        checked = check_extra(exercise, key, text, others)
+    else:
+        checked = exercise.check(key, text, others)
+    progress = progress.with_verdict(checked.verdict)
+    if any(key in progress.get(other).grads_used for other, _ in progress.entries if other != key):
+        progress, now = recheck(exercise, progress)
+        return Submitted(checked, progress, now)
+    now = dict(accepted)
+    if key not in exercise.extras:
+        now.pop(key, None)
+        if checked.verdict.accepted and checked.value is not None:
+            now[key] = checked.value
+    return Submitted(checked, progress, now)

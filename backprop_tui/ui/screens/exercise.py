@@ -213,29 +213,18 @@ class ExerciseScreen(Screen[None]):
 
     def submit(self, key: str, text: str) -> None:
         """Check `text` as the answer for `key` and record the new progress (undoable)."""
-        from backprop_tui.engine.exercise.exercise import check_extra, recheck
+        from backprop_tui.engine.exercise.exercise import submit
 
-        if key in self.exercise.extras:
-            checked = check_extra(self.exercise, key, text, self.accepted)
-        else:
-            checked = self.exercise.check(key, text, {k: v for k, v in self.accepted.items() if k != key})
-        if checked.verdict.status == "error" and not checked.verdict.text.strip():
+        if not text.strip():
             return
-        progress = self._progress.with_verdict(checked.verdict)
-        if any(key in progress.get(other).grads_used for other in self.rows if other != key):
-            progress, self.accepted = recheck(self.exercise, progress)  # those that used it, with the new one
-        elif key not in self.exercise.extras:
-            self.accepted.pop(key, None)
-            if checked.verdict.accepted and checked.value is not None:
-                self.accepted[key] = checked.value
-        self.session.record_exercise(progress, f"answer {checked.verdict.label or 'd' + key}: {checked.verdict.status}")
+        taken = submit(self.exercise, self._progress, self.accepted, key, text)
+        self.accepted = taken.accepted
+        verdict = taken.checked.verdict
+        self.session.record_exercise(taken.progress, f"answer {verdict.label or 'd' + key}: {verdict.status}")
         self.app.keeper.changed()
         self._close_input()
         self._fill()
-        if checked.verdict.accepted:
-            self._go(self._progress.next_to_do(self.rows, after=key))
-        else:
-            self._go(key)
+        self._go(self._progress.next_to_do(self.rows, after=key) if verdict.accepted else key)
 
     def _close_input(self) -> None:
         field = self.query_one(Input)

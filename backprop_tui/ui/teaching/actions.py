@@ -47,7 +47,7 @@ def open_your_gradient(app: "BackpropApp") -> None:
 
     if app.session is not None:
         name, index = _inspected(app)
-        app.push_screen(YourGradientScreen(app.session.snapshot, name, index, app.cursor_blink))
+        app.push_screen(YourGradientScreen(app.session, name, index, app.cursor_blink))
 
 
 def open_step_through(app: "BackpropApp", mode: str) -> None:
