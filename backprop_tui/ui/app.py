@@ -99,7 +99,7 @@ class BackpropApp(App[int]):
                 tooltip="Finite differences in float64 beside autograd's grad, for every leaf element"
                         " (kinks flagged)."),
         Binding("y", "your_gradient", "Your gradient", id="app.your_gradient", show=False,
-                tooltip="Type your hand-derived gradient of the highlighted node element: exact, close or wrong."),
+                tooltip="Your gradient of the highlighted node: a number for one element (exact, close within 0.5%, or wrong), or an expression for the whole tensor, checked as in the exercise."),
         Binding("b", "step_through('backward')", "Step backward", id="app.step_backward", show=False,
                 tooltip="Walk the backward pass node by node: incoming grad × local derivative = contribution."),
         Binding("B", "step_through('forward')", "Step forward", id="app.step_forward", show=False,
