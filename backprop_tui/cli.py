@@ -26,7 +26,7 @@ usage: backprop-tui [PRESET] | COMMAND [ARGS...]
   backprop-tui presets      list the bundled presets
   backprop-tui show PRESET  print every node's value and grad (text, json, ...)
   backprop-tui check PRESET...  validate preset files or bundled presets
-  backprop-tui exercise PRESET --answers FILE  check hand-derived gradients
+  backprop-tui exercise PRESET [--answers FILE]  check hand-derived gradients
   backprop-tui serve [PRESET]   serve the explorer to web browsers, one per tab
 
 PRESET is a bundled preset's name or a path to a .toml file.
@@ -405,19 +405,28 @@ def cmd_exercise(argv: list[str]) -> int:
                "an answer may use the forward values by name and other answers as d + name.",
     )
     parser.add_argument("preset", metavar="PRESET", help="a bundled preset's name or a .toml file")
-    parser.add_argument("--answers", required=True, metavar="FILE", help="the answer file (TOML)")
+    parser.add_argument("--answers", metavar="FILE",
+                        help="the answer file (TOML); without it, the preset's own [answers] (a saved exercise)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     args = parser.parse_args(argv)
     from backprop_tui.engine.exercise import AnswerError, Exercise
-    from backprop_tui.engine.exercise.grading import answers_from, extras_from, grade, read_answer_file
+    from backprop_tui.engine.exercise.grading import (
+        answers_from, answers_table, extras_from, grade, read_answer_file,
+    )
     from backprop_tui.engine.preset import printable
 
     session = _open_session(args.preset)
     exercise = Exercise(session.preset, session.snapshot)
     try:
-        doc = read_answer_file(args.answers)
-        answers = answers_from(doc, exercise, source=args.answers)
-        extras = extras_from(doc, exercise, source=args.answers)
+        if args.answers is None:
+            if not session.preset.answers:
+                message = f"{args.preset} holds no [answers] table: give an answer file with --answers FILE"
+                raise CliError("--answers", message, EXIT_USAGE)
+            doc = answers_table(session.preset.answers, exercise.extras)
+        else:
+            doc = read_answer_file(args.answers)
+        answers = answers_from(doc, exercise, source=args.answers or args.preset)
+        extras = extras_from(doc, exercise, source=args.answers or args.preset)
     except AnswerError as exc:
         raise CliError("--answers", str(exc), EXIT_INVALID) from None
     report = grade(exercise, answers, extras)

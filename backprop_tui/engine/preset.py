@@ -118,6 +118,8 @@ class Preset:
     source: str = "<text>"
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
     exercises: tuple[ExerciseSpec, ...] = ()
+    # a learner's answers kept with the preset ([answers]): (node or exercise name, text)
+    answers: tuple[tuple[str, str], ...] = ()
 
     def leaf(self, name: str) -> LeafSpec:
         for leaf in self.leaves:
@@ -178,7 +180,9 @@ def parse_preset(text: str, source: str = "<text>", default_name: str = "custom"
 
 # ---------------------------------------------------------------- validation
 
-_TOP_KEYS = {"name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps", "exercises"}
+_TOP_KEYS = {
+    "name", "title", "description", "output", "learning_rate", "tensors", "modules", "steps", "exercises", "answers",
+}
 _TENSOR_KEYS = {"role", "value", "shape", "init", "seed", "high", "dtype", "requires_grad", "note"}
 _MODULE_KEYS = {"type", "weight", "bias", "seed", "requires_grad", "note"}  # and the type's own options
 _STEP_KEYS = {"name", "expr", "note"}
@@ -251,6 +255,8 @@ class _Validator:
             kind = "a tensor, not a step" if output in tensors else "not a step"
             raise self.fail("output", f"{output!r} is {kind}; output must name a step")
 
+        nodes = {*(leaf.name for leaf in leaves), *taken}
+        exercises = self._exercises(doc.get("exercises", []), nodes, output)
         preset = Preset(
             name=name,
             title=title,
@@ -261,7 +267,8 @@ class _Validator:
             output=output,
             learning_rate=float(lr),
             source=self.source,
-            exercises=self._exercises(doc.get("exercises", []), {*(leaf.name for leaf in leaves), *taken}, output),
+            exercises=exercises,
+            answers=self._answers(doc.get("answers", {}), nodes, output, exercises),
         )
         shapes = check.shapes()
         preset.derived("pass_cost", check.pass_cost)  # what the analyses weigh their passes by
@@ -534,6 +541,37 @@ class _Validator:
             prompt = self._string(table, "prompt", where, default="")
             specs.append(ExerciseSpec(name, node, tuple(dict.fromkeys(allowed)), prompt))
         return tuple(specs)
+
+    def _answers(
+        self, table: Any, nodes: set[str], output: str, exercises: tuple[ExerciseSpec, ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """[answers]: a learner's answers, as an answer file holds them (`dh = "..."`, and an
+        [answers.exercises] table by exercise name). Only their form is checked here; each is
+        judged, as any answer, when the exercise is opened."""
+        if not isinstance(table, dict):
+            raise self.fail("answers", 'must be a table of dname = "answer"')
+        names = {e.name for e in exercises}
+        items: list[tuple[str, str]] = []
+        for key, text in table.items():
+            if key == "exercises":
+                if not isinstance(text, dict):
+                    raise self.fail("answers.exercises", 'must be a table of name = "answer"')
+                for name, answer in text.items():
+                    if name not in names:
+                        raise self.fail("answers.exercises", f"{name!r} is not one of the preset's [[exercises]]")
+                    items.append((name, self._answer_text(f"answers.exercises.{name}", answer)))
+                continue
+            if not (key.startswith("d") and key[1:] in nodes and key[1:] != output):
+                raise self.fail("answers", f"{key!r} is not d + the name of a tensor or step (other than the output)")
+            items.append((key[1:], self._answer_text(f"answers.{key}", text)))
+        return tuple(items)
+
+    def _answer_text(self, where: str, text: Any) -> str:
+        if not isinstance(text, str):
+            raise self.fail(where, "must be a string holding an expression")
+        if len(text) > limits.MAX_EXPR_CHARS:
+            raise self.fail(where, f"is {len(text):,} characters long; the limit is {limits.MAX_EXPR_CHARS:,}")
+        return text
 
     def _steps(self, steps: list[dict], taken: dict[str, str], modules: set[str], check) -> list[StepSpec]:
         all_step_names = [s.get("name") for s in steps]

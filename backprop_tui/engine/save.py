@@ -60,6 +60,9 @@ def preset_document(
     doc["steps"] = [_step_table(step) for step in preset.steps]
     if preset.exercises:
         doc["exercises"] = [_exercise_table(e) for e in preset.exercises]
+    answers = _answers_table(state)
+    if answers:
+        doc["answers"] = answers
     return doc
 
 
@@ -173,6 +176,15 @@ def _step_table(step) -> dict[str, str]:
     if step.note:
         table["note"] = step.note
     return table
+
+
+def _answers_table(state) -> dict[str, Any]:
+    """The learner's answers, kept with the preset: the session's progress, else the file's own."""
+    from backprop_tui.engine.exercise.grading import answers_table
+
+    progress = getattr(state, "exercise", None)
+    answers = state.preset.answers if progress is None else [(key, e.answer) for key, e in progress.entries]
+    return answers_table(answers, (e.name for e in state.preset.exercises))
 
 
 def _exercise_table(exercise) -> dict[str, object]:

@@ -99,7 +99,8 @@ class BackpropApp(App[int]):
                 tooltip="Finite differences in float64 beside autograd's grad, for every leaf element"
                         " (kinks flagged)."),
         Binding("y", "your_gradient", "Your gradient", id="app.your_gradient", show=False,
-                tooltip="Your gradient of the highlighted node: a number for one element (exact, close within 0.5%, or wrong), or an expression for the whole tensor, checked as in the exercise."),
+                tooltip="Your gradient of the highlighted node: a number for one element (exact, close within 0.5%, "
+                        "or wrong), or an expression for the whole tensor, checked as in the exercise."),
         Binding("b", "step_through('backward')", "Step backward", id="app.step_backward", show=False,
                 tooltip="Walk the backward pass node by node: incoming grad × local derivative = contribution."),
         Binding("B", "step_through('forward')", "Step forward", id="app.step_forward", show=False,
@@ -253,6 +254,11 @@ class BackpropApp(App[int]):
             return PresetFailed(spec, f"cannot import the engine: {exc}")
         try:
             session = Session(load_preset(resolve_preset(spec)))
+            if session.preset.answers:  # a saved exercise: its answers judged on these values
+                from backprop_tui.engine.exercise import Exercise
+                from backprop_tui.engine.exercise.grading import saved_progress
+
+                session.exercise = saved_progress(Exercise(session.preset, session.snapshot))
         except BackpropError as exc:
             return PresetFailed(spec, str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure must leave the app usable

@@ -123,9 +123,9 @@ def test_the_function_table_is_the_registrys():
 
 
 def test_every_key_is_documented():
-    for key in preset._TOP_KEYS - {"tensors", "modules", "steps", "exercises"}:
+    for key in preset._TOP_KEYS - {"tensors", "modules", "steps", "exercises", "answers"}:
         assert f"| `{key}` |" in TEXT, key
-    for table in ("[tensors.NAME]", "[modules.NAME]", "[[steps]]", "[[exercises]]"):
+    for table in ("[tensors.NAME]", "[modules.NAME]", "[[steps]]", "[[exercises]]", "[answers]"):
         assert f"| `{table}` |" in TEXT, table
     for key in preset._TENSOR_KEYS | preset._MODULE_KEYS | preset._STEP_KEYS | preset._EXERCISE_KEYS:
         assert f"| `{key}` |" in TEXT, key

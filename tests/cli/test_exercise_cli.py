@@ -75,8 +75,8 @@ def test_a_bad_answer_file_is_one_line_and_exit_1(capsys, tmp_path):
         f"backprop-tui: --answers: {path}: 'dnothing' is not the gradient of a node of linear_regression "
         "(write d + the node's name)\n"
     )
-    code, _, err = _run(capsys, "exercise", "linear_regression")
-    assert code == 2 and err.startswith("backprop-tui: --answers: required")
+    code, _, err = _run(capsys, "exercise", "linear_regression")  # no file, and the preset holds no answers
+    assert code == 2 and err.startswith("backprop-tui: --answers: linear_regression holds no [answers] table")
 
 
 def test_the_answer_files_exercises_table(capsys, tmp_path):
@@ -129,3 +129,16 @@ def test_the_full_makemore_part4_solution_passes(capsys):
     assert answers["dC"]["grads_used"] == ["demb"]
     code, out, _ = _run(capsys, "exercise", "makemore_backprop", "--answers", str(SOLUTION))
     assert out.splitlines()[-1] == "28 of 28 right (11 exact, 17 approximate)"
+
+
+def test_a_saved_presets_own_answers_are_graded_without_an_answer_file(capsys, tmp_path):
+    from backprop_tui.engine.preset import presets_dir
+
+    source = (presets_dir() / "linear_regression.toml").read_text()
+    path = tmp_path / "saved.toml"
+    path.write_text(source + "\n[answers]\n" + LINEAR)
+    code, out, err = _run(capsys, "exercise", str(path))
+    assert code == 0 and err == "" and out.splitlines()[-1] == "5 of 5 right (5 exact, 0 approximate)"
+    code, out, err = _run(capsys, "exercise", "linear_regression")
+    assert code == 2 and out == ""
+    assert "linear_regression holds no [answers] table: give an answer file with --answers FILE" in err

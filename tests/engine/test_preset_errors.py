@@ -235,7 +235,7 @@ CASES = {
     # unknown keys
     "unknown top-level key": (
         GOOD.replace('name = "tiny"', 'name = "tiny"\noutptu = "J"'),
-        ["unknown key 'outptu'; allowed: description, exercises, learning_rate"],
+        ["unknown key 'outptu'; allowed: answers, description, exercises, learning_rate"],
     ),
     "unknown tensor key": (tensor('rol = "input"\nvalue = 1.0'), ["[tensors.x]", "unknown key 'rol'; allowed:"]),
     "unknown step key": (
@@ -295,6 +295,20 @@ CASES = {
     "module requires_grad": (
         linear("seed = 1\nrequires_grad = 1"),
         ["[modules.lin]", "requires_grad must be true or false"],
+    ),
+    # a learner's saved answers
+    "answers not a table": (
+        GOOD.replace('output = "J"', 'output = "J"\nanswers = "dc"'),
+        ["answers", 'must be a table of dname = "answer"'],
+    ),
+    "answer for an unknown node": (
+        GOOD + '[answers]\ndq = "1"\n', ["answers", "'dq' is not d + the name of a tensor or step"],
+    ),
+    "answer for the output": (GOOD + '[answers]\ndJ = "1"\n', ["'dJ' is not d + the name", "other than the output"]),
+    "answer not a string": (GOOD + "[answers]\ndc = 3\n", ["answers.dc", "must be a string holding an expression"]),
+    "answer too long": (GOOD + f'[answers]\ndc = "{"x+" * 1500}x"\n', ["answers.dc", "the limit is 2,000"]),
+    "answer for an unknown exercise": (
+        GOOD + '[answers.exercises]\nfused = "1"\n', ["answers.exercises", "'fused' is not one of the preset's"],
     ),
 }
 

@@ -182,3 +182,33 @@ def test_an_overwritten_preset_keeps_its_permissions(tmp_path):
     save_preset(session("scalar_chain"), target, overwrite=True)
     assert stat.S_IMODE(target.stat().st_mode) == 0o664
     assert load_preset(target).output == "f"
+
+
+def test_exercise_answers_are_saved_and_judged_again_on_load(tmp_path):
+    from backprop_tui.engine.exercise import Exercise
+    from backprop_tui.engine.exercise.exercise import recheck, submit
+    from backprop_tui.engine.exercise.grading import saved_progress
+    from backprop_tui.engine.exercise.progress import Progress
+
+    s = session("makemore_backprop")
+    exercise = Exercise(s.preset, s.snapshot)
+    progress, accepted = recheck(exercise, Progress())
+    for key, text in (("logprobs", "-one_hot(Yb, 27) / 32"), ("probs", "dlogprobs / probs"), ("counts", "2 * probs"),
+                      ("dlogits_fused", "(softmax(logits, dim=1) - one_hot(Yb, 27)) / 32")):
+        taken = submit(exercise, progress, accepted, key, text)
+        progress, accepted = taken.progress, taken.accepted
+    s.exercise = progress
+    path = save_preset(s, tmp_path / "mine")
+    text = path.read_text()
+    assert '[answers]\ndlogprobs = "-one_hot(Yb, 27) / 32"' in text
+    assert '[answers.exercises]\ndlogits_fused = "(softmax(logits, dim=1) - one_hot(Yb, 27)) / 32"' in text
+    loaded = session(str(path))
+    assert dict(loaded.preset.answers) == {key: e.answer for key, e in progress.entries}
+    again = saved_progress(Exercise(loaded.preset, loaded.snapshot))
+    for key, entry in progress.entries:
+        assert again.get(key).status == entry.status and again.get(key).answer == entry.answer, key
+    assert again.get("logprobs").accepted and again.get("dlogits_fused").accepted
+    assert not again.get("counts").accepted  # a wrong answer stays wrong, with its text kept
+    # saved again without the exercise opened, the file's own answers are kept as they are
+    resaved = save_preset(loaded, tmp_path / "again")
+    assert dict(session(str(resaved)).preset.answers) == dict(loaded.preset.answers)

@@ -124,3 +124,34 @@ async def test_typing_the_makemore_part4_solution_in_the_explorer():
         await type_answer(pilot, answers["exercises"]["dlogits_fused"], paste=True)
         fused = app.session.exercise.get("dlogits_fused")
         assert fused.status == "approximate" and fused.maxdiff < 1e-8
+
+
+@pilot_test
+async def test_ctrl_s_keeps_the_answers_and_the_saved_file_goes_on_where_it_was_left(tmp_path):
+    from backprop_tui.ui.screens.exercise import ExerciseScreen
+
+    path = tmp_path / "mine.toml"
+    app = exercise_app("linear_regression")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.pause()
+        await type_answer(pilot, "d")
+        await type_answer(pilot, "-dd")  # wrong: kept as typed
+        await pilot.press("ctrl+s")  # from the exercise screen itself
+        await pilot.pause()
+        app.screen.query_one("#save-input").value = str(path)
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    saved = tomllib.loads(path.read_text())
+    assert saved["answers"] == {"dd": "d", "df": "-dd"}
+    again = exercise_app(str(path))
+    async with again.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.pause()
+        screen = again.screen
+        assert isinstance(screen, ExerciseScreen)
+        assert again.session.exercise.get("d").status == "exact"
+        assert again.session.exercise.get("f").status == "wrong"
+        assert "1 of 5 done" in plain(screen.query_one("#ex-title").content) and screen.current == "f"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -138,3 +138,23 @@ def progress_of(report: Report, progress: Progress | None = None) -> Progress:
     for verdict in report.verdicts:
         progress = progress.with_verdict(verdict)
     return progress
+
+
+def saved_progress(exercise: Exercise) -> Progress | None:
+    """The progress a preset's own [answers] amount to, judged now; None if it has none."""
+    if not exercise.preset.answers:
+        return None
+    answers = {key: text for key, text in exercise.preset.answers if key in exercise.grads}
+    extras = {key: text for key, text in exercise.preset.answers if key in exercise.extras}
+    return progress_of(grade(exercise, answers, extras))
+
+
+def answers_table(answers: Iterable[tuple[str, str]], exercise_names: Iterable[str]) -> dict[str, Any]:
+    """(node or exercise name, answer) pairs as an answer file's table, what a saved preset's
+    [answers] holds: `dname = "..."`, and the preset's own exercises under [answers.exercises]."""
+    names = set(exercise_names)
+    table: dict[str, Any] = {f"d{key}": text for key, text in answers if text and key not in names}
+    extras = {key: text for key, text in answers if text and key in names}
+    if extras:
+        table[EXTRAS] = extras
+    return table
