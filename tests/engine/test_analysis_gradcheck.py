@@ -137,3 +137,34 @@ def test_your_gradient_rounded_to_three_significant_digits_is_close(name):
         assert verdict.verdict in ("exact", "close"), (name, index, expected, rounded)
         if abs(expected) > 1e-4:  # 2% off is wrong, not close
             assert check_your_gradient(nn, name, index, expected * 1.02).verdict == "wrong"
+
+
+def kink_preset(expr: str) -> Session:
+    """J = expr of two parameters x and y, both 0: at the kinks of relu and abs."""
+    tensors = "".join(f'[tensors.{n}]\nrole = "parameter"\nvalue = 0.0\n' for n in ("x", "y"))
+    return Session(parse_preset(f'output = "J"\n{tensors}[[steps]]\nname = "J"\nexpr = "{expr}"\n'))
+
+
+def test_a_kink_is_never_said_to_agree():
+    check = gradcheck(kink_preset("relu(x)*3+abs(y)"))
+    x, y = check.elements
+    # relu(x)*3: slope 0 left of 0, 3 right of it, the central difference between them;
+    # torch takes relu'(0) = 0 and sign(0) = 0
+    assert (x.autograd, x.numeric, x.left, x.right) == (0.0, pytest.approx(1.5), pytest.approx(0), pytest.approx(3))
+    # abs(y): the central difference 0 equals autograd's 0, and still no derivative exists
+    assert (y.autograd, y.numeric, y.left, y.right) == (0.0, 0.0, pytest.approx(-1), pytest.approx(1))
+    assert (x.status, y.status) == ("kink", "kink")
+    assert "relu(x) in J has input exactly 0" in x.reason and "abs(y) in J has input exactly 0" in y.reason
+    assert check.passed and "agree" not in check.verdict and "2 at a kink" in check.verdict
+    assert "agree" not in x.reason + y.reason
+
+
+def test_a_kink_too_shallow_for_the_slopes_is_found_from_the_graph():
+    # relu(x)·1e-6: the slopes differ by 1e-6, under the tolerance; before, "ok ... agree"
+    check = gradcheck(kink_preset("relu(x)*0.000001 + y*y"))
+    assert {e.label: e.status for e in check.elements} == {"x": "kink", "y": "ok"}
+    assert check.verdict == "1 at a kink, where no derivative exists (autograd's number there is a convention); " \
+                            "the other 1 agree"
+    s = kink_preset("relu(x)*0.000001 + y*y")
+    s.set_element("x", (), 0.5)  # off the kink: both agree
+    assert gradcheck(s).verdict == "all agree"

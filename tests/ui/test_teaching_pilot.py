@@ -289,6 +289,31 @@ async def test_finite_differences_flag_a_relu_kink():
 
 
 @pilot_test
+async def test_finite_differences_at_a_kink_never_say_agree(tmp_path):
+    # J = relu(x)·3 + |y| at x = y = 0: autograd gives 0 for both (torch's relu'(0) and
+    # sign(0)); the central differences are 1.5 (between the slopes 0 and 3) and 0
+    preset = tmp_path / "kinks.toml"
+    preset.write_text('output = "J"\n[tensors.x]\nrole = "parameter"\nvalue = 0.0\n'
+                      '[tensors.y]\nrole = "parameter"\nvalue = 0.0\n'
+                      '[[steps]]\nname = "J"\nexpr = "relu(x)*3+abs(y)"\n')
+    app = make_app(str(preset))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        rows = {plain(table.get_row_at(i)[0]): [plain(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        assert rows["x"][2:4] == ["0", "1.5"] and rows["x"][6].startswith("kink")
+        assert rows["y"][2:4] == ["0", "0"] and rows["y"][6].startswith("kink")
+        summary = plain(screen.query_one("#gc-summary").content)
+        assert "2 kink" in summary and "2 at a kink, where no derivative exists" in summary
+        assert "agree" not in summary
+        reason = plain(screen.query_one("#gc-reason").content)
+        assert "relu(x) in J has input exactly 0" in reason and "agree" not in reason
+
+
+@pilot_test
 async def test_flags_mark_the_graph_and_explain_in_the_inspector():
     app = make_app("dead_relu")
     async with app.run_test(size=SIZE) as pilot:

@@ -4,8 +4,10 @@ For a leaf element x, the central difference (f(x+h) − f(x−h)) / 2h is compu
 float64 on a float64 copy of the graph, and set beside autograd's float32 grad with the
 absolute and relative difference. Where f has a kink at x (a ReLU input at exactly 0),
 the slopes left and right of x differ and no derivative exists: such elements are
-flagged "kink" with both slopes, not reported as failures. A kink is told apart from
-curvature by shrinking h: a curve's one-sided slopes close up with h, a kink's do not.
+flagged "kink" with both slopes, neither reported as failures nor as agreeing. A kink is
+found two ways: an element that moves the input of a function with a kink (the
+registry's "kink" flag: relu, abs) off exactly 0, and, for kinks elsewhere, by shrinking
+h: a curve's one-sided slopes close up with h, a kink's do not.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from backprop_tui.engine.analysis.activations import KinkInput, kink_inputs
 from backprop_tui.engine.analysis.live import (
     check_cost,
     AnalysisError,
@@ -27,6 +30,7 @@ from backprop_tui.engine.analysis.live import (
     private_graph,
     run_live,
 )
+from backprop_tui.engine.errors import BackpropError
 from backprop_tui.engine.numbers import fmt
 from backprop_tui.engine.session import Index, format_index
 from backprop_tui.engine.snapshot import Snapshot
@@ -67,6 +71,19 @@ class GradCheck:
     def passed(self) -> bool:
         """No mismatch and nothing non-finite; kinks are not failures."""
         return self.count("mismatch") == 0 and self.count("nonfinite") == 0
+
+    @property
+    def verdict(self) -> str:
+        """One line beside the summary: never "agree" for an element at a kink."""
+        if not self.elements:
+            return ""
+        if not self.passed:
+            return "disagreements found"
+        kinks, ok = self.count("kink"), self.count("ok")
+        if not kinks:
+            return "all agree"
+        at = f"{kinks} at a kink, where no derivative exists (autograd's number there is a convention)"
+        return f"{at}; the other {ok} agree" if ok else at
 
 
 def gradcheck(
@@ -124,6 +141,31 @@ class _Checker:
         self.graph = private_graph(state.preset, torch.float64)
         self.base = leaf_values(state, torch.float64)
         self.f0 = evaluate_output(self.graph, self.base)
+        # the kink inputs exactly at 0 here (often none: then no element is at a kink)
+        self.at_kink = [(k, k.input == 0) for k in self._kink_inputs(self.base)]
+        self.at_kink = [(k, zero) for k, zero in self.at_kink if bool(zero.any())]
+
+    def _kink_inputs(self, values: dict[str, torch.Tensor]) -> list[KinkInput]:
+        try:
+            with torch.no_grad():
+                env = self.graph.forward(dict(values), {name: False for name in values}).tensors
+                return kink_inputs(self.graph.preset, env)
+        except (BackpropError, RuntimeError, ValueError, IndexError, KeyError):
+            return []  # a call that cannot be evaluated apart: the slopes alone judge
+
+    def kink_moved(self, name: str, index: Index, x: float, h: float) -> KinkInput | None:
+        """The first kink input at exactly 0 that moving name[index] by ±h moves off 0."""
+        for side in (x + h, x - h):
+            if not self.at_kink:
+                return None
+            values = dict(self.base)
+            values[name] = self.base[name].clone()
+            values[name][index] = side
+            moved = self._kink_inputs(values)
+            for (kink, zero), after in zip(self.at_kink, moved):
+                if after.input.shape == zero.shape and bool((after.input[zero] != 0).any()):
+                    return kink
+        return None
 
     def f(self, name: str, index: Index, value: float) -> float:
         values = dict(self.base)
@@ -147,14 +189,19 @@ class _Checker:
         rel_diff = abs_diff / scale if scale > 0 else 0.0
         label = format_index(name, index)
         values = (numeric, autograd, left, right, self.f0)
+        slopes = f"slope {fmt(left)} on the left, {fmt(right)} on the right; autograd picks {fmt(autograd)}"
+        kink = self.kink_moved(name, index, x, h) if self.at_kink else None
         if not all(math.isfinite(v) for v in values):
             status, reason = "nonfinite", f"{label}: nan or inf in the output or its gradient here"
-        elif abs(jump_q) > self.atol + self.rtol * max(abs(left), abs(right)) and abs(jump_q) > 0.5 * abs(jump_h):
+        elif kink is not None:
             status = "kink"
             reason = (
-                f"{label}: not differentiable here (a ReLU input at exactly 0, say): slope {fmt(left)} on the left, "
-                f"{fmt(right)} on the right; autograd picks {fmt(autograd)}"
+                f"{label}: at a kink, not differentiable here: {kink.func}({kink.arg}) in {kink.step} has input "
+                f"exactly 0, and {label} moves it; {slopes}"
             )
+        elif abs(jump_q) > self.atol + self.rtol * max(abs(left), abs(right)) and abs(jump_q) > 0.5 * abs(jump_h):
+            status = "kink"
+            reason = f"{label}: at a kink, not differentiable here (the slopes on either side differ): {slopes}"
         elif abs_diff <= self.atol + self.rtol * scale:
             status, reason = "ok", f"{label}: autograd {fmt(autograd)} and finite differences {fmt(numeric)} agree"
         else:

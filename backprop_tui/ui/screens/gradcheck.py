@@ -128,11 +128,14 @@ class GradcheckScreen(Dialog[None]):
             summary.update(Text(message.result, style="bold red"))
             return
         result = self.result = message.result
-        verdict = ("all agree" if result.passed else "disagreements found") if result.elements else ""
+        if not result.passed:
+            verdict_style = STATUS_STYLE["mismatch"]
+        else:
+            verdict_style = STATUS_STYLE["kink" if result.count("kink") else "ok"]
         summary.update(
             Text.assemble(
                 (result.summary, "bold"),
-                (f"   {verdict}", "green" if result.passed else "bold red"),
+                (f"   {result.verdict}", verdict_style),
                 (f"   h = {fmt(result.step)}·max(1, |x|)", "dim"),
             )
         )

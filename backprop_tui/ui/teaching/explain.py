@@ -19,6 +19,7 @@ class Explanation:
     local: tuple[str, ...] = ()  # one line per input of a step: d/dh (h³ + 1) = 3h² = 12
     module: str = ""  # a module parameter's torch class: "nn.BatchNorm1d"
     module_lines: tuple[str, ...] = ()  # its buffers (running statistics), not differentiated
+    loaded_requires_grad: bool | None = None  # a leaf's requires_grad as the preset sets it (its note's)
 
 
 def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None" = None) -> Explanation:
@@ -32,20 +33,21 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
     from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
 
     module, module_lines = _module(state, name, buffers or {})
+    loaded = next((leaf.requires_grad for leaf in state.preset.leaves if leaf.name == name), None)
     try:
         rule = chain_rule(state, name).text
     except BackpropError as exc:
-        return Explanation(str(exc), module=module, module_lines=module_lines)
+        return Explanation(str(exc), module=module, module_lines=module_lines, loaded_requires_grad=loaded)
     except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down
         unavailable = f"chain rule unavailable ({type(exc).__name__}: {exc})"
-        return Explanation(unavailable, module=module, module_lines=module_lines)
+        return Explanation(unavailable, module=module, module_lines=module_lines, loaded_requires_grad=loaded)
     try:
         local = tuple(d.text for d in local_derivatives(state, name))
     except BackpropError as exc:
         local = (str(exc),)
     except Exception as exc:  # noqa: BLE001
         local = (f"local derivatives unavailable ({type(exc).__name__}: {exc})",)
-    return Explanation(rule, local, module, module_lines)
+    return Explanation(rule, local, module, module_lines, loaded)
 
 
 def _module(state: "State", name: str, buffers: "Mapping[str, np.ndarray]") -> tuple[str, tuple[str, ...]]:

@@ -148,6 +148,12 @@ def _element(array: np.ndarray, index: tuple[int, ...] | None) -> str:
     return format_array(array, max_items=4)
 
 
+def _no_grad_here(name: str, out: str, missing: str) -> Text:
+    """Why a section that needs the leaf's grad does not apply: it has none."""
+    return Text(f"  {name} does not require grad: PyTorch computes no ∂{out}/∂{name}, so there is {missing} "
+                f"(g in its weights grid turns requires_grad on)", style="dim")
+
+
 def _term(text: str) -> str:
     """A number inside a sum: negatives in brackets, `3 + (-1)`."""
     return f"({text})" if text.startswith("-") else text
@@ -228,6 +234,9 @@ def _paths(state, snapshot, name, index, cache) -> list[Text]:
         return []
     out = snapshot.output
     lines = [_heading(f"Paths to {out}: the chain rule as a sum over paths")]
+    if not state.requires_grad.get(name):
+        lines.append(_no_grad_here(name, out, "no gradient to split into paths"))
+        return lines
     if node.shape and int(np.prod(node.shape)) > 1 and not (index and len(index) == len(node.shape)):
         lines.append(Text("  pick an element in the weights grid (tab) to follow its paths", style="dim"))
         return lines
@@ -276,8 +285,11 @@ def _per_sample(state, snapshot, name, index, cache) -> list[Text]:
         batched, _ = batch_leaves(state)
     except AnalysisError:
         return []  # not a batch preset: nothing to break down
-    if name in batched or not state.requires_grad.get(name):
+    if name in batched:
         return []
+    if not state.requires_grad.get(name):
+        return [_heading("Per sample: each sample's share of the batch gradient"),
+                _no_grad_here(name, snapshot.output, "no batch gradient to share out")]
 
     def run():
         try:

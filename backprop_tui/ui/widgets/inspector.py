@@ -161,10 +161,17 @@ class Inspector(VerticalScroll):
         grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
         lines.append(Text.assemble(("shape ", "dim"), f"{shape_text(node.shape)} {node.dtype}",
                                    ("  grad_fn ", "dim"), grad_fn))
-        lines.append(Text.assemble(("requires_grad ", "dim"), str(node.requires_grad)))
+        loaded = explanation.loaded_requires_grad
+        toggled = loaded is not None and loaded != node.requires_grad
+        lines.append(Text.assemble(("requires_grad ", "dim"), str(node.requires_grad),
+                                   (f"  (the preset sets {loaded}; g toggles it)" if toggled else "", "dim")))
         lines.append(Text.assemble(("inputs ", "dim"), ", ".join(node.inputs) or "none (a leaf)"))
         lines.append(Text.assemble(("consumers ", "dim"), ", ".join(node.consumers) or "none"))
-        if node.note:
+        if node.note and toggled:
+            # the note was written for the preset's flag and may say the opposite of what is shown
+            lines.append(Text.assemble((f"the preset's note, written for requires_grad {loaded}: ", "dim"),
+                                       (node.note, "italic dim")))
+        elif node.note:
             lines.append(Text(node.note, style="italic"))
         self._update("#inspector-details", lines)
 

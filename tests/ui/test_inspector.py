@@ -1,0 +1,68 @@
+"""The inspector never contradicts itself: its note, requires_grad and the sections that
+need a leaf's grad agree with the live requires_grad flags; numbers against torch here."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from ui_support import make_app, open_leaf, pilot_test, ready, scroll_inspector, settle, static_text
+
+from backprop_tui.ui.format import fmt
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+SIZE = (120, 40)
+
+
+@pilot_test
+async def test_the_note_follows_requires_grad_after_g():
+    # J = (w·x + b − y)² / 2; with x requiring grad, ∂J/∂x = (w·x + b − y)·w
+    x = torch.tensor(-3.0, requires_grad=True)
+    ((3.0 * x + 1.0 - 5.0) ** 2 / 2).backward()
+    app = make_app("linear_regression")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await open_leaf(pilot, "x")
+        note = "Input feature; requires_grad is false, so it has no gradient."
+        details = static_text(app, "#inspector-details")
+        assert "requires_grad False\n" in details and f"\n{note}" in details  # as loaded: true
+        await pilot.press("g")
+        await settle(pilot)
+        assert app.session.requires_grad["x"]
+        body, details = static_text(app, "#inspector-body"), static_text(app, "#inspector-details")
+        assert f"grad   ∂J/∂x = {fmt(x.grad.item())}" in body and fmt(x.grad.item()) == "-39"
+        assert "requires_grad True  (the preset sets False; g toggles it)" in details
+        # the note is told as the preset's, for the flag it was written for
+        assert f"the preset's note, written for requires_grad False: {note}" in details
+        assert f"\n{note}" not in details
+        await pilot.press("g")  # back as loaded: the note is plain again
+        await settle(pilot)
+        details = static_text(app, "#inspector-details")
+        assert f"\n{note}" in details and "written for" not in details
+
+
+@pilot_test
+async def test_a_leaf_without_requires_grad_gets_no_sums_of_its_grad():
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert not app.session.requires_grad["X"]
+        await open_leaf(pilot, "X")  # the grid's cursor on X[0,0]
+        await scroll_inspector(pilot, end=True)
+        teaching = static_text(app, "#inspector-teaching")
+        assert "X does not require grad: PyTorch computes no gradient for it" in teaching  # contributions
+        assert "X does not require grad: PyTorch computes no ∂J/∂X, so there is no gradient to split into paths" \
+            in teaching
+        assert "add up to" not in teaching and "= ∂J/∂X" not in teaching and "X[0,0] →" not in teaching
+
+        # a parameter turned off: its per-sample shares do not apply either
+        await open_leaf(pilot, "linear1.weight")
+        await pilot.press("down", "up")  # the grid was focused already: a move shows the leaf
+        await pilot.press("g")
+        await settle(pilot)
+        assert not app.session.requires_grad["linear1.weight"]
+        await scroll_inspector(pilot, end=True)
+        teaching = static_text(app, "#inspector-teaching")
+        assert "linear1.weight does not require grad: PyTorch computes no ∂J/∂linear1.weight, so there is no " \
+               "batch gradient to share out" in teaching
+        assert "add up to" not in teaching and "sample 0:" not in teaching
