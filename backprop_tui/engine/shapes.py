@@ -68,7 +68,7 @@ class LoadCost:
         self.kept_elements = 0
         self.multiply_adds = 0
 
-    def keep(self, ops: "_CheckOps", n: int) -> None:
+    def keep(self, ops: "CheckOps", n: int) -> None:
         if self.kept_elements + n > limits.MAX_KEPT_ELEMENTS:
             raise ops.fail(
                 "too much to keep for the backward pass",
@@ -77,7 +77,7 @@ class LoadCost:
             )
         self.kept_elements += n
 
-    def work(self, ops: "_CheckOps", what: str, n: int) -> None:
+    def work(self, ops: "CheckOps", what: str, n: int) -> None:
         if self.multiply_adds + n > limits.MAX_MULTIPLY_ADDS:
             raise ops.fail(
                 "too much work",
@@ -87,7 +87,7 @@ class LoadCost:
         self.multiply_adds += n
 
 
-class _CheckOps(TorchOps):
+class CheckOps(TorchOps):
     """TorchOps on stand-ins that also refuses any single operation past the limit, before
     torch allocates it, so `sum(v @ v.T)` cannot hide a 10^10-element matrix inside one step,
     and adds up what the whole computation costs (LoadCost)."""
@@ -178,7 +178,7 @@ class ShapeCheck:
         self.step_elements = 0
         self.steps = 0
 
-    def _call_module(self, ops: "_CheckOps", name: str, x: torch.Tensor) -> torch.Tensor:
+    def _call_module(self, ops: "CheckOps", name: str, x: torch.Tensor) -> torch.Tensor:
         spec = self.modules[name]
         check_module_input(spec, x, check_values=False)
         options = dict(spec.options)
@@ -191,7 +191,7 @@ class ShapeCheck:
     def step(self, step) -> tuple[int, ...]:
         """The shape of `step` (a StepSpec), the next one in the file; PresetError if it does not fit."""
         where = f"{self.label}: step {step.name!r} (steps[{self.steps}])"
-        ops = _CheckOps(self.env, lambda name, x: self._call_module(ops, name, x), PresetError, where, cost=self.cost)
+        ops = CheckOps(self.env, lambda name, x: self._call_module(ops, name, x), PresetError, where, cost=self.cost)
         try:
             result = evaluate_step(step.expr.tree, ops)
         except PresetError as exc:

@@ -53,6 +53,8 @@ async def test_typing_answers_records_verdicts_and_moves_to_the_next():
         await type_answer(pilot, "d")
         assert app.session.exercise.get("d").status == "exact" and screen.current == "f"
         await pilot.press("h")
+        await app.workers.wait_for_complete()  # the hint is worked out in a thread
+        await pilot.pause()
         assert app.session.exercise.get("f").hints == 1
         assert "hint: through c: " not in plain(screen.query_one("#ex-detail").content)
         assert "hint: through" in plain(screen.query_one("#ex-detail").content)
@@ -97,6 +99,7 @@ def test_snapshot_with_answers_in_each_state(snap_compare):
             if text in ("-df",):
                 await pilot.press("down")
         await pilot.press("h")
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
     assert snap_compare(exercise_app("linear_regression"), terminal_size=(100, 30), run_before=run_before)

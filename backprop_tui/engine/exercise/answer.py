@@ -20,7 +20,7 @@ from backprop_tui.engine.errors import BackpropError, PresetError
 from backprop_tui.engine.expr import ParsedExpr, parse_expression
 from backprop_tui.engine.limits import MAX_EXPR_CHARS
 from backprop_tui.engine.ops import TorchOps, evaluate_step
-from backprop_tui.engine.shapes import _CheckOps, check_module_input, stand_in  # the checks every preset step passes
+from backprop_tui.engine.shapes import CheckOps, check_module_input, stand_in  # the checks every preset step passes
 
 # grad(name) is written into a name the parser accepts and no node can hold ('__' is refused)
 _GRAD_CALL = re.compile(r"\bgrad\s*\(\s*([A-Za-z][A-Za-z0-9_]*)\s*\)")
@@ -146,8 +146,8 @@ def evaluate_answer(
         env.update({f"{module}.{p}": values[f"{module}.{p}"] for p in modules[module].parameters})
     where = f"the answer for d{answer.node}"
     shapes = {name: stand_in(t.shape, t.dtype) for name, t in env.items()}
-    checker: _CheckOps = _CheckOps(shapes, lambda name, x: module_caller(modules, shapes, limit=checker.limit)(name, x),
-                                   AnswerError, where)
+    checker: CheckOps = CheckOps(shapes, lambda name, x: module_caller(modules, shapes, limit=checker.limit)(name, x),
+                                 AnswerError, where)
     evaluate_step(answer.expr.tree, checker)
     result = evaluate_step(answer.expr.tree, TorchOps(env, module_caller(modules, env), AnswerError, where))
     if not result.is_floating_point():

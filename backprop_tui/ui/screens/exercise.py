@@ -9,6 +9,7 @@ in the Session (session.exercise), so undo, redo and autosave keep it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -232,17 +233,32 @@ class ExerciseScreen(Screen[None]):
         self.query_one(DataTable).focus()
 
     def action_hint(self) -> None:
-        from backprop_tui.engine import BackpropError
-        from backprop_tui.engine.exercise.hint import hint
+        """Work the hint out in a thread (hundreds of ms on a big preset), then show and record it."""
+        from backprop_tui.engine.analysis.live import FrozenState
 
         key = self.current
         if key is None:
             return
         node = self.exercise.extras[key].node if key in self.exercise.extras else key
+        self.hints[key] = ("working it out…",)
+        self._detail()
+        self.run_worker(partial(self._work_hint, FrozenState.of(self.session), key, node), thread=True,
+                        group="hint", exclusive=True, exit_on_error=False)
+
+    def _work_hint(self, state, key: str, node: str) -> None:
+        from backprop_tui.engine import BackpropError
+        from backprop_tui.engine.exercise.hint import hint
+
         try:
-            self.hints[key] = hint(self.session, node)
+            lines = hint(state, node)
         except BackpropError as exc:
-            self.hints[key] = (str(exc),)
+            lines = (str(exc),)
+        self.app.call_from_thread(self._hint_ready, key, lines)
+
+    def _hint_ready(self, key: str, lines: tuple[str, ...]) -> None:
+        if not self.is_attached:
+            return
+        self.hints[key] = lines
         self.session.record_exercise(self._progress.with_hint(key), f"hint for {key}")
         self.app.keeper.changed()
         self._fill()
