@@ -436,6 +436,14 @@ class BackpropApp(App[int]):
     def action_quit(self) -> None:
         self.keeper.quit(0 if self.session is not None else 1)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c. While a preset is opening it quits as ctrl+q does (whoever presses it is
+        waiting on the load and wants out); otherwise Textual's reminder that ctrl+q quits."""
+        if self.preset_pending:
+            self.action_quit()
+        else:
+            super().action_help_quit()
+
     def action_save_preset(self) -> None:
         self.keeper.save()
 

@@ -26,8 +26,9 @@ MOUSE_OFF = b"\x1b[?1000l"
 TAB, HOME, DOWN = b"\t", b"\x1b[H", b"\x1b[B"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_writes_the_pending_autosave_and_restores_the_terminal(tmp_path, signum):
+@pytest.mark.parametrize("signum, quit_question", [(signal.SIGTERM, False), (signal.SIGHUP, False),
+                                                   (signal.SIGHUP, True)])
+def test_a_signal_writes_the_pending_autosave_and_restores_the_terminal(tmp_path, signum, quit_question):
     data = tmp_path / "data"
     env = {**os.environ, "BACKPROP_TUI_DATA_DIR": str(data), "TEXTUAL_ANIMATIONS": "none"}
     env.pop("BACKPROP_TUI_AUTOSAVE", None)
@@ -45,6 +46,9 @@ def test_a_signal_writes_the_pending_autosave_and_restores_the_terminal(tmp_path
         terminal.key(TAB + HOME + DOWN * leaves.index("w") + TAB)
         terminal.settle(0.3)
         terminal.key(b"+++", marker=nudged.split(" = ")[1], quiet=0.01)  # drawn, autosave still pending
+        if quit_question:  # the terminal closes while the quit question is open
+            shown, _, _ = terminal.key(b"\x11", marker="Quit with unsaved edits?", quiet=0.01)
+            assert shown is not None
         os.kill(terminal.proc.pid, signum)
         for _ in range(600):  # at most 30 s; the explorer ends in a few
             terminal.stream += terminal._read(0.05)
