@@ -65,7 +65,9 @@ Expr = Num | Ref | BinOp | Neg | Transpose | Call | ModuleCall
 # ---------------------------------------------------------------- functions
 
 
-# Functions whose arguments after the first are whole numbers (the new shape), not tensors.
+# Functions whose arguments after the first are whole numbers (a new shape, or dimensions), not
+# tensors: the name of the Call keyword that holds them.
+NUMBER_FUNCS = {name: fn.numbers for name, fn in FUNCTIONS.items() if fn.numbers}
 SHAPE_FUNCS = tuple(name for name, fn in FUNCTIONS.items() if fn.sizes)
 INDEX = "[]"  # the Call name of indexing, x[...]: not a name a preset can write
 
@@ -287,6 +289,8 @@ class _Builder:
             raise PresetError("range() is only allowed inside an index, e.g. logprobs[range(32), Yb]")
         if isinstance(node.func, ast.Name) and node.func.id in SHAPE_FUNCS:
             return self._shape_call(node)
+        if isinstance(node.func, ast.Name) and node.func.id in NUMBER_FUNCS:
+            return self._dims_call(node)
         if not isinstance(node.func, ast.Name):
             raise PresetError("only functions and declared modules can be called, by name")
         name = node.func.id
@@ -304,8 +308,8 @@ class _Builder:
             )
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise PresetError(f"'*' unpacking is not allowed in {name}()")
-        if len(node.args) != len(spec.args):
-            raise PresetError(f"{name}() takes {len(spec.args)} argument(s), got {len(node.args)}")
+        if len(node.args) < len(spec.args) or (len(node.args) > len(spec.args) and not spec.variadic):
+            raise PresetError(f"{name}() takes {spec.arity()}, got {len(node.args)}")
         kwargs = tuple((kw.arg, self._keyword(name, spec, kw)) for kw in node.keywords)
         if "keepdim" in dict(kwargs) and "dim" not in dict(kwargs):
             raise PresetError(f"{name}(keepdim=...) needs dim= as well")
@@ -319,6 +323,16 @@ class _Builder:
         if sum(1 for d in sizes if d == -1) > 1 or any(d < -1 or d == 0 for d in sizes):
             raise PresetError(f"{name}() sizes must be positive, with at most one -1 (inferred); got {sizes}")
         return Call(name, (self.build(node.args[0]),), (("shape", sizes),))
+
+    def _dims_call(self, node: ast.Call) -> Expr:
+        name = node.func.id  # type: ignore[attr-defined]
+        count = FUNCTIONS[name].dims
+        if node.keywords or len(node.args) != 1 + count:
+            raise PresetError(
+                f"{name}() takes a tensor and {count} dimensions, whole numbers, e.g. {FUNCTIONS[name].signature}"
+            )
+        dims = tuple(_index_int(a, f"a dimension of {name}()") for a in node.args[1:])
+        return Call(name, (self.build(node.args[0]),), (("dims", dims),))
 
     def _keyword(self, func: str, spec: Function, kw: ast.keyword) -> Any:
         if kw.arg is None:
@@ -336,6 +350,10 @@ class _Builder:
                 raise PresetError(f"{func}({kw.arg}=...) must be an integer")
         elif allowed is bool and not isinstance(value, bool):
             raise PresetError(f"{func}({kw.arg}=...) must be True or False")
+        elif allowed is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PresetError(f"{func}({kw.arg}=...) must be a number")
+            value = float(value)
         return value
 
 
@@ -375,22 +393,26 @@ def call_text(func: str, args: list[str], kwargs: tuple) -> str:
     """A Call as written in a preset (indexing and reshape have their own notation)."""
     if func == INDEX:
         return index_text(args[0], dict(kwargs)["items"], args[1:])
-    if func in SHAPE_FUNCS:
-        return f"{func}({', '.join([args[0], *map(str, dict(kwargs)['shape'])])})"
+    if func in NUMBER_FUNCS:
+        return f"{func}({', '.join([args[0], *map(str, dict(kwargs)[NUMBER_FUNCS[func]])])})"
     return f"{func}({', '.join(args + [f'{k}={v!r}' for k, v in kwargs])})"
 
 
 def _literal(node: ast.AST) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, str)):
-        return node.value
-    if (
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
+        value = node.value
+    elif (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.op, ast.USub)
         and isinstance(node.operand, ast.Constant)
-        and type(node.operand.value) is int
+        and type(node.operand.value) in (int, float)
     ):
-        return -node.operand.value
-    raise PresetError("keyword values must be plain constants (an integer, True/False or a string)")
+        value = -node.operand.value
+    else:
+        raise PresetError("keyword values must be plain constants (a number, True/False or a string)")
+    if isinstance(value, float) and (not math.isfinite(value) or abs(value) > FLOAT32_MAX):
+        raise PresetError(f"keyword value {short_number(value)} is out of float32 range")
+    return value
 
 
 # ---------------------------------------------------------------- evaluation

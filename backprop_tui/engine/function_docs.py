@@ -37,7 +37,7 @@ def derivative_cell(fn: Function) -> str:
             parts.append(f"∂/∂{arg}: none ({arg} is an int tensor)")
             continue
         text = f"∂/∂{arg}: `{show(tree, display=True)}`"
-        words = fn.local[position].words
+        words = fn.local_at(position).words
         parts.append(f"{text} ({words})" if words else text)
     return "; ".join(parts)
 

@@ -11,7 +11,8 @@ imported): torch calls are named as text ("torch.relu") and resolved on first us
 
 A local derivative's formula reads the function's argument names, `N` (the number of
 elements a mean divides by: 1 for reduction='sum'), the keywords (`correction`), `G`
-(the grad arriving at the result) and the helpers in `HELPERS`. Its value is, for each
+(the grad arriving at the result) and the helpers in `HELPERS` (which may read the call's
+keywords: leaky_relu's negative_slope, gelu's approximate). Its value is, for each
 element of the argument:
 - without `G`: ∂result/∂argᵢ where argᵢ feeds one element of the result (a pointwise
   function, a reduction, a reshape: every other entry of the Jacobian is 0);
@@ -53,6 +54,13 @@ class Function:
     int_args: tuple[int, ...] = ()  # argument positions that may (or must) hold int tensors
     int_result: bool = False  # the result is an int tensor (no gradient flows through it)
     sizes: bool = False  # the arguments after the first are whole numbers (reshape(x, 32, -1))
+    dims: int = 0  # the arguments after the first are this many dimensions, negative from the end (transpose(x, 0, 1))
+    variadic: bool = False  # the last argument may repeat: cat(a, b, c)
+    view: bool = False  # the result holds the argument's elements rearranged: it makes no new ones
+    # (shapes, kwargs) -> the result's shape, for a function whose result can be larger than every
+    # argument: the shape check refuses one past the limit before torch makes it
+    result_shape: Callable | None = None
+    rule: str = ""  # the rule in words the inspector prints beside a step that calls it
     adapt: Callable | None = None  # (torch_fn, kwargs) -> callable of tensors, where fn(*args, **kwargs) is not it
     # (name, args, kwargs, check_values) -> (what, why) or None: a call torch must not see
     refuse: Callable | None = None
@@ -60,6 +68,23 @@ class Function:
     @property
     def signature(self) -> str:
         return self.example or f"{self.name}({', '.join(self.args)})"
+
+    @property
+    def numbers(self) -> str | None:
+        """The keyword of a Call that holds the whole numbers written after the tensor."""
+        return "shape" if self.sizes else "dims" if self.dims else None
+
+    def arity(self) -> str:
+        """How many positional arguments a call takes, in words."""
+        n = len(self.args)
+        return f"{n} or more arguments" if self.variadic else f"{n} argument(s)"
+
+    def local_at(self, position: int) -> Local | None:
+        """The local derivative for the argument at `position` (a repeated one shares the last's)."""
+        return self.local[min(position, len(self.local) - 1)]
+
+    def arg_name(self, position: int) -> str:
+        return self.args[min(position, len(self.args) - 1)]
 
     def torch_fn(self) -> Callable:
         """The torch function itself (torch is imported on first use)."""
@@ -153,7 +178,63 @@ def _reshape_refuse(name, args, kwargs, check_values):
     return None
 
 
+def _cat_refuse(name, args, kwargs, check_values):
+    first, dim = args[0], kwargs.get("dim", 0)
+    n = first.dim()
+    if n == 0:
+        return f"{name}() of a scalar", "only tensors of 1 or more dimensions can be joined; reshape(x, 1) makes one"
+    if not -n <= dim < n:
+        return f"{name}(dim={dim})", f"dim is out of range for shape {list(first.shape)}"
+    along = dim % n
+    for other in args[1:]:
+        if other.dim() != n or any(a != b for i, (a, b) in enumerate(zip(first.shape, other.shape)) if i != along):
+            why = f"shapes {list(first.shape)} and {list(other.shape)} must be equal except along dim {dim}"
+            return f"shape mismatch in {name}()", why
+    return None
+
+
+def _cat_shape(shapes, kwargs):
+    along = kwargs["dim"] % len(shapes[0])
+    return tuple(sum(s[along] for s in shapes) if i == along else d for i, d in enumerate(shapes[0]))
+
+
+def _one_hot_shape(shapes, kwargs):
+    return tuple(shapes[0]) + tuple(kwargs["shape"])
+
+
+def _transpose_refuse(name, args, kwargs, check_values):
+    shape = list(args[0].shape)
+    n = max(len(shape), 1)
+    for d in kwargs["dims"]:
+        if not -n <= d < n:
+            return f"{name}() dimension out of range", f"{d} is not a dimension of shape {shape}"
+    return None
+
+
+def _flatten_refuse(name, args, kwargs, check_values):
+    shape = list(args[0].shape)
+    n = max(len(shape), 1)
+    start, end = kwargs.get("start_dim", 0), kwargs.get("end_dim", -1)
+    for key, d in (("start_dim", start), ("end_dim", end)):
+        if not -n <= d < n:
+            return f"{name}({key}={d})", f"{key} is out of range for shape {shape}"
+    if start % n > end % n:
+        return f"{name}(start_dim={start}, end_dim={end})", f"start_dim comes after end_dim in shape {shape}"
+    return None
+
+
 # ---------------------------------------------------------------- calls that are not fn(*args, **kwargs)
+
+
+def _joined(fn, kwargs):
+    """torch.cat takes its tensors as one sequence."""
+    dim = kwargs["dim"]
+    return lambda *tensors: fn(tensors, dim=dim)
+
+
+def _swapped(fn, kwargs):
+    dim0, dim1 = kwargs["dims"]
+    return lambda x: fn(x, dim0, dim1)
 
 
 def _one_hot(fn, kwargs):
@@ -222,6 +303,7 @@ _REDUCE = {"dim": int, "keepdim": bool}
 _REDUCTION = {"reduction": ("mean", "sum")}
 _ALONG_DIM = "Σ sums along dim; G is the grad arriving at the result"
 _ONEHOT = "softmax along each row; onehot(classes) is 1 at each row's class"
+_MOVED = "each element keeps its value in a new place; its grad comes back from there"
 
 FUNCTIONS: dict[str, Function] = {}
 
@@ -255,6 +337,22 @@ _add(Function(
     "abs", ("z",), "torch.abs", "Absolute value, elementwise.",
     pointwise=True, flags=("kink",),
     local=(Local("sign(z)", "sign(z) is 1 or −1, and 0 at z = 0 as PyTorch takes it"),)))
+_add(Function(
+    "gelu", ("z",), "F.gelu",
+    "z·Φ(z), elementwise, where Φ is the standard normal distribution function; `approximate='tanh'` uses "
+    "PyTorch's approximation Φ(z) ≈ (1 + tanh(√(2/π)(z + 0.044715z³)))/2.",
+    keywords={"approximate": ("none", "tanh")}, pointwise=True,
+    local=(Local("normal_cdf(z) + z * normal_pdf(z)",
+                 "Φ is the standard normal distribution function and φ its density; with approximate='tanh', "
+                 "Φ's approximation and its slope"),),
+    rule="gelu'(z) = Φ(z) + z·φ(z): the gate Φ(z), plus z times the gate's slope"))
+_add(Function(
+    "leaky_relu", ("z",), "F.leaky_relu",
+    "z where z > 0, else negative_slope·z, elementwise. Its derivative at exactly 0 is negative_slope, "
+    "as PyTorch takes it.",
+    keywords={"negative_slope": float}, defaults={"negative_slope": 0.01}, pointwise=True, flags=("kink",),
+    local=(Local("leaky_slope(z)", "leaky_relu'(z) = 1 if z > 0 else negative_slope"),),
+    rule="leaky_relu'(z) = 1 if z > 0 else negative_slope: a negative input still passes a little gradient"))
 _add(Function(
     "sum", ("x",), "torch.sum",
     "Sum of all elements (a scalar); with `dim=d`, along dimension d (negative counts from the end); "
@@ -321,18 +419,41 @@ _add(Function(
     "A float tensor of 0s and 1s of shape `classes.shape + [num_classes]`, 1 at each class index "
     "(`F.one_hot(classes, num_classes).float()`); `classes` is an int tensor, `num_classes` a whole number.",
     example="one_hot(classes, num_classes)", sizes=True, int_args=(0,), adapt=_one_hot, refuse=_one_hot_refuse,
-    local=(None,)))
+    result_shape=_one_hot_shape, local=(None,)))
 _add(Function(
     "reshape", ("x",), "torch.reshape",
     "The same elements in a new shape, given as whole numbers after the tensor; one size may be `-1`, "
     "worked out from the others. The sizes must hold exactly the elements of `x`.",
-    example="reshape(x, 32, -1)", sizes=True, int_args=(0,), adapt=_reshaped, refuse=_reshape_refuse,
-    local=(Local("1", "each element keeps its value in a new place; its grad comes back from there"),)))
+    example="reshape(x, 32, -1)", sizes=True, int_args=(0,), view=True, adapt=_reshaped, refuse=_reshape_refuse,
+    local=(Local("1", _MOVED),)))
 _add(Function(
     "view", ("x",), "Tensor.view",
     "As `reshape`, for a tensor whose memory layout allows it (a transposed one does not: use `reshape`).",
-    example="view(x, 32, -1)", sizes=True, int_args=(0,), adapt=_reshaped, refuse=_reshape_refuse,
-    local=(Local("1", "each element keeps its value in a new place; its grad comes back from there"),)))
+    example="view(x, 32, -1)", sizes=True, int_args=(0,), view=True, adapt=_reshaped, refuse=_reshape_refuse,
+    local=(Local("1", _MOVED),)))
+_add(Function(
+    "transpose", ("x",), "torch.transpose",
+    "`x` with two dimensions swapped, given as whole numbers after the tensor (negative counts from the end); "
+    "`transpose(x, 0, 1)` of a matrix is `x.T`.",
+    example="transpose(x, 0, 1)", dims=2, int_args=(0,), view=True, adapt=_swapped, refuse=_transpose_refuse,
+    local=(Local("1", _MOVED),),
+    rule="transpose: the incoming grad has the same two dimensions swapped back"))
+_add(Function(
+    "flatten", ("x",), "torch.flatten",
+    "The dimensions `start_dim` .. `end_dim` of `x` (both included; negative counts from the end) merged into "
+    "one: `flatten(x, start_dim=1)` turns `[batch, channels, height, width]` into `[batch, channels·height·width]`.",
+    example="flatten(x, start_dim=1)", keywords={"start_dim": int, "end_dim": int},
+    defaults={"start_dim": 0, "end_dim": -1}, int_args=(0,), view=True, refuse=_flatten_refuse,
+    local=(Local("1", _MOVED),),
+    rule="flatten: the incoming grad is reshaped back to the input's shape"))
+_add(Function(
+    "cat", ("a", "b"), "torch.cat",
+    "Two or more tensors joined along `dim` (negative counts from the end), in order: `cat(a, b, c, dim=1)`. "
+    "Their shapes are equal except along `dim`, where the result's size is the sum of theirs.",
+    example="cat(a, b, dim=1)", keywords={"dim": int}, defaults={"dim": 0}, variadic=True,
+    adapt=_joined, refuse=_cat_refuse, result_shape=_cat_shape,
+    local=(Local("1", _MOVED), Local("1", _MOVED)),
+    rule="cat: the incoming grad is cut along dim into pieces the sizes of the arguments, one back to each"))
 _POOL = {"kernel_size": int, "stride": int, "padding": int}
 _add(Function(
     "max_pool2d", ("x",), "F.max_pool2d",
@@ -368,6 +489,14 @@ class CallContext:
     func: str
     args: dict[str, Any]  # argument name -> tensor
     kwargs: dict[str, Any]
+
+    def keyword(self, name: str) -> Any:
+        """A keyword's value in this call: as written, else the function's default."""
+        fn = FUNCTIONS.get(self.func)
+        if name in self.kwargs or fn is None:
+            return self.kwargs.get(name)
+        kind = fn.keywords.get(name)
+        return fn.defaults.get(name, kind[0] if isinstance(kind, tuple) else None)
 
     def dims(self) -> tuple[int, ...] | None:
         dim = self.kwargs.get("dim", FUNCTIONS[self.func].defaults.get("dim"))
@@ -425,6 +554,35 @@ def _in_windows(x, call):
     return (rows[:, None] * cols[None, :]).expand(x.shape)
 
 
+def _leaky_slope(x, call):
+    """leaky_relu'(z): PyTorch's backward takes the negative slope wherever z > 0 fails, 0 included."""
+    return (x > 0).to(x.dtype) + call.keyword("negative_slope") * (x <= 0).to(x.dtype)
+
+
+_GELU_TANH = math.sqrt(2 / math.pi), 0.044715  # PyTorch's constants of approximate='tanh'
+
+
+def _normal_cdf(x, call):
+    """Φ(z), or its tanh approximation where the call says approximate='tanh'."""
+    import torch
+
+    if call.keyword("approximate") == "tanh":
+        k, c = _GELU_TANH
+        return (1 + torch.tanh(k * (x + c * x**3))) / 2
+    return (1 + torch.erf(x / math.sqrt(2))) / 2
+
+
+def _normal_pdf(x, call):
+    """φ(z) = Φ'(z), or the slope of Φ's tanh approximation."""
+    import torch
+
+    if call.keyword("approximate") == "tanh":
+        k, c = _GELU_TANH
+        t = torch.tanh(k * (x + c * x**3))
+        return (1 - t * t) * k * (1 + 3 * c * x * x) / 2
+    return torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
 def _sign(x, call):
     return x.sign()
 
@@ -467,6 +625,9 @@ def _at_min(x, call):
 
 HELPERS: dict[str, Helper] = {
     "relu_slope": Helper("relu'", _slope_relu),
+    "leaky_slope": Helper("leaky_relu'", _leaky_slope),
+    "normal_cdf": Helper("Φ", _normal_cdf),
+    "normal_pdf": Helper("φ", _normal_pdf),
     "sign": Helper("sign", _sign),
     "at_window_max": Helper("at_window_max", _at_window_max),
     "in_windows": Helper("in_windows", _in_windows),

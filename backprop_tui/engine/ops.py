@@ -206,6 +206,8 @@ class TorchOps(Ops):
             refused = fn.refuse(func, args, kwargs, self.check_values) if fn.refuse else None
             if refused is not None:
                 raise self.fail(*refused)
+            if fn.result_shape is not None:  # cat, one_hot: larger than any argument
+                self.check_size(fn.result_shape([tuple(a.shape) for a in args], {**fn.defaults, **kwargs}))
             return fn.bind(kwargs)(*args)
         except BackpropError:
             raise
@@ -248,7 +250,8 @@ class TorchOps(Ops):
             raise self.fail(f"cannot index shape {_shape(x)}", exc) from None
 
     def check_size(self, shape: tuple[int, ...]) -> None:
-        """A result's shape before torch makes it (shapes.py refuses one past the limit)."""
+        """A result's shape before torch makes it, where it can be larger than every operand
+        (an index, cat, one_hot): shapes.py refuses one past the limit."""
 
     def module(self, name: str, x: Any) -> torch.Tensor:
         x = self.as_tensor(x)

@@ -12,7 +12,8 @@ a Python decomposition that imports torch._dynamo (1.0-1.3 s and 70 MB on first 
 sympy (0.35 s, 30 MB). On CPU, torch's C++ kernels check the shapes.
 
 A CPU op allocates its real output, so the operations that can make a result bigger than
-their operands (broadcasting, '@', a module, indexing by an int tensor) have their output shape worked out
+their operands (broadcasting, '@', a module, indexing by an int tensor, and the functions
+whose registry entry gives a `result_shape`: cat, one_hot) have their output shape worked out
 in plain Python first and are refused past `limits.MAX_ELEMENTS_PER_TENSOR` before torch
 runs. Every other operation makes a result no bigger than its largest operand, which is
 within the limit already.
@@ -27,7 +28,7 @@ import torch
 
 from backprop_tui.engine import limits
 from backprop_tui.engine.errors import PresetError
-from backprop_tui.engine.expr import SHAPE_FUNCS
+from backprop_tui.engine.functions import FUNCTIONS
 from backprop_tui.engine.modules import embedding_index_problem
 from backprop_tui.engine.ops import TorchOps, broadcast, evaluate_step
 
@@ -148,7 +149,8 @@ class CheckOps(TorchOps):
         return self._stand_in(super().transpose(a), kept=False)  # a view
 
     def call(self, func, args, kwargs):
-        return self._stand_in(super().call(func, args, kwargs), kept=func not in SHAPE_FUNCS)
+        view = func in FUNCTIONS and FUNCTIONS[func].view  # reshape, transpose, ...: no new elements
+        return self._stand_in(super().call(func, args, kwargs), kept=not view)
 
     def module(self, name, x):
         return self._stand_in(super().module(name, x))

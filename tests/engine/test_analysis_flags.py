@@ -37,6 +37,19 @@ def test_a_relu_input_at_exactly_zero_is_flagged():
     assert kink.where == "relu(Z)" and "exactly 0 at [0,2]" in kink.reason
 
 
+def test_a_leaky_relu_at_exactly_zero_states_the_slope_pytorch_takes_there():
+    """leaky_relu is flagged at its kink, never as dead (a negative input still passes
+    negative_slope of the gradient), and its slope at 0 is negative_slope, as autograd's."""
+    s = Session(parse_preset(
+        'output = "J"\n[tensors.z]\nrole = "parameter"\nvalue = [[0.0, -1.0], [-2.0, -3.0]]\n'
+        '[[steps]]\nname = "a"\nexpr = "leaky_relu(z, negative_slope=0.2)"\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(a)"\n', source="leaky.toml"))
+    (kink,) = flags(s)
+    assert (kink.kind, kink.node, kink.where) == ("relu_kink", "a", "leaky_relu(z)")
+    assert "exactly 0 at [0,0]" in kink.reason and "PyTorch uses leaky_relu'(0) = 0.2" in kink.reason
+    assert s.snapshot.node("z").grad[0, 0] == pytest.approx(0.2)
+
+
 def test_a_healthy_network_has_no_flags():
     assert flags(session("simple_nn")) == ()
     assert flags(session("scalar_chain")) == ()

@@ -73,8 +73,12 @@ name = "fit"
 expr = "mse(p, y) + bce(p, y, reduction='sum') + bce_with_logits(p * 3 - 1, y) + cross_entropy(Z, classes)"
 
 [[steps]]
+name = "joined"
+expr = "cat(gelu(Z), gelu(Z, approximate='tanh'), leaky_relu(Z, negative_slope=0.2), transpose(W, 0, -1), dim=0)"
+
+[[steps]]
 name = "loss"
-expr = "fit + sqrt(mean(r ** 2) + 1) + log(1 + sum(same ** 2))"
+expr = "fit + sqrt(mean(r ** 2) + 1) + log(1 + sum(same ** 2)) + mean(flatten(joined, start_dim=0) ** 2)"
 """
 
 

@@ -89,6 +89,29 @@ CASES = {
     "bce_with_logits(z, t, reduction='sum')": lambda z, p, t, c, w: bce_logits(z, t).sum(),
     "cross_entropy(z, c)": lambda z, p, t, c, w: ce(z, c).mean(),
     "cross_entropy(z, c, reduction='sum')": lambda z, p, t, c, w: ce(z, c).sum(),
+    "gelu(z)": lambda z, p, t, c, w: z * (1 + torch.erf(z / np.sqrt(2.0))) / 2,
+    "gelu(z, approximate='tanh')": lambda z, p, t, c, w: (
+        z * (1 + torch.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))) / 2
+    ),
+    "leaky_relu(z)": lambda z, p, t, c, w: torch.where(z > 0, z, 0.01 * z),
+    "leaky_relu(z, negative_slope=0.2)": lambda z, p, t, c, w: torch.where(z > 0, z, 0.2 * z),
+    "leaky_relu(z, negative_slope=-1)": lambda z, p, t, c, w: torch.where(z > 0, z, -z),
+    "cat(z, p)": lambda z, p, t, c, w: torch.stack([z[0], z[1], p[0], p[1]]),
+    "cat(z, p, w.T, dim=1)": lambda z, p, t, c, w: torch.stack(
+        [torch.stack([z[i, 0], z[i, 1], z[i, 2], p[i, 0], p[i, 1], p[i, 2], w[0, i], w[1, i], w[2, i]])
+         for i in range(2)]
+    ),
+    "cat(p, z, dim=-2)": lambda z, p, t, c, w: torch.stack([p[0], p[1], z[0], z[1]]),
+    "transpose(z, 0, 1)": lambda z, p, t, c, w: torch.stack([z[:, 0], z[:, 1], z[:, 2]]),
+    "transpose(z, -1, 0) @ w.T": lambda z, p, t, c, w: torch.stack(
+        [torch.stack([sum(z[k, i] * w[j, k] for k in range(2)) for j in range(3)]) for i in range(3)]
+    ),
+    "flatten(z)": lambda z, p, t, c, w: torch.stack([z[i, j] for i in range(2) for j in range(3)]),
+    "flatten(reshape(z, 1, 2, 3), start_dim=1)": lambda z, p, t, c, w: torch.stack(
+        [torch.stack([z[i, j] for i in range(2) for j in range(3)])]
+    ),
+    "flatten(reshape(z, 1, 2, 3), end_dim=1)": lambda z, p, t, c, w: torch.stack([z[0], z[1]]),
+    "flatten(reshape(z, 2, 3, 1), start_dim=-2, end_dim=-1) * p": lambda z, p, t, c, w: z * p,
     "z.T": lambda z, p, t, c, w: torch.stack([z[:, 0], z[:, 1], z[:, 2]]),
     "z @ w": lambda z, p, t, c, w: torch.stack(
         [torch.stack([sum(z[i, k] * w[k, j] for k in range(3)) for j in range(2)]) for i in range(2)]

@@ -110,12 +110,23 @@ REFUSE_BIG = textwrap.dedent(
     role = "input"
     shape = [1, 1, 10000]
     init = "ones"
+    [tensors.C]
+    role = "input"
+    shape = [1000, 1000]
+    init = "ones"
+    [tensors.k]
+    role = "input"
+    dtype = "int"
+    shape = [1000]
+    init = "randint"
+    high = 3
     [modules.wide]
     type = "Linear"
     in_features = 1
     out_features = 10000
     '''
-    cases = {"matmul": "sum(a @ b)", "broadcast": "sum(a * b)", "batched": "sum(a @ B)", "linear": "sum(wide(a))"}
+    cases = {"matmul": "sum(a @ b)", "broadcast": "sum(a * b)", "batched": "sum(a @ B)", "linear": "sum(wide(a))",
+             "cat": "sum(cat(" + "C, " * 99 + "C))", "one_hot": "sum(one_hot(k, 100000))"}
     parse_preset('output = "J"\\n' + leaves + '[[steps]]\\nname = "J"\\nexpr = "sum(a)"\\n', source="warm.toml")
     before = hwm()
     out = {}
@@ -139,7 +150,10 @@ def test_operations_past_the_limit_are_refused_before_torch_allocates_them():
     assert seen["broadcast"] == f"{too_large} [10000, 10000] (100,000,000 elements); {limit}"
     assert seen["batched"] == f"{too_large} [1, 10000, 10000] (100,000,000 elements); {limit}"
     assert seen["linear"] == f"{too_large} [10000, 10000] (100,000,000 elements); {limit}"
-    # each would be 400 MB of float32; the leaves themselves are the 40 MB weight at most
+    assert seen["cat"] == f"{too_large} [100000, 1000] (100,000,000 elements); {limit}"
+    assert seen["one_hot"] == f"{too_large} [1000, 100000] (100,000,000 elements); {limit}"
+    # each would be 400 MB of float32 (one_hot 800 MB of int64 first); the leaves themselves are
+    # the 40 MB weight at most
     assert seen["grew_mb"] < 100, seen
 
 
@@ -301,6 +315,38 @@ def test_views_keep_nothing_and_every_other_result_is_counted(monkeypatch):
     # h: x @ w (12), relu (12), * 2 (12); J: .T and reshape none, + 1 (12), sum (1)
     assert cost.kept_elements == 12 * 4 + 1
     assert cost.multiply_adds == 4 * 5 * 3
+
+
+def test_cat_counts_its_result_and_transpose_and_flatten_keep_nothing(monkeypatch):
+    """x [4, 5]: cat(x, x) makes 40 elements; transpose and flatten rearrange them; + 1 makes 40, sum 1."""
+    from backprop_tui.engine import parse_preset, shapes
+
+    made = []
+    real = shapes.LoadCost.__init__
+
+    def init(self):
+        real(self)
+        made.append(self)
+
+    monkeypatch.setattr(shapes.LoadCost, "__init__", init)
+    parse_preset(
+        'output = "J"\n[tensors.x]\nrole = "parameter"\nshape = [4, 5]\ninit = "ones"\n'
+        '[[steps]]\nname = "J"\nexpr = "sum(flatten(transpose(cat(x, x), 0, 1)) + 1)"\n'
+    )
+    (cost,) = made
+    assert cost.kept_elements == 40 + 40 + 1
+
+
+def test_an_oversized_cat_is_refused_before_torch_cat_runs(monkeypatch):
+    from backprop_tui.engine import functions, parse_preset
+
+    monkeypatch.setitem(functions._RESOLVED, "torch.cat", _never("torch.cat"))
+    with pytest.raises(PresetError) as caught:
+        parse_preset((CORPUS / "limit_cat_result.toml").read_text(), source="cat.toml")
+    assert str(caught.value) == (
+        "cat.toml: step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [1000, 2000] (2,000,000 elements); the limit is 1,000,000"
+    )
 
 
 def test_a_convolution_counts_its_multiply_adds(monkeypatch):

@@ -60,6 +60,14 @@ CASES: dict[str, list[tuple]] = {
     "one_hot": [((classes(5, 3),), {"shape": (3,)})],
     "reshape": [((away_from_zero(3, 4),), {"shape": (2, -1)})],
     "view": [((away_from_zero(3, 4),), {"shape": (12,)})],
+    "gelu": [((away_from_zero(3, 4),), kw) for kw in ({}, {"approximate": "none"}, {"approximate": "tanh"})],
+    "leaky_relu": [((away_from_zero(3, 4),), kw) for kw in ({}, {"negative_slope": 0.2}, {"negative_slope": -1.5})],
+    "transpose": [((away_from_zero(2, 3, 4),), {"dims": d}) for d in ((0, 1), (-1, 0), (1, 1))],
+    "flatten": [((away_from_zero(2, 3, 4),), kw)
+                for kw in ({}, {"start_dim": 1}, {"start_dim": 0, "end_dim": 1}, {"start_dim": -2, "end_dim": -1})],
+    "cat": [((away_from_zero(3, 4), away_from_zero(2, 4)), {}),
+            ((away_from_zero(3, 4), away_from_zero(3, 2), away_from_zero(3, 1)), {"dim": 1}),
+            ((away_from_zero(2, 2), away_from_zero(2, 3)), {"dim": -1})],
     "max_pool2d": [((away_from_zero(1, 2, 4, 6),), {"kernel_size": 2}),
                    ((away_from_zero(2, 5, 5),), {"kernel_size": 3, "padding": 1})],
     "avg_pool2d": [((away_from_zero(1, 2, 4, 6),), {"kernel_size": 2}),
@@ -67,17 +75,18 @@ CASES: dict[str, list[tuple]] = {
 }
 
 PARAMS = [
-    pytest.param(name, i, position, id=f"{name}-{i}-{FUNCTIONS[name].args[position]}")
+    pytest.param(name, i, position, id=f"{name}-{i}-{position}")
     for name, cases in CASES.items()
-    for i in range(len(cases))
-    for position in range(len(FUNCTIONS[name].args))
+    for i, (args, _) in enumerate(cases)
+    for position in range(len(args))  # every argument of the call: cat's third too
 ]
 
 
 def test_every_function_and_argument_is_checked():
     assert set(CASES) == set(FUNCTIONS)
     checked = {(name, position) for name, _, position in (p.values for p in PARAMS)}
-    assert checked == {(name, i) for name, fn in FUNCTIONS.items() for i in range(len(fn.args))}
+    for name, fn in FUNCTIONS.items():
+        assert {(name, i) for i in range(len(fn.args) + fn.variadic)} <= checked, name
 
 
 @pytest.mark.parametrize("name, case, position", PARAMS)
@@ -106,3 +115,13 @@ def test_local_derivative_is_autograds(name, case, position):
     value = local_value(name, position, list(args), kwargs)
     assert value.shape == arg.shape
     torch.testing.assert_close(value.reshape(-1), jacobian.sum(dim=0), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", [("relu", {}), ("abs", {}), ("leaky_relu", {}),
+                                          ("leaky_relu", {"negative_slope": 0.2})])
+def test_at_the_kink_the_formula_takes_the_slope_pytorch_takes(name, kwargs):
+    """At exactly 0 autograd picks one side's slope (relu 0, leaky_relu its negative_slope):
+    the formula the inspector prints and the flag words must pick the same."""
+    z = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(FUNCTIONS[name].bind(kwargs)(z).sum(), z)
+    torch.testing.assert_close(local_value(name, 0, [z.detach()], kwargs), expected)

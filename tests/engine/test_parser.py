@@ -100,7 +100,21 @@ FORBIDDEN = [
     ("mse(a, b, weight=2)", "mse() has no keyword 'weight'; allowed: reduction="),
     ("sum(x, **kwargs)", "'**' unpacking is not allowed in sum()"),
     ("sum(x, dim=d)", "keyword values must be plain constants"),
-    ("sum(x, dim=1.5)", "keyword values must be plain constants"),
+    ("sum(x, dim=1.5)", "sum(dim=...) must be an integer"),
+    ("leaky_relu(x, negative_slope='a')", "leaky_relu(negative_slope=...) must be a number"),
+    ("leaky_relu(x, negative_slope=True)", "leaky_relu(negative_slope=...) must be a number"),
+    ("leaky_relu(x, negative_slope=s)", "keyword values must be plain constants (a number, True/False or a string)"),
+    ("leaky_relu(x, negative_slope=1e39)", "keyword value 1e+39 is out of float32 range"),
+    ("gelu(x, approximate='foo')", "gelu(approximate=...) must be one of 'none', 'tanh'"),
+    ("transpose(x, 0)", "transpose() takes a tensor and 2 dimensions, whole numbers, e.g. transpose(x, 0, 1)"),
+    ("transpose(x, 0, 1, 2)", "transpose() takes a tensor and 2 dimensions"),
+    ("transpose(x, 0, 1.5)", "a dimension of transpose() must be a whole number written in the expression"),
+    ("transpose(x, 0, d)", "a dimension of transpose() must be a whole number written in the expression"),
+    ("transpose(x, dim0=0, dim1=1)", "transpose() takes a tensor and 2 dimensions"),
+    ("flatten(x, 1)", "flatten() takes 1 argument(s), got 2"),
+    ("flatten(x, start_dim=0.5)", "flatten(start_dim=...) must be an integer"),
+    ("cat(x)", "cat() takes 2 or more arguments, got 1"),
+    ("cat(x, y, axis=1)", "cat() has no keyword 'axis'; allowed: dim="),
     ("sum(x, dim='0')", "sum(dim=...) must be an integer"),
     ("sum(x, keepdim=1)", "sum(keepdim=...) must be True or False"),
     ("mse(a, b, reduction='max')", "mse(reduction=...) must be one of 'mean', 'sum'"),
@@ -410,6 +424,17 @@ ACCEPTED_CALLS = [
     ("one_hot(Yb, 27)", Call("one_hot", (Ref("Yb"),), (("shape", (27,)),))),
     ("reshape(z, 32, -1)", Call("reshape", (Ref("z"),), (("shape", (32, -1)),))),
     ("view(z, 2, 3)", Call("view", (Ref("z"),), (("shape", (2, 3)),))),
+    ("gelu(z)", Call("gelu", (Ref("z"),))),
+    ("gelu(z, approximate='tanh')", Call("gelu", (Ref("z"),), (("approximate", "tanh"),))),
+    ("leaky_relu(z)", Call("leaky_relu", (Ref("z"),))),
+    ("leaky_relu(z, negative_slope=0.2)", Call("leaky_relu", (Ref("z"),), (("negative_slope", 0.2),))),
+    ("leaky_relu(z, negative_slope=-1.0)", Call("leaky_relu", (Ref("z"),), (("negative_slope", -1.0),))),
+    ("cat(a, b)", Call("cat", (Ref("a"), Ref("b")))),
+    ("cat(a, b, c, dim=-1)", Call("cat", (Ref("a"), Ref("b"), Ref("c")), (("dim", -1),))),
+    ("transpose(z, 0, 1)", Call("transpose", (Ref("z"),), (("dims", (0, 1)),))),
+    ("transpose(z, -1, 2)", Call("transpose", (Ref("z"),), (("dims", (-1, 2)),))),
+    ("flatten(z)", Call("flatten", (Ref("z"),))),
+    ("flatten(z, start_dim=1, end_dim=-2)", Call("flatten", (Ref("z"),), (("start_dim", 1), ("end_dim", -2)))),
 ]
 
 INDEXED = [
@@ -431,6 +456,7 @@ def test_indexing_in_pytorchs_notation(text, tree):
 @pytest.mark.parametrize(("text", "tree"), ACCEPTED_CALLS, ids=[t for t, _ in ACCEPTED_CALLS])
 def test_allowed_function_call(text, tree):
     assert parse_expression(text).tree == tree
+    assert parse_expression(unparse(tree)).tree == tree  # what is shown reads back as the same call
 
 
 def test_every_documented_function_is_tested():

@@ -208,6 +208,25 @@ CASES: dict[str, str] = {
     "reshape_does_not_fit.toml": (
         "step 'J' (steps[0]): reshape() does not fit: shape [2, 3] has 6 elements, which do not fill [4, -1]"
     ),
+    # cat, transpose, flatten and the activations' keywords
+    "cat_shapes_mismatch.toml": (
+        "step 'J' (steps[0]): shape mismatch in cat(): shapes [2, 3] and [2, 2] must be equal except along dim 0"
+    ),
+    "cat_dim_out_of_range.toml": "step 'J' (steps[0]): cat(dim=2): dim is out of range for shape [2, 3]",
+    "transpose_one_dim.toml": (
+        "step 'J' (steps[0]): transpose() takes a tensor and 2 dimensions, whole numbers, e.g. transpose(x, 0, 1)"
+    ),
+    "transpose_non_integer_dim.toml": (
+        "step 'J' (steps[0]): a dimension of transpose() must be a whole number written in the expression"
+    ),
+    "transpose_dim_out_of_range.toml": (
+        "step 'J' (steps[0]): transpose() dimension out of range: 2 is not a dimension of shape [2, 3]"
+    ),
+    "flatten_start_after_end.toml": (
+        "step 'J' (steps[0]): flatten(start_dim=1, end_dim=0): start_dim comes after end_dim in shape [2, 3]"
+    ),
+    "leaky_relu_slope_not_number.toml": "step 'J' (steps[0]): leaky_relu(negative_slope=...) must be a number",
+    "gelu_approximate_unknown.toml": "step 'J' (steps[0]): gelu(approximate=...) must be one of 'none', 'tanh'",
     "int_tensor_not_index.toml": (
         "step 'J' (steps[0]): exp() needs float tensors: int tensors are indices (x[i]) or classes"
     ),
@@ -220,6 +239,14 @@ CASES: dict[str, str] = {
     "limit_index_result.toml": (
         "step 'J' (steps[0]): an operation makes too large a tensor: "
         "shape [2, 1000, 1000] (2,000,000 elements); the limit is 1,000,000"
+    ),
+    "limit_cat_result.toml": (  # [1000, 1000] twice side by side, worked out before torch.cat runs
+        "step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [1000, 2000] (2,000,000 elements); the limit is 1,000,000"
+    ),
+    "limit_one_hot_result.toml": (  # 1000 classes of a million: 12 GB if torch made it first
+        "step 'J' (steps[0]): an operation makes too large a tensor: "
+        "shape [1000, 1000000] (1,000,000,000 elements); the limit is 1,000,000"
     ),
     "limit_tensor_elements.toml": "[tensors.big]: 1,001,000 elements; the limit per tensor is 1,000,000",
     "limit_step_result.toml": (

@@ -7,7 +7,7 @@ with the same torch ops on the forward pass's tensors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -32,6 +32,7 @@ class Activation:
     input: np.ndarray  # z
     output: np.ndarray  # f(z)
     flows: bool  # whether a gradient passes through it under the current requires_grad flags
+    kwargs: dict = field(default_factory=dict)  # the call's keywords (leaky_relu's negative_slope)
 
 
 def activations(state: State) -> tuple[Activation, ...]:
@@ -43,7 +44,8 @@ def activations(state: State) -> tuple[Activation, ...]:
         found = []
         for step, call, z, ops in _evaluated_calls(state.preset, env):
             out = env[step.name] if call is step.expr.tree else torch.as_tensor(evaluate(call, ops))
-            found.append(Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad))
+            found.append(Activation(step.name, call.func, show(call.args[0]), _array(z), _array(out), z.requires_grad,
+                                    dict(call.kwargs)))
     return tuple(found)
 
 

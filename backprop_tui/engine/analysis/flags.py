@@ -95,9 +95,10 @@ def _kinks(act: Activation) -> list[Flag]:
     at = f" at [{first}]" if first else ""
     more = f" and {len(zeros) - 1} more" if len(zeros) > 1 else ""
     where = f"{act.func}({act.arg})"
+    at_zero = float(local_value(act.func, 0, [torch.zeros((), dtype=torch.float64)], act.kwargs))
     reason = (
         f"{where} in {act.step} has input exactly 0{at}{more}: not differentiable there; "
-        f"PyTorch uses {act.func}'(0) = 0, while the slopes on either side differ"
+        f"PyTorch uses {act.func}'(0) = {fmt(at_zero)}, while the slopes on either side differ"
     )
     return [Flag("relu_kink", act.step, where, reason)]
 
@@ -105,7 +106,7 @@ def _kinks(act: Activation) -> list[Flag]:
 def _saturated(act: Activation, threshold: float) -> list[Flag]:
     # the slope as the inspector writes it: the registry's local derivative, at z
     z = torch.from_numpy(act.input.astype(np.float64))
-    slope = local_value(act.func, 0, [z], {}).numpy()
+    slope = local_value(act.func, 0, [z], act.kwargs).numpy()
     hit = slope < threshold
     if not hit.any():
         return []

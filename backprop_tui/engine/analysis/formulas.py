@@ -42,7 +42,7 @@ def evaluate_formula(tree: Expr, env: dict[str, torch.Tensor], call: CallContext
 
 def uses_grad(func: str, position: int) -> bool:
     """Whether the formula is a vector-Jacobian product (it reads G, the grad arriving)."""
-    local = FUNCTIONS[func].local[position]
+    local = FUNCTIONS[func].local_at(position)
     return local is not None and "G" in _names(local.formula)
 
 
@@ -61,7 +61,7 @@ def local_value(func: str, position: int, args: list[torch.Tensor], kwargs: dict
     call = CallContext(func, dict(zip(fn.args, args)), kwargs)
     x = args[position]
     env: dict[str, torch.Tensor] = dict(call.args)
-    env["N"] = torch.tensor(float(averaged(call, fn.args[position])), dtype=x.dtype)
+    env["N"] = torch.tensor(float(averaged(call, fn.arg_name(position))), dtype=x.dtype)
     env["correction"] = torch.tensor(float(kwargs.get("correction", 1)), dtype=x.dtype)
     if "kernel_size" in kwargs:
         env["kernel_size"] = torch.tensor(float(kwargs["kernel_size"]), dtype=x.dtype)

@@ -42,6 +42,7 @@ RULES: dict[str, str] = {
     "@": "∂(A@B): the incoming grad G gives G@Bᵀ for A and Aᵀ@G for B",
     "T": "transpose: the incoming grad is transposed back",
     **{kind.type: kind.rule for kind in KINDS.values()},  # Linear, Conv2d, ...: the module kinds' own words
+    **{name: fn.rule for name, fn in FUNCTIONS.items() if fn.rule},  # the functions that state theirs
 }
 POINTWISE_FUNCS = tuple(name for name, fn in FUNCTIONS.items() if fn.pointwise)
 
@@ -206,7 +207,7 @@ def outer_derivative(func: str, u: Expr) -> Expr:
 def local_formula(func: str, position: int) -> Expr | None:
     """The registry's local derivative of `func` for the argument at `position`, as a tree
     (helpers such as relu' are Calls); None where no gradient flows."""
-    local = FUNCTIONS[func].local[position]
+    local = FUNCTIONS[func].local_at(position)
     if local is None:
         return None
     return _helpers_as_calls(parse_expression(local.formula, set(HELPERS)).tree)
