@@ -2,9 +2,10 @@
 
 An entry says what a function is called, its arguments and keywords, the torch call,
 what its local derivative is with respect to each argument (a formula in the expression
-language, which the inspector prints and tests evaluate against autograd), whether it is
-pointwise, and what it flags. The parser, the interpreter (ops.TorchOps), the compiled
-path, the shape check, the inspector and docs/presets.md's function table all read it.
+language, which the inspector prints and tests evaluate against autograd), the rule in
+words the inspector prints beside it, whether it is pointwise, and what it flags. The
+parser, the interpreter (ops.TorchOps), the compiled path, the shape check, the inspector
+and docs/presets.md's function table all read it.
 
 This module does not import torch when it loads (the explorer paints before torch is
 imported): torch calls are named as text ("torch.relu") and resolved on first use.
@@ -315,28 +316,35 @@ def _add(fn: Function) -> None:
 _add(Function(
     "relu", ("z",), "torch.relu", "max(z, 0), elementwise. Its derivative at exactly 0 is 0.",
     pointwise=True, flags=("dead", "kink"),
-    local=(Local("relu_slope(z)", "relu'(z) = 1 if z > 0 else 0"),)))
+    local=(Local("relu_slope(z)", "relu'(z) = 1 if z > 0 else 0"),),
+    rule="relu'(z) = 1 if z > 0 else 0"))
 _add(Function(
     "sigmoid", ("z",), "torch.sigmoid", "1 / (1 + e^(-z)), elementwise.",
     pointwise=True, flags=("saturates",),
-    local=(Local("sigmoid(z) * (1 - sigmoid(z))"),)))
+    local=(Local("sigmoid(z) * (1 - sigmoid(z))"),),
+    rule="σ'(z) = σ(z)(1 − σ(z))"))
 _add(Function(
     "tanh", ("z",), "torch.tanh", "Hyperbolic tangent, elementwise.",
     pointwise=True, flags=("saturates",),
-    local=(Local("1 - tanh(z) ** 2"),)))
+    local=(Local("1 - tanh(z) ** 2"),),
+    rule="tanh'(z) = 1 − tanh²(z)"))
 _add(Function(
     "exp", ("z",), "torch.exp", "e^z, elementwise.",
-    pointwise=True, local=(Local("exp(z)"),)))
+    pointwise=True, local=(Local("exp(z)"),),
+    rule="exp'(z) = exp(z)"))
 _add(Function(
     "log", ("z",), "torch.log", "Natural logarithm, elementwise (nan for negative z, -inf at 0).",
-    pointwise=True, local=(Local("1 / z"),)))
+    pointwise=True, local=(Local("1 / z"),),
+    rule="log'(z) = 1/z"))
 _add(Function(
     "sqrt", ("z",), "torch.sqrt", "Square root, elementwise.",
-    pointwise=True, local=(Local("1 / (2 * sqrt(z))"),)))
+    pointwise=True, local=(Local("1 / (2 * sqrt(z))"),),
+    rule="sqrt'(z) = 1/(2√z)"))
 _add(Function(
     "abs", ("z",), "torch.abs", "Absolute value, elementwise.",
     pointwise=True, flags=("kink",),
-    local=(Local("sign(z)", "sign(z) is 1 or −1, and 0 at z = 0 as PyTorch takes it"),)))
+    local=(Local("sign(z)", "sign(z) is 1 or −1, and 0 at z = 0 as PyTorch takes it"),),
+    rule="abs'(z) = sign(z) (0 at z = 0 in PyTorch)"))
 _add(Function(
     "gelu", ("z",), "F.gelu",
     "z·Φ(z), elementwise, where Φ is the standard normal distribution function; `approximate='tanh'` uses "
@@ -357,39 +365,48 @@ _add(Function(
     "sum", ("x",), "torch.sum",
     "Sum of all elements (a scalar); with `dim=d`, along dimension d (negative counts from the end); "
     "`keepdim=True` keeps that dimension with size 1 (only with `dim=`).",
-    keywords=_REDUCE, local=(Local("1", "every element adds to its sum with slope 1"),)))
+    keywords=_REDUCE, local=(Local("1", "every element adds to its sum with slope 1"),),
+    rule="∂ sum(z)/∂zᵢ = 1 for every element"))
 _add(Function(
     "mean", ("x",), "torch.mean", "Mean of all elements, or along `dim`, as for `sum`.",
-    keywords=_REDUCE, local=(Local("1 / N", "N elements are averaged"),)))
+    keywords=_REDUCE, local=(Local("1 / N", "N elements are averaged"),),
+    rule="∂ mean(z)/∂zᵢ = 1/N for each of the N elements"))
 _add(Function(
     "softmax", ("z",), "torch.softmax", "e^z / Σ e^z along `dim`.",
     keywords={"dim": int}, defaults={"dim": -1}, refuse=_dim_in_range,
-    local=(Local("softmax_of(z) * (G - sum_of(G * softmax_of(z)))", _ALONG_DIM),)))
+    local=(Local("softmax_of(z) * (G - sum_of(G * softmax_of(z)))", _ALONG_DIM),),
+    rule="∂sᵢ/∂zⱼ = sᵢ(δᵢⱼ − sⱼ) with s = softmax(z)"))
 _add(Function(
     "log_softmax", ("z",), "torch.log_softmax", "log(softmax(z)) along `dim`, computed stably.",
     keywords={"dim": int}, defaults={"dim": -1}, refuse=_dim_in_range,
-    local=(Local("G - softmax_of(z) * sum_of(G)", _ALONG_DIM),)))
+    local=(Local("G - softmax_of(z) * sum_of(G)", _ALONG_DIM),),
+    rule="∂ log sᵢ/∂zⱼ = δᵢⱼ − sⱼ with s = softmax(z)"))
+# a loss's rule names both arguments: the target's derivative is not the prediction's
 _add(Function(
     "mse", ("p", "y"), "F.mse_loss", "Mean squared error of a prediction p and a target y of the same shape.",
     keywords=_REDUCTION, refuse=_same_shapes,
-    local=(Local("2 * (p - y) / N"), Local("2 * (y - p) / N"))))
+    local=(Local("2 * (p - y) / N"), Local("2 * (y - p) / N")),
+    rule="∂/∂p mean((p − y)²) = 2(p − y)/N, ∂/∂y = 2(y − p)/N"))
 _add(Function(
     "bce", ("p", "y"), "F.binary_cross_entropy",
     "Binary cross-entropy of probabilities p (in [0, 1]) and targets y of the same shape.",
     keywords=_REDUCTION, refuse=_same_shapes,
-    local=(Local("(p - y) / (p * (1 - p)) / N"), Local("(log(1 - p) - log(p)) / N"))))
+    local=(Local("(p - y) / (p * (1 - p)) / N"), Local("(log(1 - p) - log(p)) / N")),
+    rule="∂/∂p of −mean(y log p + (1 − y) log(1 − p)) = (p − y)/(p(1 − p))/N, ∂/∂y = (log(1 − p) − log p)/N"))
 _add(Function(
     "bce_with_logits", ("z", "y"), "F.binary_cross_entropy_with_logits",
     "Binary cross-entropy on logits z (applies the sigmoid itself, stably) and targets y of the same shape.",
     keywords=_REDUCTION, refuse=_same_shapes,
-    local=(Local("(sigmoid(z) - y) / N"), Local("-z / N"))))
+    local=(Local("(sigmoid(z) - y) / N"), Local("-z / N")),
+    rule="∂/∂z of bce(σ(z), y) = (σ(z) − y)/N, ∂/∂y = −z/N"))
 _add(Function(
     "cross_entropy", ("z", "classes"), "F.cross_entropy",
     "Softmax cross-entropy: logits z of shape `[batch, classes]`, `classes` an int tensor of shape `[batch]` "
     "holding class indices `0 .. classes-1`.",
     keywords=_REDUCTION, int_args=(1,), refuse=_cross_entropy_refuse, adapt=_classes_checked,
     local=(Local("(softmax_of(z) - onehot(classes)) / N", _ONEHOT),
-           None)))
+           None),
+    rule="∂/∂zᵢ = (softmax(z)ᵢ − onehot(class)ᵢ)/N, per sample"))
 _add(Function(
     "max", ("x",), "torch.max",
     "The largest element, or with `dim=` the largest along it (the values; torch's `.values`). "
@@ -462,13 +479,15 @@ _add(Function(
     "defaults to `kernel_size` (windows side by side), `padding` (at most half the kernel) to 0. The gradient of "
     "each window goes to the position of its maximum only; the rest of the window gets 0.",
     example="max_pool2d(x, kernel_size=2)", keywords=_POOL, adapt=_pooled, refuse=_pool_refuse,
-    local=(Local("at_window_max(x)", "at_window_max(x) counts the windows whose maximum x is, 0 elsewhere"),)))
+    local=(Local("at_window_max(x)", "at_window_max(x) counts the windows whose maximum x is, 0 elsewhere"),),
+    rule="max pooling: each window's gradient goes to the position of its maximum, 0 to the rest"))
 _add(Function(
     "avg_pool2d", ("x",), "F.avg_pool2d",
     "The mean of each window, with the keywords of `max_pool2d` (padding counts as zeros in the mean). Every "
     "element of a window gets an equal share, G / kernel_size², of the window's gradient.",
     example="avg_pool2d(x, kernel_size=2)", keywords=_POOL, adapt=_pooled, refuse=_pool_refuse,
-    local=(Local("in_windows(x) / kernel_size ** 2", "in_windows(x) counts the windows x is in"),)))
+    local=(Local("in_windows(x) / kernel_size ** 2", "in_windows(x) counts the windows x is in"),),
+    rule="average pooling: each element of a window gets G / kernel_size² of the window's gradient"))
 
 # ---------------------------------------------------------------- helpers of the formulas
 

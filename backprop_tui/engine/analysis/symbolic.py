@@ -21,28 +21,10 @@ from backprop_tui.engine.numbers import fmt
 # ---------------------------------------------------------------- words per op
 
 RULES: dict[str, str] = {
-    "relu": "relu'(z) = 1 if z > 0 else 0",
-    "sigmoid": "σ'(z) = σ(z)(1 − σ(z))",
-    "tanh": "tanh'(z) = 1 − tanh²(z)",
-    "exp": "exp'(z) = exp(z)",
-    "log": "log'(z) = 1/z",
-    "sqrt": "sqrt'(z) = 1/(2√z)",
-    "abs": "abs'(z) = sign(z) (0 at z = 0 in PyTorch)",
-    "sum": "∂ sum(z)/∂zᵢ = 1 for every element",
-    "mean": "∂ mean(z)/∂zᵢ = 1/N for each of the N elements",
-    "softmax": "∂sᵢ/∂zⱼ = sᵢ(δᵢⱼ − sⱼ) with s = softmax(z)",
-    "log_softmax": "∂ log sᵢ/∂zⱼ = δᵢⱼ − sⱼ with s = softmax(z)",
-    # a loss's rule names both arguments: the target's derivative is not the prediction's
-    "mse": "∂/∂p mean((p − y)²) = 2(p − y)/N, ∂/∂y = 2(y − p)/N",
-    "bce": "∂/∂p of −mean(y log p + (1 − y) log(1 − p)) = (p − y)/(p(1 − p))/N, ∂/∂y = (log(1 − p) − log p)/N",
-    "bce_with_logits": "∂/∂z of bce(σ(z), y) = (σ(z) − y)/N, ∂/∂y = −z/N",
-    "cross_entropy": "∂/∂zᵢ = (softmax(z)ᵢ − onehot(class)ᵢ)/N, per sample",
-    "max_pool2d": "max pooling: each window's gradient goes to the position of its maximum, 0 to the rest",
-    "avg_pool2d": "average pooling: each element of a window gets G / kernel_size² of the window's gradient",
     "@": "∂(A@B): the incoming grad G gives G@Bᵀ for A and Aᵀ@G for B",
     "T": "transpose: the incoming grad is transposed back",
     **{kind.type: kind.rule for kind in KINDS.values()},  # Linear, Conv2d, ...: the module kinds' own words
-    **{name: fn.rule for name, fn in FUNCTIONS.items() if fn.rule},  # the functions that state theirs
+    **{name: fn.rule for name, fn in FUNCTIONS.items() if fn.rule},  # relu, cat, ...: the registry's words
 }
 POINTWISE_FUNCS = tuple(name for name, fn in FUNCTIONS.items() if fn.pointwise)
 
