@@ -306,3 +306,37 @@ def test_a_loss_rule_states_the_targets_derivative_as_autograd_computes_it(loss)
         value = torch_loss(first, target)
         (grad,) = torch.autograd.grad(value, target)
         torch.testing.assert_close(grad, formula(first, target.detach()))
+
+
+def test_the_inspector_states_each_new_functions_derivative_and_autograd_gives_its_numbers():
+    """gelu's formula Φ(z) + z·φ(z) (at a scalar, the number autograd gives), leaky_relu's
+    slope, and cat's, transpose's and flatten's rules in words beside their Jacobians."""
+    from backprop_tui.engine import parse_preset
+
+    s = Session(parse_preset(
+        'output = "J"\n[tensors.z]\nrole = "parameter"\nvalue = 0.7\n'
+        '[tensors.a]\nrole = "parameter"\nvalue = [[1.0, -2.0], [0.5, 3.0]]\n'
+        '[[steps]]\nname = "g"\nexpr = "gelu(z)"\n'
+        '[[steps]]\nname = "r"\nexpr = "leaky_relu(z, negative_slope=0.3)"\n'
+        '[[steps]]\nname = "c"\nexpr = "cat(a, transpose(a, 0, 1), dim=1)"\n'
+        '[[steps]]\nname = "f"\nexpr = "flatten(c)"\n'
+        '[[steps]]\nname = "J"\nexpr = "g + r + sum(f ** 2)"\n', source="new.toml"))
+    z = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad(torch.nn.functional.gelu(z), z)
+    (dg,) = local_derivatives(s, "g")
+    assert dg.formula == "Φ(z) + z·φ(z)" and dg.value == pytest.approx(float(slope), rel=1e-6)
+    assert dg.text.startswith("d/dz gelu(z) = Φ(z) + z·φ(z)  [gelu'(z) = Φ(z) + z·φ(z)")
+    (dr,) = local_derivatives(s, "r")
+    assert dr.value == 1.0 and "leaky_relu'(z) = 1 if z > 0 else negative_slope" in dr.text
+    (dc,) = local_derivatives(s, "c")
+    assert "cat: the incoming grad is cut along dim" in dc.text and "transpose: the incoming grad" in dc.text
+    # c[i, j] is a[i, j] for j < 2 and a[j - 2, i] after: the Jacobian has a 1 at each place
+    expected = torch.zeros(2, 4, 2, 2)
+    for i in range(2):
+        for j in range(2):
+            expected[i, j, i, j] = 1
+            expected[i, j + 2, j, i] = 1
+    np.testing.assert_array_equal(dc.jacobian, expected.numpy())
+    (df,) = local_derivatives(s, "f")
+    assert "flatten: the incoming grad is reshaped back to the input's shape" in df.text
+    np.testing.assert_array_equal(df.jacobian.reshape(8, 8), np.eye(8))
