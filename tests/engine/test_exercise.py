@@ -189,6 +189,30 @@ expr = "sum(h * w)"
     assert v.diagnosis == "right except at 1 element(s) where x is 0, the kink of relu in `h = relu(x)`"
 
 
+def test_right_except_at_the_kink_of_a_leaky_relu():
+    ex = _exercise("""
+name = "leaky_kink_demo"
+output = "loss"
+[tensors.x]
+role = "parameter"
+value = [-1.0, 0.0, 2.0]
+[tensors.w]
+role = "input"
+value = [3.0, 4.0, 5.0]
+[[steps]]
+name = "h"
+expr = "leaky_relu(x, negative_slope=0.1)"
+[[steps]]
+name = "loss"
+expr = "sum(h * w)"
+""")
+    # slope 0.1 below 0 and 1 above, but 0.55 at 0, where PyTorch takes 0.1
+    v = ex.check("x", "dh * (0.1 + 0.9 * sigmoid(1000 * x))", _autograd(ex, "h")).verdict
+    assert v.diagnosis == (
+        "right except at 1 element(s) where x is 0, the kink of leaky_relu in `h = leaky_relu(x, negative_slope=0.1)`"
+    )
+
+
 def test_a_wrong_answer_without_a_pattern_says_where_it_differs_most(makemore):
     v = makemore.check("counts_sum", "counts_sum", {}).verdict
     assert v.status == "wrong" and v.diagnosis.startswith("32 of 32 elements differ; the largest difference is at [")

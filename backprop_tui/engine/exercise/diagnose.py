@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 import torch
 
 from backprop_tui.engine.expr import BinOp, Call, Expr, ModuleCall, Neg, Ref, Transpose
+from backprop_tui.engine.functions import FUNCTIONS
 from backprop_tui.engine.ops import TorchOps, evaluate_step
 
 _FACTOR_RTOL = 1e-4  # a fitted factor carries rounding; allclose's 1e-5 is too tight for it
@@ -193,7 +194,7 @@ def _kink_or_argmax(ctx: Context, given: torch.Tensor) -> str:
                 continue  # some differences lie elsewhere
             n = int(wrong.sum())
             where = f"`{consumer.name} = {consumer.text}`"
-            if func in ("relu", "abs"):
+            if _has_kink(func):
                 return f"right except at {n} element(s) where {ctx.node} is 0, the kink of {func} in {where}"
             what = "largest" if func == "max" else "smallest"
             return (
@@ -217,8 +218,13 @@ def _calls_on(tree: Expr, node: str):
             yield from _calls_on(right, node)
 
 
+def _has_kink(func: str) -> bool:
+    """relu, abs, leaky_relu, ...: what the registry flags as not differentiable at 0."""
+    return func in FUNCTIONS and "kink" in FUNCTIONS[func].flags
+
+
 def _special_points(func: str, kwargs: dict, x: torch.Tensor) -> torch.Tensor | None:
-    if func in ("relu", "abs"):
+    if _has_kink(func):
         return x == 0
     if func in ("max", "min"):
         pick = torch.amax if func == "max" else torch.amin
