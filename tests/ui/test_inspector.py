@@ -66,3 +66,18 @@ async def test_a_leaf_without_requires_grad_gets_no_sums_of_its_grad():
         assert "linear1.weight does not require grad: PyTorch computes no ∂J/∂linear1.weight, so there is no " \
                "batch gradient to share out" in teaching
         assert "add up to" not in teaching and "sample 0:" not in teaching
+
+
+@pilot_test
+async def test_nn_linear_backward_in_matrix_form():
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await open_leaf(pilot, "linear1.weight")
+        body = static_text(app, "#inspector-body")
+        assert "  ∂J/∂linear1.weight = (∂J/∂Z1)ᵀ · X   [3×2] = [2×3]ᵀ · [2×2]" in body
+        # the product of the numbers the session holds is the grad drawn above it
+        snapshot = app.session.snapshot
+        dZ1, X, dW = (torch.tensor(a) for a in (snapshot.node("Z1").grad, snapshot.node("X").value,
+                                                snapshot.node("linear1.weight").grad))
+        torch.testing.assert_close(dZ1.T @ X, dW)

@@ -20,6 +20,9 @@ class Explanation:
     module: str = ""  # a module parameter's torch class: "nn.BatchNorm1d"
     module_lines: tuple[str, ...] = ()  # its buffers (running statistics), not differentiated
     loaded_requires_grad: bool | None = None  # a leaf's requires_grad as the preset sets it (its note's)
+    # backward through matrix products, with shapes: ∂J/∂W = (∂J/∂Z)ᵀ · X
+    matrix_forms: tuple[str, ...] = ()  # the node's grad from the products that consume it
+    backward_forms: tuple[str, ...] = ()  # a product step's backward to its inputs
 
 
 def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None" = None) -> Explanation:
@@ -31,6 +34,7 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
     """
     from backprop_tui.engine import BackpropError
     from backprop_tui.engine.analysis.local import chain_rule, local_derivatives
+    from backprop_tui.engine.analysis.matrix_form import matrix_forms
 
     module, module_lines = _module(state, name, buffers or {})
     loaded = next((leaf.requires_grad for leaf in state.preset.leaves if leaf.name == name), None)
@@ -47,7 +51,12 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
         local = (str(exc),)
     except Exception as exc:  # noqa: BLE001
         local = (f"local derivatives unavailable ({type(exc).__name__}: {exc})",)
-    return Explanation(rule, local, module, module_lines, loaded)
+    try:
+        into, of = matrix_forms(state, name)
+        forms, backward = tuple(f.text for f in into), tuple(f.text for f in of)
+    except Exception as exc:  # noqa: BLE001
+        forms, backward = (f"unavailable ({type(exc).__name__}: {exc})",), ()
+    return Explanation(rule, local, module, module_lines, loaded, forms, backward)
 
 
 def _module(state: "State", name: str, buffers: "Mapping[str, np.ndarray]") -> tuple[str, tuple[str, ...]]:

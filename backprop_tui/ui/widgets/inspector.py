@@ -153,9 +153,15 @@ class Inspector(VerticalScroll):
             values = self._values(node, previous, output, cursor, self._room())
         lines.extend(values)
         lines.append(Text.assemble(("chain rule  ", "bold"), explanation.chain_rule))
+        if explanation.matrix_forms:
+            lines.append(Text("in matrix form (what backward multiplies; no Jacobian is built)", style="dim"))
+            lines.extend(Text(f"  {form}") for form in explanation.matrix_forms)
         if explanation.local:
             lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
             lines.extend(Text(f"  {line}") for line in explanation.local)
+        if explanation.backward_forms:
+            lines.append(Text(f"backward through {node.name} in matrix form (no Jacobian is built)", style="dim"))
+            lines.extend(Text(f"  {form}") for form in explanation.backward_forms)
         self._update("#inspector-body", lines)
         lines = [Text("")]
         grad_fn = node.grad_fn or ("AccumulateGrad (a leaf)" if node.requires_grad else "none: not tracked")
