@@ -12,13 +12,12 @@ import statistics
 import torch
 from torch import nn
 
-from benchmarks.common import PRESETS, SCALE_PRESETS, Figure, figure, interleaved_ratio, log, time_calls
+from benchmarks.common import PRESETS, SCALE_PRESETS, Figure, edited_leaf, figure, interleaved_ratio, log, time_calls
 
 
 def first_editable(session) -> tuple[str, tuple[int, ...], float]:
     """The first float leaf that requires grad (else any float leaf), its first element and value."""
-    floats = [leaf for leaf in session.preset.leaves if leaf.dtype == "float"]
-    leaf = next((x for x in floats if x.requires_grad), floats[0])
+    _, leaf = edited_leaf(session.preset)
     index = (0,) * len(leaf.shape)
     return leaf.name, index, float(leaf.initial[index] if index else leaf.initial)
 
@@ -65,6 +64,51 @@ def hand_written_simple_nn(preset):
     return run
 
 
+def hand_written_makemore(preset):
+    """makemore_backprop as the notebook writes its forward pass: every step by hand in torch,
+    `retain_grad()` on each intermediate (the notebook checks every one of their grads)."""
+    leaf = {x.name: torch.from_numpy(x.initial.copy()) for x in preset.leaves}
+    Xb, Yb = leaf["Xb"].long(), leaf["Yb"].long()
+    params = [leaf[name].requires_grad_() for name in ("C", "W1", "b1", "bngain", "bnbias", "W2", "b2")]
+    C, W1, b1, bngain, bnbias, W2, b2 = params
+    c00 = float(C.detach()[0, 0])
+    n = Xb.shape[0]
+
+    def run(i: int, retain: bool = True):
+        with torch.no_grad():
+            C[0, 0] = c00 + 0.01 * (i % 2)
+        for p in params:
+            p.grad = None
+        emb = C[Xb]
+        embcat = emb.view(n, -1)
+        hprebn = embcat @ W1 + b1
+        bnmeani = 1 / n * hprebn.sum(0, keepdim=True)
+        bndiff = hprebn - bnmeani
+        bndiff2 = bndiff**2
+        bnvar = 1 / (n - 1) * bndiff2.sum(0, keepdim=True)
+        bnvar_inv = (bnvar + 1e-5) ** -0.5
+        bnraw = bndiff * bnvar_inv
+        hpreact = bngain * bnraw + bnbias
+        h = torch.tanh(hpreact)
+        logits = h @ W2 + b2
+        logit_maxes = logits.max(1, keepdim=True).values
+        norm_logits = logits - logit_maxes
+        counts = norm_logits.exp()
+        counts_sum = counts.sum(1, keepdims=True)
+        counts_sum_inv = counts_sum**-1
+        probs = counts * counts_sum_inv
+        logprobs = probs.log()
+        loss = -logprobs[range(n), Yb].mean()
+        if retain:
+            for t in (logprobs, probs, counts, counts_sum, counts_sum_inv, norm_logits, logit_maxes, logits, h,
+                      hpreact, bnraw, bnvar_inv, bnvar, bndiff2, bndiff, hprebn, bnmeani, embcat, emb):
+                t.retain_grad()
+        loss.backward()
+        return loss
+
+    return run
+
+
 def run(quick: bool = False) -> list[Figure]:
     from backprop_tui.engine import Session, load_preset, resolve_preset
 
@@ -92,6 +136,20 @@ def run(quick: bool = False) -> list[Figure]:
             note="the same baseline keeping every intermediate's grad, as the notebook does",
         )
     )
+
+    log("engine: makemore_backprop against the notebook's hand-written torch")
+    session = Session(load_preset(resolve_preset("makemore_backprop")))
+    edit = edit_fn(session)
+    hand = hand_written_makemore(session.preset)
+    hand(0)
+    edit(0)
+    engine_s, hand_s, ratios = interleaved_ratio(edit, hand, rounds, per_round // 2)
+    figures.append(figure("Engine", "makemore_backprop recompute / the notebook's torch (retain_grad on every step)",
+                          ratios, "x", 2.0, "≤ 2×", note=f"{statistics.median(engine_s) * 1e6:.0f} µs vs "
+                                                        f"{statistics.median(hand_s) * 1e6:.0f} µs"))
+    _, plain_s, ratios_p = interleaved_ratio(edit, lambda i: hand(i, retain=False), max(4, rounds // 2), per_round // 2)
+    figures.append(figure("Engine", "makemore_backprop recompute / the same torch without retain_grad", ratios_p, "x",
+                          note=f"{statistics.median(plain_s) * 1e6:.0f} µs by hand: only the leaves' grads"))
 
     for name in PRESETS:
         log(f"engine: recompute {name}")

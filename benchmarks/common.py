@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ("scalar_chain", "linear_regression", "simple_nn", "softmax_classifier", "dead_relu",
-           "gradient_accumulation", "mlp_784", "deep_chain")
-SCALE_PRESETS = ("mlp_784", "deep_chain")
+SEED_PRESETS = ("scalar_chain", "linear_regression", "simple_nn", "softmax_classifier", "dead_relu",
+                "gradient_accumulation")
+NETWORK_PRESETS = ("makemore_backprop", "attention_head", "batchnorm", "tiny_cnn", "residual_layernorm")
+SCALE_PRESETS = ("mlp_784", "deep_chain", "mlp_1m")
+PRESETS = SEED_PRESETS + NETWORK_PRESETS + SCALE_PRESETS
+
+
+def edited_leaf(preset) -> tuple[int, object]:
+    """The leaf the benchmarks nudge, and its place in the leaf list: the first float leaf
+    that requires grad (the first float leaf if none does)."""
+    floats = [(i, leaf) for i, leaf in enumerate(preset.leaves) if leaf.dtype == "float"]
+    return next(((i, leaf) for i, leaf in floats if leaf.requires_grad), floats[0])
 
 
 @dataclass(frozen=True)
