@@ -84,6 +84,39 @@ def test_sigmoid_local_jacobian_is_s_times_one_minus_s():
     np.testing.assert_allclose(np.diag(d.jacobian.reshape(2, 2)), slope, rtol=1e-6)
 
 
+def test_pointwise_local_derivatives_carry_their_values_at_every_element():
+    s = session("dead_relu")
+    (d,) = local_derivatives(s, "H")
+    z = s.snapshot.node("Z").value
+    np.testing.assert_array_equal(d.elementwise, (z > 0).astype(np.float32))  # the ReLU mask
+    assert d.text.endswith("element by element (the 3×3×3×3 Jacobian is diagonal)")
+    (d,) = local_derivatives(session("simple_nn"), "A3")
+    z3 = torch.tensor(session("simple_nn").snapshot.node("Z3").value, dtype=torch.float64)
+    np.testing.assert_allclose(d.elementwise, torch.sigmoid(z3) * (1 - torch.sigmoid(z3)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in resolve_preset("simple_nn").parent.glob("*.toml")))
+def test_every_pointwise_value_is_autograds_diagonal(preset):
+    # the registry's formulas evaluated element by element against autograd on the step alone
+    from backprop_tui.engine.analysis.live import run_live
+
+    s = session(preset)
+    live = run_live(s)
+    checked = 0
+    for step in s.preset.steps:
+        for d in local_derivatives(s, step.name):
+            if d.elementwise is None:
+                continue
+            local = live.local(step.name)
+            x = local.inputs[d.input]
+            (diagonal,) = torch.autograd.grad(local.output, x, torch.ones_like(local.output), retain_graph=True)
+            np.testing.assert_allclose(d.elementwise, diagonal.numpy(), rtol=1e-5, atol=1e-7, err_msg=d.text)
+            assert d.elementwise.shape == tuple(x.shape)
+            checked += 1
+    if preset in ("simple_nn", "dead_relu", "mlp_784", "tiny_cnn"):
+        assert checked > 0
+
+
 def test_scalar_output_of_tensors_gives_the_gradient_as_value():
     s = session("simple_nn")
     d = by_input(s, "J")["A3"]

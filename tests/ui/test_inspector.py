@@ -81,3 +81,33 @@ async def test_nn_linear_backward_in_matrix_form():
         dZ1, X, dW = (torch.tensor(a) for a in (snapshot.node("Z1").grad, snapshot.node("X").value,
                                                 snapshot.node("linear1.weight").grad))
         torch.testing.assert_close(dZ1.T @ X, dW)
+
+
+@pilot_test
+async def test_pointwise_local_derivatives_show_their_values():
+    from backprop_tui.ui.widgets.graph_view import GraphView
+
+    app = make_app("simple_nn")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        snapshot = app.session.snapshot
+        view = app.query_one(GraphView)
+        view.show_node("A3")
+        await settle(pilot)
+        body = static_text(app, "#inspector-body")
+        assert "d/dZ3 σ(Z3) = σ(Z3)(1 − σ(Z3))" in body and "(the 2×1×2×1 Jacobian is diagonal)" in body
+        z3 = torch.tensor(snapshot.node("Z3").value)
+        slope = torch.sigmoid(z3) * (1 - torch.sigmoid(z3))  # σ'(z) = σ(z)(1 − σ(z)), one column
+        width = max(len(fmt(float(v))) for v in slope.reshape(-1))
+        for v in slope.reshape(-1):
+            assert f"    [ {fmt(float(v)):>{width}} ]" in body.splitlines()
+        app.open_preset("dead_relu")  # a ReLU with units off: a mask of 0s and 1s
+        await ready(pilot)
+        snapshot = app.session.snapshot
+        view.show_node("H")
+        await settle(pilot)
+        body = static_text(app, "#inspector-body").splitlines()
+        mask = (torch.tensor(snapshot.node("Z").value) > 0).int()  # relu'(z), aligned in columns
+        assert 0 < int(mask.sum()) < mask.numel()
+        at = body.index(next(line for line in body if line.startswith("  d/dZ relu(Z) = relu'(Z)")))
+        assert body[at + 1: at + 1 + len(mask)] == [f"    [ {' '.join(map(str, row.tolist()))} ]" for row in mask]

@@ -246,7 +246,7 @@ def test_the_inspector_still_flags_nan_when_it_skips_the_check_for_finite_states
 
 @pilot_test
 async def test_an_edit_leaves_the_sections_below_the_panels_edge_until_they_are_scrolled_into_view(monkeypatch):
-    # at 100x30 the paths of X[0,0] sit below the inspector's edge: an edit does not
+    # at 100x36 the paths of X[0,0] sit below the inspector's edge: an edit does not
     # compute them (about 2 ms) until the reader scrolls there; then they are there, live
     from backprop_tui.engine.analysis import paths as paths_module
     from backprop_tui.engine.analysis.live import FrozenState
@@ -260,9 +260,10 @@ async def test_an_edit_leaves_the_sections_below_the_panels_edge_until_they_are_
         return real_paths(FrozenState.of(app.session), "X", (0, 0)).summary
 
     app = make_app("simple_nn")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 36)) as pilot:
         await ready(pilot)
         await select_leaf(pilot, "X")
+        await pilot.press("g", "down", "up")  # X requires grad (it has paths to J); a move shows them all
         await settle(pilot)
         assert calls and expected_summary() in static_text(app, "#inspector-teaching")  # a node newly shown: all of it
         await pilot.press("plus")  # the first edit grows the value block (the changed element)

@@ -17,7 +17,8 @@ from backprop_tui.engine.analysis import symbolic
 from backprop_tui.engine.analysis.contributions import split_grad
 from backprop_tui.engine.analysis.live import AnalysisError, Live, State, run_live, step_spec
 from backprop_tui.engine.analysis.convolution import describe_kernel_grad
-from backprop_tui.engine.expr import BinOp, ModuleCall, Ref
+from backprop_tui.engine.analysis.formulas import evaluate_formula
+from backprop_tui.engine.expr import BinOp, ModuleCall, Num, Ref
 from backprop_tui.engine.format import format_array, format_shape
 from backprop_tui.engine.numbers import fmt
 
@@ -43,6 +44,9 @@ class LocalDerivative:
     jacobian: np.ndarray | None
     used: bool
     text: str
+    # a pointwise step: ∂node[k]/∂input[k] for each element k (the Jacobian's diagonal,
+    # every other entry 0), the input's shape; None otherwise or where the formula is a constant
+    elementwise: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ def local_derivative(live: Live, node: str, input_name: str) -> LocalDerivative:
     symbol = f"∂{node}/∂{input_name}"
     tree = step_spec(live.graph.preset, node).expr.tree
     rule, formula, head = _describe(live, node, tree, input_name)
+    elementwise = None if value is not None else _elementwise(tree, input_name, local)
     if not in_t.is_floating_point():
         text = f"{symbol}: none, {input_name} holds class indices (int)"
     else:
@@ -104,9 +109,29 @@ def local_derivative(live: Live, node: str, input_name: str) -> LocalDerivative:
                 text += f" = {fmt(value)}"
         elif jac is not None and out_t.numel() == 1:
             text += f" = {format_array(jac.astype(np.float32))}"
+        elif elementwise is not None:
+            text += f", element by element (the {format_shape(tuple(out_t.shape) * 2)} Jacobian is diagonal)"
         elif jac is not None:
             text += f" (a {format_shape(tuple(jac.shape))} Jacobian)"
-    return LocalDerivative(node, input_name, symbol, rule, formula, value, jac, used, text)
+    return LocalDerivative(node, input_name, symbol, rule, formula, value, jac, used, text, elementwise)
+
+
+def _elementwise(tree, input_name: str, local) -> np.ndarray | None:
+    """The derivative's formula (the registry's local formulas, composed by the chain rule)
+    evaluated at every element of a pointwise step's input of the step's own shape."""
+    out_t, in_t = local.output, local.inputs[input_name]
+    if not (local.pointwise and in_t.is_floating_point() and out_t.shape == in_t.shape):
+        return None
+    try:
+        d = symbolic.derivative(tree, input_name)
+    except symbolic.NotElementwise:
+        return None
+    if isinstance(d, Num):
+        return None  # a constant: the formula is its value
+    values = evaluate_formula(d, {name: t.detach() for name, t in local.inputs.items()})
+    array = values.to(in_t.dtype).expand(in_t.shape).numpy().copy()
+    array.setflags(write=False)
+    return array
 
 
 def _describe(live: Live, node: str, tree, input_name: str) -> tuple[str, str | None, str]:

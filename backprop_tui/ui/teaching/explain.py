@@ -23,6 +23,8 @@ class Explanation:
     # backward through matrix products, with shapes: ∂J/∂W = (∂J/∂Z)ᵀ · X
     matrix_forms: tuple[str, ...] = ()  # the node's grad from the products that consume it
     backward_forms: tuple[str, ...] = ()  # a product step's backward to its inputs
+    # beside each `local` line: a pointwise step's local derivative at each element (or None)
+    local_values: "tuple[np.ndarray | None, ...]" = ()
 
 
 def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None" = None) -> Explanation:
@@ -45,8 +47,10 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
     except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down
         unavailable = f"chain rule unavailable ({type(exc).__name__}: {exc})"
         return Explanation(unavailable, module=module, module_lines=module_lines, loaded_requires_grad=loaded)
+    values: tuple = ()
     try:
-        local = tuple(d.text for d in local_derivatives(state, name))
+        derivatives = local_derivatives(state, name)
+        local, values = tuple(d.text for d in derivatives), tuple(d.elementwise for d in derivatives)
     except BackpropError as exc:
         local = (str(exc),)
     except Exception as exc:  # noqa: BLE001
@@ -56,7 +60,7 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
         forms, backward = tuple(f.text for f in into), tuple(f.text for f in of)
     except Exception as exc:  # noqa: BLE001
         forms, backward = (f"unavailable ({type(exc).__name__}: {exc})",), ()
-    return Explanation(rule, local, module, module_lines, loaded, forms, backward)
+    return Explanation(rule, local, module, module_lines, loaded, forms, backward, values)
 
 
 def _module(state: "State", name: str, buffers: "Mapping[str, np.ndarray]") -> tuple[str, tuple[str, ...]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import zip_longest
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -21,7 +22,9 @@ from backprop_tui.ui.format import (
     CHANGED,
     NO_GRAD,
     changed,
+    fmt,
     grad_of,
+    index_text,
     matrix,
     matrix_width,
     shape_text,
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 
 
 SLOW_ANALYSIS = 0.25  # seconds: after this, the inspector says "computing…"
+LOCAL_ROWS = 6  # rows of a local derivative's values shown (a bigger tensor is cut with …)
 IN_EDIT_BUDGET = 0.03  # seconds of CPU: analyses that took less than this last time run in the edit itself
 
 
@@ -158,7 +162,10 @@ class Inspector(VerticalScroll):
             lines.extend(Text(f"  {form}") for form in explanation.matrix_forms)
         if explanation.local:
             lines.append(Text("local derivatives (other inputs held fixed)", style="dim"))
-            lines.extend(Text(f"  {line}") for line in explanation.local)
+            for line, values in zip_longest(explanation.local, explanation.local_values):
+                lines.append(Text(f"  {line}"))
+                if values is not None:
+                    lines.extend(self._local_values(node, values, cursor))
         if explanation.backward_forms:
             lines.append(Text(f"backward through {node.name} in matrix form (no Jacobian is built)", style="dim"))
             lines.extend(Text(f"  {form}") for form in explanation.backward_forms)
@@ -180,6 +187,18 @@ class Inspector(VerticalScroll):
         elif node.note:
             lines.append(Text(node.note, style="italic"))
         self._update("#inspector-details", lines)
+
+    def _local_values(self, node: "Node", values, cursor: tuple[int, ...] | None) -> list[Text]:
+        """A pointwise step's local derivative at each element, as an aligned matrix (the
+        top-left corner of a big one), and at the selected element."""
+        lines = []
+        if cursor and len(cursor) == values.ndim:
+            lines.append(Text(f"    at {node.name}{index_text(cursor)}: {fmt(float(values[tuple(cursor)]))}"))
+        room = self._room() - 4
+        width = matrix_width([values], [False], max_rows=LOCAL_ROWS, max_cols=max(1, (room - 10) // 2))
+        lines.extend(Text("    ").append_text(row) for row in matrix(
+            values, width, max_rows=LOCAL_ROWS, max_cols=max(1, (room - 10) // (width + 1)), cursor=cursor))
+        return lines
 
     def clear(self) -> None:
         for block in self.query(TextBlock):
