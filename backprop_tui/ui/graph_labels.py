@@ -55,6 +55,41 @@ def _preview(array: np.ndarray, cells: list[Text], elements: int, shape: bool, t
     return text
 
 
+class Forms:
+    """A list of label forms made only when first read, each with its width known before:
+    an edit relabels every node in view, and fitting a row tries form after form."""
+
+    __slots__ = ("_specs", "_made")
+
+    def __init__(self, specs: list) -> None:
+        self._specs = specs  # per form, fullest first: a callable making it, or (make, width)
+        self._made: dict[int, Text] = {}
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __getitem__(self, i: int) -> Text:
+        i = range(len(self._specs))[i]  # negative indices; IndexError past the end
+        text = self._made.get(i)
+        if text is None:
+            spec = self._specs[i]
+            text = self._made[i] = spec[0]() if isinstance(spec, tuple) else spec()
+        return text
+
+    def at(self, i: int) -> Text:
+        """Form i, or the narrowest one past the end (a value and a grad pair their forms)."""
+        return self[self.clamp(i)]
+
+    def clamp(self, i: int) -> int:
+        return min(i, len(self._specs) - 1)
+
+    def width(self, i: int) -> int:
+        """The cells form i takes (the narrowest past the end), without making it."""
+        i = range(len(self._specs))[self.clamp(i)]
+        spec = self._specs[i]
+        return spec[1]() if isinstance(spec, tuple) and i not in self._made else self[i].cell_len
+
+
 class Numbers:
     """A node's value or grad in its forms, fullest first; form k of the value and of the
     grad go together (the same number of elements)."""
@@ -62,40 +97,58 @@ class Numbers:
     __slots__ = ("forms", "wide")
 
     def __init__(self, array: "np.ndarray | None", old: "np.ndarray | None", grad: bool) -> None:
-        self.wide: list[Text] = []
+        self.wide = Forms([])
         if array is None:
-            self.forms = [Text("no grad", style=NO_GRAD)]
+            self.forms = Forms([lambda: Text("no grad", style=NO_GRAD)])
             return
         if array.ndim == 0 or (array.size == 1 and not array.shape):
             number = float(array.reshape(-1)[0])
-            text = grad_number(number) if grad else value_number(number)
             delta = scalar_delta(array, old)
-            if delta is None:
-                self.forms = [text]
-                return
-            text.stylize("bold" if grad else CHANGED)
-            self.forms = [text + delta_text(delta), text]
+
+            def plain() -> Text:
+                text = grad_number(number) if grad else value_number(number)
+                if delta is not None:
+                    text.stylize("bold" if grad else CHANGED)
+                return text
+
+            self.forms = Forms([plain] if delta is None else [lambda: plain() + delta_text(delta), plain])
             return
-        mask = changed(array, old)
-        count = int(mask.sum()) if mask is not None else 0
-        long_words = Text(changed_words(count, array.size), style=DELTA) if count else Text()
-        short_words = Text(" (changed)", style=DELTA) if count else Text()
-        cells = _cells(array, grad, mask)
+        made: list = []
 
-        def form(elements: int, words: Text, shape: bool = not grad, tight: bool = False) -> Text:
-            return _preview(array, cells, elements, shape, tight) + words
+        def cells_and_words() -> tuple[list[Text], Text, Text, list[int]]:
+            if not made:
+                mask = changed(array, old)
+                count = int(mask.sum()) if mask is not None else 0
+                long_words = Text(changed_words(count, array.size), style=DELTA) if count else Text()
+                short_words = Text(" (changed)", style=DELTA) if count else Text()
+                cells = _cells(array, grad, mask)
+                made.append((cells, long_words, short_words, [c.cell_len for c in cells]))
+            return made[0]
 
-        self.wide = [form(e, long_words) for e in WIDE_ELEMENTS] if array.size > ELEMENTS[0] else []
-        # the words go before an element does: the changed elements are also drawn reversed
+        def form(elements: int, words: int = 0, shape: bool = not grad, tight: bool = False):
+            """words: 0 none, 1 short, 2 long (the changed elements are also drawn reversed)."""
+            def make() -> Text:
+                cells, long_words, short_words, _ = cells_and_words()
+                return _preview(array, cells, elements, shape, tight) + (Text(), short_words, long_words)[words]
+
+            def width() -> int:  # what make() draws, counted: _preview's pieces
+                _, long_words, short_words, widths = cells_and_words()
+                shown = widths[:elements]
+                cells_len = sum(shown) + max(0, len(shown) - 1)
+                more = (1 if tight else 2) if array.size > elements else 0
+                head = len(f"[{shape_text(array.shape)}] ") if shape else 0
+                return head + cells_len + more + (0, short_words.cell_len, long_words.cell_len)[words]
+
+            return make, width
+
+        self.wide = Forms([form(e, 2) for e in WIDE_ELEMENTS] if array.size > ELEMENTS[0] else [])
+        # the words go before an element does
         most = ELEMENTS[0]
-        self.forms = [form(most, long_words), form(most, short_words)] + [form(e, Text()) for e in ELEMENTS]
+        specs = [form(most, 2), form(most, 1)] + [form(e) for e in ELEMENTS]
         if not grad:  # narrower: the first element without the shape (the grad never has it)
-            self.forms.append(form(1, Text(), shape=False))
-        self.forms.append(form(1, Text(), shape=False, tight=True))  # the narrowest: `0.5…`
-
-
-def _pad(forms: list[Text], count: int) -> list[Text]:
-    return forms + [forms[-1]] * (count - len(forms))
+            specs.append(form(1, shape=False))
+        specs.append(form(1, shape=False, tight=True))  # the narrowest: `0.5…`
+        self.forms = Forms(specs)
 
 
 class NodeLabel:
@@ -136,8 +189,8 @@ class NodeLabel:
 
     def full(self) -> Text:
         """The label with no width limit."""
-        value = (self.values.wide or self.values.forms)[0]
-        grad = (self.grads.wide or self.grads.forms)[0]
+        value = (self.values.wide if len(self.values.wide) else self.values.forms)[0]
+        grad = (self.grads.wide if len(self.grads.wide) else self.grads.forms)[0]
         return self.name + self.detail() + self.numbers(value, grad)
 
     def fit(self, width: int) -> Text:
@@ -147,35 +200,41 @@ class NodeLabel:
             text = self._fits[width] = self._fit(width)
         return text
 
+    @staticmethod
+    def numbers_width(value: int | None, grad: int | None, no_grad: bool, space: int = 2) -> int:
+        """The cells `numbers` takes for a value and a grad `value` and `grad` cells wide."""
+        cells = 0 if value is None else space + value
+        if grad is not None:
+            cells += space + grad + (0 if no_grad else len("grad "))
+        return cells
+
     def _fit(self, width: int) -> Text:
-        name = self.name
+        name, name_len = self.name, self.name.cell_len
         detail = self.detail()
+        detail_len = detail.cell_len
         values, grads = self.values, self.grads
-        for value, grad in zip(values.wide, _pad(grads.wide or grads.forms[:1], len(values.wide))):
-            text = name + detail + self.numbers(value, grad)
-            if text.cell_len <= width:
-                return text
+        no_grad = grads.forms[0].plain == "no grad"
+        grad_wide = grads.wide if len(grads.wide) else Forms([lambda: grads.forms[0]])
+        for i in range(len(values.wide)):
+            if name_len + detail_len + self.numbers_width(values.wide.width(i), grad_wide.width(i), no_grad) <= width:
+                return name + detail + self.numbers(values.wide[i], grad_wide.at(i))
         count = max(len(values.forms), len(grads.forms))
-        value_forms, grad_forms = _pad(values.forms, count + 1), _pad(grads.forms, count + 1)
         # the grad gives up a piece (its delta, an element) one step before the value does
         steps = [(i, j) for i in range(count) for j in (i, i + 1)]
-        for value, grad in ((value_forms[i], grad_forms[j]) for i, j in steps):
-            numbers = self.numbers(value, grad)
-            base = name.cell_len + numbers.cell_len
-            if base + detail.cell_len <= width:
-                return name + detail + numbers
+        for i, j in steps:
+            base = name_len + self.numbers_width(values.forms.width(i), grads.forms.width(j), no_grad)
             room = width - base
+            if room >= detail_len:
+                return name + detail + self.numbers(values.forms.at(i), grads.forms.at(j))
             if self.expr and room >= 3 + MIN_EXPR + 1:
-                return name + self.detail(room) + numbers
-            if base <= width:
-                return name + numbers
+                return name + self.detail(room) + self.numbers(values.forms.at(i), grads.forms.at(j))
+            if room >= 0:
+                return name + self.numbers(values.forms.at(i), grads.forms.at(j))
         # the narrowest forms, single-spaced; then the value alone, then the name alone
-        text = name + self.numbers(values.forms[-1], grads.forms[-1], " ")
-        if text.cell_len <= width:
-            return text
-        text = name + self.numbers(values.forms[-1], None)
-        if text.cell_len <= width:
-            return text
+        if name_len + self.numbers_width(values.forms.width(-1), grads.forms.width(-1), no_grad, 1) <= width:
+            return name + self.numbers(values.forms[-1], grads.forms[-1], " ")
+        if name_len + self.numbers_width(values.forms.width(-1), None, no_grad) <= width:
+            return name + self.numbers(values.forms[-1], None)
         text = name.copy()
         text.truncate(max(1, width), overflow="ellipsis")
         return text

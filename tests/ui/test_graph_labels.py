@@ -123,3 +123,21 @@ def test_a_folded_run_names_its_ends_or_leaves_them_out_whole():
     assert gap_label(493, "h248", "h2", 50).plain == "… 493 more steps (enter: open 50)  h248 … h2"
     assert gap_label(493, "h248", "h2", 50, 40).plain == "… 493 more steps (enter: open 50)"
     assert gap_label(1, "h2", "h2", 50).plain == "… 1 more step (enter: open)  h2"
+
+
+def test_a_forms_width_is_counted_as_it_is_drawn():
+    """Fitting measures forms without making them: each count must equal the drawn width,
+    changed elements and deltas included."""
+    from backprop_tui.engine import Session, load_preset, resolve_preset
+
+    for preset in PRESETS:
+        session = Session(load_preset(resolve_preset(preset)))
+        before = session.snapshot
+        leaf = next(leaf for leaf in before.leaves if leaf.requires_grad)
+        after = session.nudge(leaf.name, (0,) * len(leaf.shape), 0.1)
+        for node in after.nodes:
+            for previous in (None, before.node(node.name)):
+                label = NodeLabel(node, previous)
+                for forms in (label.values.forms, label.values.wide, label.grads.forms, label.grads.wide):
+                    for i in range(len(forms) + 1 if len(forms) else 0):  # past the end: the narrowest
+                        assert forms.width(i) == forms.at(i).cell_len, (preset, node.name, i)

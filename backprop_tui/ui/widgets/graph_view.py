@@ -417,6 +417,8 @@ class GraphView(OutlineView):
         self.relabel(list(self.node_labels))
 
     def relabel(self, names: list[str]) -> None:
+        top = self.scroll_offset.y
+        in_view = range(top, top + max(1, self.scrollable_content_region.height))
         for name in names:
             made = self.node_labels.get(name)
             if made is None:
@@ -429,7 +431,7 @@ class GraphView(OutlineView):
                 continue
             entry = self.outline.full.get(name) if self.outline is not None else None
             index = self.row_index.get(id(entry)) if entry is not None else None
-            if index is None:  # folded away: made again when shown
+            if index is None or index not in in_view:  # folded away or scrolled off: made again when drawn
                 del self.node_labels[name]
                 continue
             row = self.rows[index]
