@@ -74,8 +74,12 @@ def changed(new: np.ndarray | None, old: np.ndarray | None) -> np.ndarray | None
     """Boolean mask of elements that differ, or None when there is nothing to compare."""
     if new is None or old is None or new.shape != old.shape:
         return None
-    # nan != nan, but a value that stays nan has not changed
-    return ~((new == old) | (np.isnan(new) & np.isnan(old))) if new.dtype.kind == "f" else new != old
+    mask = np.not_equal(new, old, out=np.empty(new.shape, dtype=bool))  # an array, even of shape ()
+    if new.dtype.kind == "f" and mask.any():
+        # nan != nan, but a value that stays nan has not changed; only the few elements
+        # that differ are looked at again (a million-element weight changes in one place)
+        mask[mask] = ~(np.isnan(new[mask]) & np.isnan(old[mask]))
+    return mask
 
 
 def changed_words(count: int, size: int) -> str:

@@ -141,3 +141,15 @@ def test_a_forms_width_is_counted_as_it_is_drawn():
                 for forms in (label.values.forms, label.values.wide, label.grads.forms, label.grads.wide):
                     for i in range(len(forms) + 1 if len(forms) else 0):  # past the end: the narrowest
                         assert forms.width(i) == forms.at(i).cell_len, (preset, node.name, i)
+
+
+def test_changed_marks_what_moved_and_not_a_nan_that_stayed_nan():
+    import numpy as np
+
+    from backprop_tui.ui.format import changed
+
+    new = np.array([1.0, np.nan, np.nan, 3.0, 5.0, -0.0], dtype=np.float32)
+    old = np.array([1.0, np.nan, 2.0, np.nan, 4.0, 0.0], dtype=np.float32)
+    assert changed(new, old).tolist() == [False, False, True, True, True, False]  # -0.0 == 0.0
+    assert changed(np.array([1, 2]), np.array([1, 3])).tolist() == [False, True]
+    assert changed(new, None) is None and changed(new[:2], old) is None
