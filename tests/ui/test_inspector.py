@@ -111,3 +111,44 @@ async def test_pointwise_local_derivatives_show_their_values():
         assert 0 < int(mask.sum()) < mask.numel()
         at = body.index(next(line for line in body if line.startswith("  d/dZ relu(Z) = relu'(Z)")))
         assert body[at + 1: at + 1 + len(mask)] == [f"    [ {' '.join(map(str, row.tolist()))} ]" for row in mask]
+
+
+@pilot_test
+async def test_a_tensors_contributions_are_aligned_matrices_that_read_back():
+    from backprop_tui.engine.analysis.contributions import node_contributions
+    from backprop_tui.ui.widgets.graph_view import GraphView
+
+    app = make_app("residual_layernorm")  # x feeds the residual sum and the layer norm: two parts
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(pilot)
+        snapshot = app.session.snapshot
+        app.query_one(GraphView).show_node("x")
+        await settle(pilot)
+        body = static_text(app, "#inspector-body")
+        assert "(vector-Jacobian products): the grad shown above" in body and "[[" not in body
+        lines = static_text(app, "#inspector-teaching").splitlines()
+        start = lines.index("Contributions: what each consumer sends back")
+        split = node_contributions(app.session, "x")
+        assert len(split.contributions) == 2 and snapshot.node("x").grad.shape == (4, 8)
+        expected = [*(p.value for p in split.contributions), split.total]
+        blocks, block = [], []
+        for line in lines[start + 1:]:
+            if line.startswith("    ["):
+                block.append(line)
+            elif block:
+                blocks.append(block)
+                block = []
+            if line.startswith("  autograd's"):
+                assert line == "  autograd's ∂loss/∂x (the grad above) is their sum, element for element"
+                break
+        assert len(blocks) == 3  # the two parts and their sum
+        for block, array in zip(blocks, expected):
+            assert len({len(row) for row in block}) == 1  # aligned: every row as wide
+            # the columns that fit the panel, then "… +N" for the rest
+            cells = [row.split(" … ")[0].strip().strip("[]").split() for row in block]
+            assert len({len(row) for row in cells}) == 1 and len(cells[0]) >= 2
+            shown = [[float(c) for c in row] for row in cells]
+            # each number whole or rounded, never cut: within its own last digit
+            for r, row in enumerate(shown):
+                for c, number in enumerate(row):
+                    assert fmt(float(array[r, c])).lstrip("+") == fmt(number), (r, c)

@@ -10,10 +10,13 @@ import threading
 import numpy as np
 import pytest
 
+from backprop_tui.engine.analysis.contributions import node_contributions
 from backprop_tui.engine.analysis.local import chain_rule
 from backprop_tui.ui.teaching import explain as explaining
 from backprop_tui.ui.widgets import inspector as inspector_module
+from backprop_tui.ui.format import fmt
 from backprop_tui.ui.graph_labels import NodeLabel
+from backprop_tui.ui.teaching.sections import DEFERRED
 from backprop_tui.ui.widgets.graph_view import GraphView
 from backprop_tui.ui.widgets.weight_editor import ElementGrid, WeightEditor
 
@@ -98,8 +101,12 @@ async def _chain_rule_after_edits(monkeypatch, preset: str, leaf: str, edits: in
             await settle(pilot)
         name = app.inspected
         assert name == leaf
-        expected = chain_rule(app.session, name).text
-        assert f"chain rule  {expected}" in static_text(app, "#inspector-body")
+        expected = chain_rule(app.session, name).head  # the grad itself is the matrix drawn above it
+        assert f"chain rule  {expected}: the grad shown above" in static_text(app, "#inspector-body")
+        # the contributions computed with it, when on screen, are those of the edited values
+        part = node_contributions(app.session, name).contributions[0].value
+        teaching = static_text(app, "#inspector-teaching")
+        assert f")  {fmt(float(part.reshape(-1)[0]))}\n" in teaching or DEFERRED in teaching
         # the shown value is the edited one
         assert np.isclose(app.session.snapshot.node(name).value.reshape(-1)[0], before + step * edits,
                           rtol=1e-6, atol=1e-6)

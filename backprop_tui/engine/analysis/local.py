@@ -69,6 +69,15 @@ class ChainRule:
     terms: tuple[ChainTerm, ...]
     grad: np.ndarray | None
 
+    @property
+    def head(self) -> str:
+        """The text without the grad's elements at its end, for a tensor's grad shown as a
+        matrix elsewhere (the same as `text` for a scalar)."""
+        if self.grad is None or self.grad.size <= 1 or not self.terms:
+            return self.text
+        tail = f" = {format_array(self.grad)}"
+        return self.text[: -len(tail)] if self.text.endswith(tail) else self.text
+
 
 def local_derivatives(state: State, name: str) -> tuple[LocalDerivative, ...]:
     """The local derivative of step `name` with respect to each of its inputs (() for leaves)."""

@@ -41,7 +41,9 @@ def explain(state: "State", name: str, buffers: "Mapping[str, np.ndarray] | None
     module, module_lines = _module(state, name, buffers or {})
     loaded = next((leaf.requires_grad for leaf in state.preset.leaves if leaf.name == name), None)
     try:
-        rule = chain_rule(state, name).text
+        chain = chain_rule(state, name)
+        # a tensor's grad is drawn as an aligned matrix just above, not again as a nested list
+        rule = chain.text if chain.head == chain.text else f"{chain.head}: the grad shown above"
     except BackpropError as exc:
         return Explanation(str(exc), module=module, module_lines=module_lines, loaded_requires_grad=loaded)
     except Exception as exc:  # noqa: BLE001 - an analysis bug must not take the explorer down

@@ -29,6 +29,7 @@ MAX_PATHS_SHOWN = 8
 MAX_PATH_NODES = 64
 MAX_ROUTES_SHOWN = 6
 MAX_SAMPLES_SHOWN = 8
+MATRIX_ROWS = 8  # rows of a tensor drawn in a section (the weights grid and the full view page the rest)
 LIGHT_NODES = 40  # at most this many nodes and elements: analyses take a few ms,
 LIGHT_ELEMENTS = 4000  # so the inspector computes them at once (no "computing…" flash)
 DEFERRED = "computing the sections below…"  # in view only for the frame before they are there
@@ -87,11 +88,13 @@ def inspector_sections(
     cache: SnapshotCache,
     cancelled: Callable[[], bool] = lambda: False,
     visible: tuple[int, int] | None = None,
+    room: int = 80,
 ) -> tuple[list[Text], int | None]:
     """The teaching sections for node `name` (element `index` when one is selected), and
     the line standing for the sections left uncomputed (None when all are there).
 
-    `visible`: (rows, width) of the sections on screen (None: compute them all). A
+    `room`: the columns a matrix may take. `visible`: (rows, width) of the sections on
+    screen (None: compute them all). A
     section that would start below those rows is not computed, nor any after it: the
     paths of simple_nn's X[0,0] are about 2 ms of an edit, and at 100×30 they sit below
     the panel's edge. One DEFERRED line stands for them, and the inspector asks again when
@@ -111,7 +114,7 @@ def inspector_sections(
                 lines.append(Text(""))
             lines.append(Text(DEFERRED, style="dim italic"))
             return lines, len(lines) - 1
-        part = _guarded(section, state, snapshot, name, index, cache)
+        part = _guarded(section, state, snapshot, name, index, cache, room)
         if part and lines:
             lines.append(Text(""))
         lines.extend(part)
@@ -168,7 +171,7 @@ def _where(name: str, index: tuple[int, ...] | None, shape: tuple[int, ...]) -> 
 # ---------------------------------------------------------------- contributions
 
 
-def _pooling(state, snapshot, name, index, cache) -> list[Text]:
+def _pooling(state, snapshot, name, index, cache, room) -> list[Text]:
     """For a max_pool2d step or its input: where each window's gradient goes."""
     import torch
 
@@ -185,7 +188,7 @@ def _pooling(state, snapshot, name, index, cache) -> list[Text]:
     return lines
 
 
-def _contributions(state, snapshot, name, index, cache) -> list[Text]:
+def _contributions(state, snapshot, name, index, cache, room) -> list[Text]:
     from backprop_tui.engine.analysis.contributions import node_contributions
 
     out = snapshot.output
@@ -197,22 +200,17 @@ def _contributions(state, snapshot, name, index, cache) -> list[Text]:
     shape = snapshot.node(name).shape
     where = _where(name, index, shape)
     scalar = all(p.value.size == 1 for p in split.contributions) or bool(index and len(index) == len(shape))
+    if not scalar:
+        return lines + _contributions_as_matrices(split, out, where, room)
     shown = []
     for part in split.contributions:
-        how = (
-            f"∂{out}/∂{name} directly"
-            if part.consumer == out
-            else f"∂{out}/∂{part.consumer} · ∂{part.consumer}/∂{name}"
-        )
         value = _element(part.value, index)
         shown.append(value)
-        line = Text("  from ")
-        line.append(part.consumer, style="bold")
-        line.append(f"  ({how})", style="dim")
+        line = _from(part.consumer, name, out)
         line.append(f"  {value}")
         lines.append(line)
     total, grad = _element(split.total, index), _element(split.grad, index)
-    if scalar and len(shown) > 1:
+    if len(shown) > 1:
         sum_text = f"  sum  {' + '.join(_term(v) for v in shown)} = {total}"
     else:
         sum_text = f"  sum  {total}"
@@ -223,10 +221,58 @@ def _contributions(state, snapshot, name, index, cache) -> list[Text]:
     return lines
 
 
+def _from(consumer: str, name: str, out: str) -> Text:
+    how = f"∂{out}/∂{name} directly" if consumer == out else f"∂{out}/∂{consumer} · ∂{consumer}/∂{name}"
+    line = Text("  from ")
+    line.append(consumer, style="bold")
+    line.append(f"  ({how})", style="dim")
+    return line
+
+
+def _contributions_as_matrices(split, out: str, where: str, room: int) -> list[Text]:
+    """A tensor's parts as aligned matrices, one under another, then their sum beside
+    autograd's grad (said equal rather than drawn twice when it is)."""
+    from backprop_tui.ui.format import matrix, matrix_width
+
+    name = split.node
+    arrays = [p.value for p in split.contributions]
+    several = len(arrays) > 1
+    if several:
+        arrays.append(split.total)
+    # as many columns as fit beside the indent, "[", " … +N" and " ]" (as the value lines do)
+    room = max(20, room - 4)
+    width = matrix_width(arrays, [True] * len(arrays), max_rows=MATRIX_ROWS, max_cols=max(1, (room - 10) // 2))
+    cols = max(1, (room - 10) // (width + 1))
+    lines: list[Text] = []
+
+    def drawn(array) -> list[Text]:
+        rows = matrix(array, width, grad=True, max_rows=MATRIX_ROWS, max_cols=cols)
+        return [Text("    ").append_text(row) for row in rows]
+
+    for part in split.contributions:
+        lines.append(_from(part.consumer, name, out))
+        lines.extend(drawn(part.value))
+    same = np.array_equal(split.total, split.grad)
+    if several:
+        lines.append(Text("  sum", style="bold"))
+        lines.extend(drawn(split.total))
+    what = "their sum" if several else "this one part"
+    if same:
+        lines.append(Text(f"  autograd's ∂{out}/∂{where} (the grad above) is {what}, element for element",
+                          style="bold"))
+    else:  # float32 adds in another order: equal to the last digits or so
+        lines.append(Text(f"  autograd's ∂{out}/∂{where} (the grad above), which adds the parts in its own order",
+                          style="bold"))
+    if split.is_accumulated:
+        lines.append(Text(f"  {name} is used {len(split.contributions)} times: autograd adds the parts into its grad",
+                          style="dim italic"))
+    return lines
+
+
 # ---------------------------------------------------------------- paths
 
 
-def _paths(state, snapshot, name, index, cache) -> list[Text]:
+def _paths(state, snapshot, name, index, cache, room) -> list[Text]:
     from backprop_tui.engine.analysis.paths import paths
 
     node = snapshot.node(name)
@@ -275,7 +321,7 @@ def _nodes_on_routes(snapshot: "Snapshot", source: str) -> list[str]:
 # ---------------------------------------------------------------- per sample
 
 
-def _per_sample(state, snapshot, name, index, cache) -> list[Text]:
+def _per_sample(state, snapshot, name, index, cache, room) -> list[Text]:
     from backprop_tui.engine.analysis.live import AnalysisError
     from backprop_tui.engine.analysis.per_sample import batch_leaves, per_sample
 

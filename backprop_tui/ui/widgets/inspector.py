@@ -327,7 +327,8 @@ class Inspector(VerticalScroll):
         if cancelled():
             return None
         flags = compute_flags(state, snapshot, self._cache)
-        lines, deferred = inspector_sections(state, snapshot, name, index, self._cache, cancelled, job.visible)
+        lines, deferred = inspector_sections(state, snapshot, name, index, self._cache, cancelled, job.visible,
+                                             job.room)
         if cancelled():
             return None
         self._costs[name] = time.thread_time() - started
