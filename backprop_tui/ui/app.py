@@ -101,6 +101,8 @@ class BackpropApp(App[int]):
         Binding("y", "your_gradient", "Your gradient", id="app.your_gradient", show=False,
                 tooltip="Your gradient of the highlighted node: a number for one element (exact, close within 0.5%, "
                         "or wrong), or an expression for the whole tensor, checked as in the exercise."),
+        Binding("v", "whole_tensor", "Whole tensor", id="app.whole_tensor", show=False,
+                tooltip="The highlighted node's value or grad, every element, as a matrix that scrolls both ways."),
         Binding("b", "step_through('backward')", "Step backward", id="app.step_backward", show=False,
                 tooltip="Walk the backward pass node by node: incoming grad × local derivative = contribution."),
         Binding("B", "step_through('forward')", "Step forward", id="app.step_forward", show=False,
@@ -592,6 +594,9 @@ class BackpropApp(App[int]):
 
     def action_your_gradient(self) -> None:
         teaching.open_your_gradient(self)
+
+    def action_whole_tensor(self) -> None:
+        teaching.open_whole_tensor(self)
 
     def action_step_through(self, mode: str) -> None:
         teaching.open_step_through(self, mode)

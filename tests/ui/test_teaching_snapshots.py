@@ -102,3 +102,14 @@ def test_step_through_forward(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app("scalar_chain"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_whole_tensor_grad(snap_compare):
+    async def run_before(pilot):
+        await ready(pilot)
+        pilot.app.query_one(GraphView).show_node("A1")
+        await settle(pilot)
+        await pilot.press("v", "t")
+        await pilot.pause()
+
+    assert snap_compare(make_app("simple_nn"), terminal_size=SIZE, run_before=run_before)

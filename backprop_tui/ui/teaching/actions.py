@@ -50,6 +50,14 @@ def open_your_gradient(app: "BackpropApp") -> None:
         app.push_screen(YourGradientScreen(app.session, name, index, app.cursor_blink))
 
 
+def open_whole_tensor(app: "BackpropApp") -> None:
+    from backprop_tui.ui.screens.whole_tensor import WholeTensorScreen
+
+    if app.session is not None:
+        name, _ = _inspected(app)
+        app.push_screen(WholeTensorScreen(app.session.snapshot, name))
+
+
 def open_step_through(app: "BackpropApp", mode: str) -> None:
     from backprop_tui.ui.screens.stepper import StepThroughScreen
 
