@@ -8,11 +8,14 @@ measured in alternating blocks in the same process.
 from __future__ import annotations
 
 import statistics
+import sys
 
 import torch
 from torch import nn
 
-from benchmarks.common import PRESETS, SCALE_PRESETS, Figure, edited_leaf, figure, interleaved_ratio, log, time_calls
+from benchmarks.common import (
+    PRESETS, ROOT, SCALE_PRESETS, Figure, edited_leaf, figure, interleaved_ratio, log, time_calls,
+)
 
 
 def first_editable(session) -> tuple[str, tuple[int, ...], float]:
@@ -65,46 +68,29 @@ def hand_written_simple_nn(preset):
 
 
 def hand_written_makemore(preset):
-    """makemore_backprop as the notebook writes its forward pass: every step by hand in torch,
-    `retain_grad()` on each intermediate (the notebook checks every one of their grads)."""
+    """makemore_backprop as the notebook writes its forward pass (the tests' torch reference,
+    tests/engine/torch_reference.py), `retain_grad()` on each intermediate, as the notebook
+    does to check every one of their grads."""
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    import torch_reference
+
     leaf = {x.name: torch.from_numpy(x.initial.copy()) for x in preset.leaves}
-    Xb, Yb = leaf["Xb"].long(), leaf["Yb"].long()
+    leaf["Xb"], leaf["Yb"] = leaf["Xb"].long(), leaf["Yb"].long()
     params = [leaf[name].requires_grad_() for name in ("C", "W1", "b1", "bngain", "bnbias", "W2", "b2")]
-    C, W1, b1, bngain, bnbias, W2, b2 = params
-    c00 = float(C.detach()[0, 0])
-    n = Xb.shape[0]
+    c00 = float(leaf["C"].detach()[0, 0])
 
     def run(i: int, retain: bool = True):
         with torch.no_grad():
-            C[0, 0] = c00 + 0.01 * (i % 2)
+            leaf["C"][0, 0] = c00 + 0.01 * (i % 2)
         for p in params:
             p.grad = None
-        emb = C[Xb]
-        embcat = emb.view(n, -1)
-        hprebn = embcat @ W1 + b1
-        bnmeani = 1 / n * hprebn.sum(0, keepdim=True)
-        bndiff = hprebn - bnmeani
-        bndiff2 = bndiff**2
-        bnvar = 1 / (n - 1) * bndiff2.sum(0, keepdim=True)
-        bnvar_inv = (bnvar + 1e-5) ** -0.5
-        bnraw = bndiff * bnvar_inv
-        hpreact = bngain * bnraw + bnbias
-        h = torch.tanh(hpreact)
-        logits = h @ W2 + b2
-        logit_maxes = logits.max(1, keepdim=True).values
-        norm_logits = logits - logit_maxes
-        counts = norm_logits.exp()
-        counts_sum = counts.sum(1, keepdims=True)
-        counts_sum_inv = counts_sum**-1
-        probs = counts * counts_sum_inv
-        logprobs = probs.log()
-        loss = -logprobs[range(n), Yb].mean()
+        steps = torch_reference.makemore_backprop(leaf)
         if retain:
-            for t in (logprobs, probs, counts, counts_sum, counts_sum_inv, norm_logits, logit_maxes, logits, h,
-                      hpreact, bnraw, bnvar_inv, bnvar, bndiff2, bndiff, hprebn, bnmeani, embcat, emb):
-                t.retain_grad()
-        loss.backward()
-        return loss
+            for name, t in steps.items():
+                if name != "loss":
+                    t.retain_grad()
+        steps["loss"].backward()
+        return steps["loss"]
 
     return run
 
