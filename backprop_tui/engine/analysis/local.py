@@ -44,8 +44,9 @@ class LocalDerivative:
     jacobian: np.ndarray | None
     used: bool
     text: str
-    # a pointwise step: ∂node[k]/∂input[k] for each element k (the Jacobian's diagonal,
-    # every other entry 0), the input's shape; None otherwise or where the formula is a constant
+    # one number per element of the input (its shape): of a pointwise step ∂node[k]/∂input[k]
+    # from the formula (the Jacobian's diagonal, every other entry 0), of a scalar step its
+    # gradient from torch; None otherwise or where the formula is a constant
     elementwise: np.ndarray | None = None
 
 
@@ -116,8 +117,10 @@ def local_derivative(live: Live, node: str, input_name: str) -> LocalDerivative:
         if value is not None:
             if not _same_number(formula, value):
                 text += f" = {fmt(value)}"
-        elif jac is not None and out_t.numel() == 1:
-            text += f" = {format_array(jac.astype(np.float32))}"
+        elif jac is not None and out_t.numel() == 1:  # a scalar of a tensor: its gradient, drawn as a matrix
+            elementwise = jac.astype(np.float32).reshape(tuple(in_t.shape))
+            elementwise.setflags(write=False)
+            text += f", at each element of {input_name}:"
         elif elementwise is not None:
             text += f", element by element (the {format_shape(tuple(out_t.shape) * 2)} Jacobian is diagonal)"
         elif jac is not None:
