@@ -57,7 +57,8 @@ class WholeTensorScreen(Dialog[None]):
     def title_line(self, note: str = "") -> None:
         node = self.snapshot.node(self.node_name)
         what = f"∂{self.snapshot.output}/∂{self.node_name}" if self.showing_grad else f"{self.node_name}  value"
-        text = Text.assemble((what, "bold cyan"), f"  [{shape_text(node.shape)}], {node.value.size:,} elements",
+        count = f"{node.value.size:,} element{'s' * (node.value.size != 1)}"
+        text = Text.assemble((what, "bold cyan"), f"  [{shape_text(node.shape)}], {count}",
                              ("  (arrows, page keys: scroll)", "dim"))
         if note:
             text.append(f"\n{note}", style="bold red")
