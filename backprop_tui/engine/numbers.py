@@ -21,6 +21,13 @@ def underflows(value: float) -> bool:
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+def looks_like_number(text: str) -> bool:
+    """Whether `text` is written as one number (parse_number may still refuse its value):
+    where a number and an expression are both accepted, this tells them apart."""
+    stripped = text.strip()
+    return bool(_NUMBER.fullmatch(stripped)) or stripped.lower().lstrip("+-") in ("nan", "inf", "infinity")
+
+
 def parse_number(text: str, *, integer: bool = False) -> float:
     """The value of `text`, or EditError saying why it is refused."""
     if "\n" in text or "\r" in text:

@@ -43,3 +43,12 @@ def test_a_difference_of_float32_numbers_has_no_rounding_noise():
     assert difference(f(0.6), f(0.5)) == 0.1
     assert difference(f(-0.00172765), f(-0.00268855)) == pytest.approx(0.0009609, rel=1e-6)
     assert difference(3.0, 1.0) == 2.0 and difference(f(1.0), f(1.0)) == 0.0
+
+
+def test_looks_like_number_tells_a_number_from_an_expression():
+    from backprop_tui.engine.numbers import looks_like_number
+
+    for text in ("39", " -1.5e-3 ", ".5", "3.", "+2", "inf", "-Infinity", "nan", "1e999"):
+        assert looks_like_number(text), text
+    for text in ("dh * 2", "x", "2 * x", "(1)", "٣", "1_000", "0x10", ""):  # ASCII digits only, as parse_number
+        assert not looks_like_number(text), text

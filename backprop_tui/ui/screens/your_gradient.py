@@ -28,7 +28,6 @@ VERDICT_STYLE = {"exact": "bold green", "close": "bold yellow", "approximate": "
                  "wrong": "bold red", "error": "bold red"}
 VERDICT_MARK = {"exact": "✓ exact", "close": "≈ close", "approximate": "≈ approximate",
                 "wrong": "✗ wrong", "error": "✗ not checked"}
-_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
 def element_of(snapshot: "Snapshot", name: str, index: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -85,11 +84,6 @@ class YourGradientScreen(Dialog[None]):
         """Whether the node has more than one element (so a number is judged for one of them)."""
         return self.index is not None and int(self.snapshot.node(self.node_name).value.size) > 1
 
-    def element_label(self) -> str:
-        from backprop_tui.engine.session import format_index
-
-        return f"∂{self.output}/∂{format_index(self.node_name, self.index)}"
-
     def compose(self):
         from backprop_tui.engine.analysis.gradcheck import YOUR_GRADIENT_RTOL
 
@@ -142,7 +136,9 @@ class YourGradientScreen(Dialog[None]):
             except ValueError as exc:
                 self._say(Text(f"element: {exc}", style="bold red"))
                 return
-        if _NUMBER.match(text):
+        from backprop_tui.engine.numbers import looks_like_number
+
+        if looks_like_number(text):
             self.judge_number(text)
         else:
             self.judge_expression(text)
